@@ -1,0 +1,256 @@
+#include "app/cli/commands.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <random>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "core/attention/metrics.h"
+#include "core/io/hdf5_writer.h"
+#include "core/io/npy.h"
+#include "core/model/model.h"
+
+namespace attn::cli {
+
+namespace {
+using Json = nlohmann::ordered_json;
+
+int fail(const std::string& msg) {
+  std::cerr << "error: " << msg << '\n';
+  return 1;
+}
+
+Result<std::shared_ptr<const Model>> load(const std::string& path) {
+  auto m = loadModel(path);
+  if (m)
+    for (const auto& w : (*m)->warnings) std::cerr << "warning: " << w << '\n';
+  return m;
+}
+
+int threadCount(int requested) {
+  const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return requested > 0 ? requested : hw;
+}
+
+double peakRssMb() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;  // KiB on Linux
+}
+
+Result<std::vector<int32_t>> parseIntList(const std::string& s, const char* what) {
+  std::vector<int32_t> out;
+  size_t p = 0;
+  while (p < s.size()) {
+    size_t e = s.find(',', p);
+    if (e == std::string::npos) e = s.size();
+    const std::string item = s.substr(p, e - p);
+    try {
+      size_t used = 0;
+      const long long v = std::stoll(item, &used);
+      if (used != item.size() || v < INT32_MIN || v > INT32_MAX) throw std::invalid_argument(item);
+      out.push_back(static_cast<int32_t>(v));
+    } catch (const std::exception&) {
+      return makeError(std::string(what) + ": '" + item + "' is not an integer");
+    }
+    p = e + 1;
+  }
+  if (out.empty()) return makeError(std::string(what) + " is empty");
+  return out;
+}
+
+Json tensorList(const Model& m) {
+  Json list = Json::array();
+  for (const auto& [name, item] : m.checkpoint.tensors)
+    list.push_back({{"name", name},
+                    {"dtype", std::string(dtypeName(item.tensor.dtype()))},
+                    {"shape", item.tensor.shape()}});
+  return list;
+}
+}  // namespace
+
+int runInspect(const InspectArgs& a) {
+  auto loaded = load(a.model);
+  if (!loaded) return fail(loaded.message());
+  const Model& m = **loaded;
+  const ModelConfig& c = m.config;
+  const std::string tok = m.tokenizer ? m.tokenizer->kind() : "none";
+  if (a.json) {
+    Json j;
+    j["architecture"] = architectureName(c.arch);
+    j["class"] = c.hfClass;
+    j["layers"] = c.layers;
+    j["heads"] = c.heads;
+    j["hidden"] = c.hidden;
+    j["intermediate"] = c.intermediate;
+    j["vocab_size"] = c.vocabSize;
+    j["max_positions"] = c.maxPositions;
+    j["parameters"] = m.parameters;
+    j["file_bytes"] = m.fileBytes;
+    j["files"] = Json::array();
+    for (const auto& f : m.checkpoint.files) j["files"].push_back(f->path().filename().string());
+    j["tokenizer"] = tok;
+    j["warnings"] = m.warnings;
+    j["tensors"] = tensorList(m);
+    std::cout << j.dump(2) << '\n';
+    return 0;
+  }
+  std::printf("%s (%s)\n", architectureName(c.arch).c_str(), c.hfClass.c_str());
+  std::printf("  layers %d, heads %d, hidden %d, intermediate %d\n", c.layers, c.heads, c.hidden,
+              c.intermediate);
+  std::printf("  vocab %d, max positions %d, tokenizer %s\n", c.vocabSize, c.maxPositions,
+              tok.c_str());
+  std::printf("  parameters %lld, %zu tensors in %zu file(s), %.1f MB\n",
+              static_cast<long long>(m.parameters), m.checkpoint.tensors.size(),
+              m.checkpoint.files.size(), static_cast<double>(m.fileBytes) / 1e6);
+  return 0;
+}
+
+int runTokenize(const TokenizeArgs& a) {
+  auto loaded = load(a.model);
+  if (!loaded) return fail(loaded.message());
+  const Model& m = **loaded;
+  if (!m.tokenizer) return fail("'" + a.model + "' has no tokenizer files");
+  const text::Encoding e = m.tokenizer->encode(a.text);
+  if (a.json) {
+    Json j;
+    j["ids"] = e.ids;
+    j["tokens"] = e.tokens;
+    Json offs = Json::array();
+    for (const auto& [b, en] : e.offsets) offs.push_back({b, en});
+    j["offsets"] = offs;
+    std::cout << j.dump(2) << '\n';
+    return 0;
+  }
+  for (size_t i = 0; i < e.ids.size(); ++i)
+    std::printf("%6d  %s\n", e.ids[i], e.tokens[i].c_str());
+  return 0;
+}
+
+int runAttention(const AttentionArgs& a) {
+  auto loaded = load(a.model);
+  if (!loaded) return fail(loaded.message());
+  const Model& m = **loaded;
+  std::vector<int32_t> ids;
+  std::vector<std::string> tokens;
+  if (!a.ids.empty()) {
+    auto parsed = parseIntList(a.ids, "--ids");
+    if (!parsed) return fail(parsed.message());
+    ids = *parsed;
+    for (int32_t id : ids)
+      tokens.push_back(m.tokenizer ? m.tokenizer->idToToken(id) : std::to_string(id));
+  } else {
+    if (!m.tokenizer) return fail("'" + a.model + "' has no tokenizer files; pass --ids instead");
+    const text::Encoding e = m.tokenizer->encode(a.text);
+    ids = e.ids;
+    tokens = e.tokens;
+  }
+  std::vector<int32_t> mask;
+  if (!a.mask.empty()) {
+    auto parsed = parseIntList(a.mask, "--mask");
+    if (!parsed) return fail(parsed.message());
+    mask = *parsed;
+    if (mask.size() != ids.size())
+      return fail("--mask has " + std::to_string(mask.size()) + " entries for " +
+                  std::to_string(ids.size()) + " tokens");
+  }
+  ThreadPool pool(threadCount(a.threads));
+  ForwardOptions opt;
+  opt.pool = &pool;
+  auto r = forward(m.config, m.weights, ids, mask, opt);
+  if (!r) return fail(r.message());
+  const int L = r->layers, H = r->heads, S = r->seq;
+  if (!a.out.empty()) {
+    const std::filesystem::path out(a.out);
+    Status st = Ok{};
+    if (out.extension() == ".npy") {
+      st = writeNpyF32(out, {L, H, S, S}, r->attention.data());
+    } else if (out.extension() == ".h5" || out.extension() == ".hdf5") {
+      AttentionDump d{architectureName(m.config.arch), L, H, S, r->attention.data(), ids, tokens};
+      st = writeAttentionHdf5(out, d);
+    } else {
+      return fail("--out must end in .npy or .h5, not '" + out.extension().string() + "'");
+    }
+    if (!st) return fail(st.message());
+  }
+  std::vector<uint8_t> rows(mask.begin(), mask.end());
+  const auto ent = headEntropies(r->attention.data(), L, H, S, rows);
+  if (a.json) {
+    Json j;
+    j["ids"] = ids;
+    j["tokens"] = tokens;
+    j["layers"] = L;
+    j["heads"] = H;
+    j["seq"] = S;
+    Json e = Json::array();
+    for (int l = 0; l < L; ++l)
+      e.push_back(std::vector<double>(ent.begin() + l * H, ent.begin() + (l + 1) * H));
+    j["entropy"] = e;
+    if (!a.out.empty()) j["out"] = a.out;
+    std::cout << j.dump(2) << '\n';
+    return 0;
+  }
+  std::printf("%d layers x %d heads, %d tokens\n", L, H, S);
+  for (int l = 0; l < L; ++l) {
+    std::printf("  layer %2d entropy:", l);
+    for (int h = 0; h < H; ++h) std::printf(" %.3f", ent[l * H + h]);
+    std::printf("\n");
+  }
+  if (!a.out.empty()) std::printf("wrote %s\n", a.out.c_str());
+  return 0;
+}
+
+int runBench(const BenchArgs& a) {
+  auto loaded = a.synthetic.empty() ? load(a.model) : syntheticModel(a.synthetic);
+  if (!loaded) return fail(loaded.message());
+  const Model& m = **loaded;
+  if (a.seq > m.config.maxPositions)
+    return fail("--seq " + std::to_string(a.seq) + " exceeds the model's " +
+                std::to_string(m.config.maxPositions) + " positions");
+  std::mt19937 rng(42);
+  std::uniform_int_distribution<int32_t> dist(0, m.config.vocabSize - 1);
+  std::vector<int32_t> ids(a.seq);
+  for (auto& id : ids) id = dist(rng);
+  if (m.config.arch == Architecture::Roberta)  // keep clear of the padding id
+    for (auto& id : ids)
+      if (id == m.config.padTokenId) id = m.config.padTokenId + 1;
+  const int threads = threadCount(a.threads);
+  ThreadPool pool(threads);
+  ForwardOptions opt;
+  opt.pool = &pool;
+  std::vector<double> ms;
+  for (int run = 0; run <= a.runs; ++run) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = forward(m.config, m.weights, ids, {}, opt);
+    const auto t1 = std::chrono::steady_clock::now();
+    if (!r) return fail(r.message());
+    if (run > 0) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  const double median = ms.size() % 2 ? ms[ms.size() / 2]
+                                      : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
+  if (a.json) {
+    Json j;
+    j["model"] = a.synthetic.empty() ? a.model : "synthetic:" + a.synthetic;
+    j["seq"] = a.seq;
+    j["runs"] = a.runs;
+    j["threads"] = threads;
+    j["forward_ms_median"] = median;
+    j["forward_ms_min"] = ms.front();
+    j["peak_rss_mb"] = peakRssMb();
+    std::cout << j.dump(2) << '\n';
+    return 0;
+  }
+  std::printf("forward with all attentions, seq %d, %d threads: median %.2f ms, min %.2f ms "
+              "(%d runs), peak RSS %.1f MB\n",
+              a.seq, threads, median, ms.front(), a.runs, peakRssMb());
+  return 0;
+}
+
+}  // namespace attn::cli

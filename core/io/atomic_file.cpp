@@ -1,0 +1,55 @@
+#include "core/io/atomic_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+#include <string>
+#include <system_error>
+
+namespace attn {
+
+namespace {
+std::filesystem::path tempPathFor(const std::filesystem::path& target) {
+  std::random_device rd;
+  const auto dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+  return dir / ("." + target.filename().string() + ".tmp-" + std::to_string(rd() % 1000000u));
+}
+}  // namespace
+
+Status writePathAtomically(const std::filesystem::path& target,
+                           const std::function<Status(const std::filesystem::path&)>& write) {
+  const auto tmp = tempPathFor(target);
+  Status st = write(tmp);
+  std::error_code ec;
+  if (!st.ok()) {
+    std::filesystem::remove(tmp, ec);
+    return st;
+  }
+  std::filesystem::rename(tmp, target, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    return makeError("cannot write '" + target.string() + "': " + ec.message());
+  }
+  return Ok{};
+}
+
+Status writeFileAtomically(const std::filesystem::path& target,
+                           const std::function<Status(std::FILE*)>& write) {
+  return writePathAtomically(target, [&](const std::filesystem::path& tmp) -> Status {
+    std::FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (f == nullptr)
+      return makeError("cannot create '" + tmp.string() + "': " + std::strerror(errno));
+    Status st = write(f);
+    const bool flushed = std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
+    const bool closed = std::fclose(f) == 0;
+    if (!st.ok()) return st;
+    if (!flushed || !closed)
+      return makeError("cannot write '" + target.string() + "': " + std::strerror(errno));
+    return Ok{};
+  });
+}
+
+}  // namespace attn

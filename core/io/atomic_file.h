@@ -1,0 +1,22 @@
+// Atomic writes: data goes to a temporary file in the target's folder, is
+// flushed, then renamed over the target; on failure the temporary is removed
+// and the target is untouched.
+#pragma once
+
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+
+#include "core/util/result.h"
+
+namespace attn {
+
+// write() fills the open temporary file; a failed Status aborts the whole write.
+Status writeFileAtomically(const std::filesystem::path& target,
+                           const std::function<Status(std::FILE*)>& write);
+
+// For writers that need a path (HDF5): write(tempPath) creates the file there.
+Status writePathAtomically(const std::filesystem::path& target,
+                           const std::function<Status(const std::filesystem::path&)>& write);
+
+}  // namespace attn

@@ -1,0 +1,40 @@
+#include <system_error>
+
+#include "core/model/model.h"
+
+namespace attn {
+
+Result<std::shared_ptr<const Model>> loadModel(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return makeError("'" + path.string() + "' does not exist");
+  const bool isDir = std::filesystem::is_directory(path, ec);
+  const std::filesystem::path dir = isDir ? path : path.parent_path();
+  const auto configPath = (dir.empty() ? std::filesystem::path(".") : dir) / "config.json";
+  if (!std::filesystem::exists(configPath, ec))
+    return makeError("no config.json " + std::string(isDir ? "in '" : "beside '") + path.string() +
+                     "'");
+  auto config = readConfigJson(configPath);
+  if (!config) return config.error();
+  auto ck = openCheckpoint(path);
+  if (!ck) return ck.error();
+
+  auto m = std::make_shared<Model>();
+  m->config = *config;
+  m->checkpoint = std::move(*ck);
+  m->source = path;
+  m->fileBytes = m->checkpoint.totalFileBytes;
+  auto w = bindWeights(m->config, m->checkpoint, m->warnings);
+  if (!w) return makeError(path.string() + ": " + w.message());
+  m->weights = std::move(*w);
+  m->parameters = countParameters(m->checkpoint);
+  auto tok = text::loadTokenizer(dir.empty() ? std::filesystem::path(".") : dir,
+                                 {architectureName(m->config.arch)});
+  if (!tok) return tok.error();
+  m->tokenizer = *tok;
+  if (m->tokenizer && m->tokenizer->vocabSize() > m->config.vocabSize)
+    m->warnings.push_back("the tokenizer has " + std::to_string(m->tokenizer->vocabSize()) +
+                          " tokens but the model only " + std::to_string(m->config.vocabSize));
+  return std::shared_ptr<const Model>(std::move(m));
+}
+
+}  // namespace attn

@@ -1,0 +1,36 @@
+// A loaded model: config, checkpoint (kept mapped), bound weights, tokenizer.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/io/safetensors.h"
+#include "core/model/config.h"
+#include "core/model/transformer.h"
+#include "core/model/weights.h"
+#include "core/text/tokenizer.h"
+
+namespace attn {
+
+struct Model {
+  ModelConfig config;
+  Checkpoint checkpoint;  // empty for synthetic models
+  ModelWeights weights;
+  std::shared_ptr<const text::Tokenizer> tokenizer;  // nullptr when none shipped
+  std::vector<std::string> warnings;
+  std::filesystem::path source;
+  int64_t parameters = 0;
+  uint64_t fileBytes = 0;
+};
+
+// path: a Hugging Face model directory (config.json + model.safetensors or a
+// sharded index) or a .safetensors file with config.json beside it.
+Result<std::shared_ptr<const Model>> loadModel(const std::filesystem::path& path);
+
+// Random weights in memory, sized like a known model: "bert-base"
+// (12 × 768, 12 heads, FFN 3072, V 30522) or "gpt2-small" (12 × 768, V 50257).
+Result<std::shared_ptr<const Model>> syntheticModel(const std::string& name, uint32_t seed = 1);
+
+}  // namespace attn

@@ -1,0 +1,49 @@
+// Forward pass with attention capture for every supported architecture.
+// Legend: L = layers, H = heads, S = sequence length, D = hidden, Dh = D / H.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <vector>
+
+#include "core/model/config.h"
+#include "core/model/weights.h"
+#include "core/util/parallel.h"
+#include "core/util/result.h"
+
+namespace attn {
+
+struct ForwardOptions {
+  bool captureScores = false;   // scaled pre-softmax scores, before masking
+  bool captureContext = false;  // per-head context vectors P·V
+  bool captureHidden = false;   // hidden states as Hugging Face returns them
+  ThreadPool* pool = nullptr;   // nullptr: run on the calling thread only
+  const CancelToken* cancel = nullptr;
+  std::function<void(int layersDone, int layers)> progress;
+};
+
+struct ForwardResult {
+  int layers = 0, heads = 0, seq = 0, hidden = 0, headDim = 0;
+  std::vector<float> attention;  // [L, H, S, S] post-softmax probabilities
+  std::vector<float> scores;     // [L, H, S, S] when captured
+  std::vector<float> context;    // [L, H, S, Dh] when captured
+  // [L+1, S, D] when captured. BERT-likes: [LN(embeddings), layer 1 … L];
+  // GPT-2: [embeddings, block 1 … L−1, ln_f(block L)].
+  std::vector<float> hiddenStates;
+  std::vector<float> lastHidden;  // [S, D] final output, always kept
+
+  const float* attentionMap(int layer, int head) const {  // [S, S]
+    return attention.data() + (static_cast<size_t>(layer) * heads + head) * seq * seq;
+  }
+};
+
+// ids: [S] token ids; mask: [S] 1 = attend, 0 = padding (empty: all ones).
+Result<ForwardResult> forward(const ModelConfig& config, const ModelWeights& weights,
+                              std::span<const int32_t> ids, std::span<const int32_t> mask,
+                              const ForwardOptions& options = {});
+
+// Position ids the model uses for `ids` ([S]); RoBERTa counts from pad + 1.
+std::vector<int32_t> positionIds(const ModelConfig& config, std::span<const int32_t> ids);
+
+}  // namespace attn

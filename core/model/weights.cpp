@@ -1,0 +1,212 @@
+// Name adapters. Tensor names per architecture (prefix = one of the listed):
+//  BERT   (prefix "" or "bert."):  embeddings.{word,position,token_type}_embeddings.weight,
+//         embeddings.LayerNorm.{weight,bias}, encoder.layer.N.attention.self.{query,key,value},
+//         encoder.layer.N.attention.output.{dense,LayerNorm}, encoder.layer.N.intermediate.dense,
+//         encoder.layer.N.output.{dense,LayerNorm}
+//  RoBERTa (prefix "" or "roberta."): as BERT.
+//  DistilBERT (prefix "" or "distilbert."): embeddings.{word,position}_embeddings,
+//         embeddings.LayerNorm, transformer.layer.N.attention.{q,k,v,out}_lin,
+//         transformer.layer.N.{sa_layer_norm,output_layer_norm}, transformer.layer.N.ffn.{lin1,lin2}
+//  GPT-2  (prefix "" or "transformer."): wte, wpe, h.N.ln_1, h.N.attn.c_attn (Conv1D [D, 3D]),
+//         h.N.attn.c_proj ([D, D]), h.N.ln_2, h.N.mlp.c_fc ([D, F]), h.N.mlp.c_proj ([F, D]), ln_f
+// LayerNorm weights may use the old names gamma/beta.
+#include "core/model/weights.h"
+
+#include <cmath>
+#include <cstring>
+
+namespace attn {
+
+namespace {
+
+class Binder {
+ public:
+  Binder(const Checkpoint& ck, std::string prefix, std::vector<std::string>& warnings)
+      : ck_(ck), prefix_(std::move(prefix)), warnings_(warnings) {}
+
+  // Finds prefix+name, checks its shape, converts to F32.
+  Result<Tensor> get(const std::string& name, const Shape& expect) {
+    const std::string full = prefix_ + name;
+    const Tensor* t = ck_.find(full);
+    if (t == nullptr) return makeError("tensor '" + full + "' is missing from the checkpoint");
+    if (t->shape() != expect)
+      return makeError("tensor '" + full + "' has shape " + shapeString(t->shape()) +
+                       ", config says " + shapeString(expect));
+    if (t->dtype() != DType::F32 && t->dtype() != DType::F16 && t->dtype() != DType::BF16 &&
+        t->dtype() != DType::F64)
+      return makeError("tensor '" + full + "' has dtype " + std::string(dtypeName(t->dtype())) +
+                       "; weights must be F32, F16 or BF16");
+    Tensor f = t->toF32();
+    int64_t bad = 0;
+    const float* p = f.f32();
+    for (int64_t i = 0, n = f.numel(); i < n; ++i) bad += !std::isfinite(p[i]);
+    if (bad > 0)
+      warnings_.push_back("tensor '" + full + "' has " + std::to_string(bad) +
+                          " NaN/Inf values");
+    return f;
+  }
+
+  Result<Linear> linear(const std::string& name, int in, int out, bool inOut = false) {
+    Linear l;
+    l.in = in;
+    l.out = out;
+    l.inOut = inOut;
+    auto w = get(name + ".weight", inOut ? Shape{in, out} : Shape{out, in});
+    if (!w) return w.error();
+    auto b = get(name + ".bias", {out});
+    if (!b) return b.error();
+    l.w = std::move(*w);
+    l.b = std::move(*b);
+    return l;
+  }
+
+  Result<Norm> norm(const std::string& name, int d) {
+    const bool old = ck_.find(prefix_ + name + ".gamma") != nullptr;
+    auto g = get(name + (old ? ".gamma" : ".weight"), {d});
+    if (!g) return g.error();
+    auto b = get(name + (old ? ".beta" : ".bias"), {d});
+    if (!b) return b.error();
+    return Norm{std::move(*g), std::move(*b)};
+  }
+
+ private:
+  const Checkpoint& ck_;
+  std::string prefix_;
+  std::vector<std::string>& warnings_;
+};
+
+#define ATTN_TRY(dst, expr)           \
+  do {                                \
+    auto r_ = (expr);                 \
+    if (!r_) return r_.error();       \
+    dst = std::move(*r_);             \
+  } while (0)
+
+std::string findPrefix(const Checkpoint& ck, const std::string& probe,
+                       std::initializer_list<const char*> prefixes) {
+  for (const char* p : prefixes)
+    if (ck.find(std::string(p) + probe) != nullptr) return p;
+  return "";
+}
+
+Result<ModelWeights> bindBertLike(const ModelConfig& c, const Checkpoint& ck,
+                                  std::vector<std::string>& warnings) {
+  const char* named = c.arch == Architecture::Roberta ? "roberta." : "bert.";
+  Binder b(ck, findPrefix(ck, "embeddings.word_embeddings.weight", {"", named}), warnings);
+  const int D = c.hidden, F = c.intermediate;
+  ModelWeights w;
+  ATTN_TRY(w.wordEmb, b.get("embeddings.word_embeddings.weight", {c.vocabSize, D}));
+  ATTN_TRY(w.posEmb, b.get("embeddings.position_embeddings.weight", {c.maxPositions, D}));
+  if (c.typeVocabSize > 0)
+    ATTN_TRY(w.typeEmb, b.get("embeddings.token_type_embeddings.weight", {c.typeVocabSize, D}));
+  ATTN_TRY(w.embNorm, b.norm("embeddings.LayerNorm", D));
+  for (int i = 0; i < c.layers; ++i) {
+    const std::string p = "encoder.layer." + std::to_string(i) + ".";
+    LayerWeights l;
+    ATTN_TRY(l.q, b.linear(p + "attention.self.query", D, D));
+    ATTN_TRY(l.k, b.linear(p + "attention.self.key", D, D));
+    ATTN_TRY(l.v, b.linear(p + "attention.self.value", D, D));
+    ATTN_TRY(l.o, b.linear(p + "attention.output.dense", D, D));
+    ATTN_TRY(l.attnNorm, b.norm(p + "attention.output.LayerNorm", D));
+    ATTN_TRY(l.ffnIn, b.linear(p + "intermediate.dense", D, F));
+    ATTN_TRY(l.ffnOut, b.linear(p + "output.dense", F, D));
+    ATTN_TRY(l.ffnNorm, b.norm(p + "output.LayerNorm", D));
+    w.layers.push_back(std::move(l));
+  }
+  return w;
+}
+
+Result<ModelWeights> bindDistilBert(const ModelConfig& c, const Checkpoint& ck,
+                                    std::vector<std::string>& warnings) {
+  Binder b(ck, findPrefix(ck, "embeddings.word_embeddings.weight", {"", "distilbert."}), warnings);
+  const int D = c.hidden, F = c.intermediate;
+  ModelWeights w;
+  ATTN_TRY(w.wordEmb, b.get("embeddings.word_embeddings.weight", {c.vocabSize, D}));
+  ATTN_TRY(w.posEmb, b.get("embeddings.position_embeddings.weight", {c.maxPositions, D}));
+  ATTN_TRY(w.embNorm, b.norm("embeddings.LayerNorm", D));
+  for (int i = 0; i < c.layers; ++i) {
+    const std::string p = "transformer.layer." + std::to_string(i) + ".";
+    LayerWeights l;
+    ATTN_TRY(l.q, b.linear(p + "attention.q_lin", D, D));
+    ATTN_TRY(l.k, b.linear(p + "attention.k_lin", D, D));
+    ATTN_TRY(l.v, b.linear(p + "attention.v_lin", D, D));
+    ATTN_TRY(l.o, b.linear(p + "attention.out_lin", D, D));
+    ATTN_TRY(l.attnNorm, b.norm(p + "sa_layer_norm", D));
+    ATTN_TRY(l.ffnIn, b.linear(p + "ffn.lin1", D, F));
+    ATTN_TRY(l.ffnOut, b.linear(p + "ffn.lin2", F, D));
+    ATTN_TRY(l.ffnNorm, b.norm(p + "output_layer_norm", D));
+    w.layers.push_back(std::move(l));
+  }
+  return w;
+}
+
+Result<ModelWeights> bindGpt2(const ModelConfig& c, const Checkpoint& ck,
+                              std::vector<std::string>& warnings) {
+  Binder b(ck, findPrefix(ck, "wte.weight", {"", "transformer."}), warnings);
+  const int D = c.hidden, F = c.intermediate;
+  ModelWeights w;
+  ATTN_TRY(w.wordEmb, b.get("wte.weight", {c.vocabSize, D}));
+  ATTN_TRY(w.posEmb, b.get("wpe.weight", {c.maxPositions, D}));
+  for (int i = 0; i < c.layers; ++i) {
+    const std::string p = "h." + std::to_string(i) + ".";
+    LayerWeights l;
+    ATTN_TRY(l.attnNorm, b.norm(p + "ln_1", D));
+    ATTN_TRY(l.qkv, b.linear(p + "attn.c_attn", D, 3 * D, true));
+    ATTN_TRY(l.o, b.linear(p + "attn.c_proj", D, D, true));
+    ATTN_TRY(l.ffnNorm, b.norm(p + "ln_2", D));
+    ATTN_TRY(l.ffnIn, b.linear(p + "mlp.c_fc", D, F, true));
+    ATTN_TRY(l.ffnOut, b.linear(p + "mlp.c_proj", F, D, true));
+    w.layers.push_back(std::move(l));
+  }
+  ATTN_TRY(w.finalNorm, b.norm("ln_f", D));
+  return w;
+}
+
+#undef ATTN_TRY
+
+bool isBuffer(const std::string& name) {
+  return name.ends_with(".attn.bias") || name.ends_with(".attn.masked_bias") ||
+         name.ends_with("position_ids");
+}
+
+}  // namespace
+
+Result<ModelWeights> bindWeights(const ModelConfig& c, const Checkpoint& ck,
+                                 std::vector<std::string>& warnings) {
+  switch (c.arch) {
+    case Architecture::Bert:
+    case Architecture::Roberta: return bindBertLike(c, ck, warnings);
+    case Architecture::DistilBert: return bindDistilBert(c, ck, warnings);
+    case Architecture::Gpt2: return bindGpt2(c, ck, warnings);
+  }
+  return makeError("unknown architecture");
+}
+
+int64_t countParameters(const Checkpoint& ck) {
+  // Output projections that transformers ties to the word embeddings; when a
+  // file stores both and they are equal, the parameters exist once.
+  static const char* kTiedHeads[] = {"lm_head.weight", "lm_head.decoder.weight",
+                                     "cls.predictions.decoder.weight", "vocab_projector.weight"};
+  static const char* kEmbeddings[] = {"wte.weight", "transformer.wte.weight",
+                                      "embeddings.word_embeddings.weight",
+                                      "bert.embeddings.word_embeddings.weight",
+                                      "roberta.embeddings.word_embeddings.weight",
+                                      "distilbert.embeddings.word_embeddings.weight"};
+  const Tensor* emb = nullptr;
+  for (const char* e : kEmbeddings)
+    if ((emb = ck.find(e)) != nullptr) break;
+  int64_t n = 0;
+  for (const auto& [name, item] : ck.tensors) {
+    if (isBuffer(name)) continue;
+    const Tensor& t = item.tensor;
+    bool tied = false;
+    for (const char* h : kTiedHeads)
+      tied = tied || (name == h && emb != nullptr && emb->shape() == t.shape() &&
+                      emb->dtype() == t.dtype() &&
+                      std::memcmp(emb->raw(), t.raw(), t.nbytes()) == 0);
+    if (!tied) n += t.numel();
+  }
+  return n;
+}
+
+}  // namespace attn

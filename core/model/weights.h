@@ -1,0 +1,57 @@
+// One internal layer structure for every architecture; adapters map each
+// checkpoint's tensor names onto it and check shapes against the config.
+// Legend: D = hidden, F = FFN size, V = vocabulary, P = max positions.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/io/safetensors.h"
+#include "core/model/config.h"
+#include "core/tensor/tensor.h"
+
+namespace attn {
+
+// y = x · Wᵀ + b. w: [out, in] (nn.Linear) or [in, out] when inOut (GPT-2 Conv1D).
+struct Linear {
+  Tensor w;  // F32
+  Tensor b;  // F32 [out]
+  bool inOut = false;
+  int in = 0, out = 0;
+};
+
+struct Norm {
+  Tensor gamma;  // F32 [D]
+  Tensor beta;   // F32 [D]
+};
+
+struct LayerWeights {
+  Linear q, k, v;   // [D, D] each (BERT-likes)
+  Linear qkv;       // [D, 3D] fused (GPT-2 c_attn), empty otherwise
+  Linear o;         // attention output projection
+  Norm attnNorm;    // post-LN: after attention (BERT); pre-LN: ln_1 (GPT-2)
+  Norm ffnNorm;     // post-LN: after FFN; pre-LN: ln_2
+  Linear ffnIn;     // [F, D]
+  Linear ffnOut;    // [D, F]
+  bool fusedQkv() const { return !qkv.w.empty(); }
+};
+
+struct ModelWeights {
+  Tensor wordEmb;  // [V, D]
+  Tensor posEmb;   // [P, D]
+  Tensor typeEmb;  // [types, D], empty when the model has none
+  Norm embNorm;    // BERT-likes; empty for GPT-2
+  Norm finalNorm;  // GPT-2 ln_f; empty for BERT-likes
+  std::vector<LayerWeights> layers;
+};
+
+// Binds the checkpoint's tensors (F16/BF16 upcast to F32, F32 used in place).
+// Warnings (NaN/Inf values) are appended to `warnings`.
+Result<ModelWeights> bindWeights(const ModelConfig& config, const Checkpoint& ck,
+                                 std::vector<std::string>& warnings);
+
+// Parameter count of a checkpoint: every tensor but non-parameter buffers
+// (GPT-2 attn.bias / masked_bias, position_ids), tied copies counted once.
+int64_t countParameters(const Checkpoint& ck);
+
+}  // namespace attn

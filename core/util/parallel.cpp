@@ -1,0 +1,96 @@
+#include "core/util/parallel.h"
+
+#include <algorithm>
+
+namespace attn {
+
+ThreadPool::ThreadPool(int threads) {
+  const int extra = std::max(0, threads - 1);
+  workers_.reserve(extra);
+  for (int i = 0; i < extra; ++i) workers_.emplace_back([this] { workerLoop(); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+// Claims tasks until none are left; counts what this thread finished.
+void ThreadPool::drain(const std::function<void(int64_t)>* job, int64_t tasks) {
+  if (job == nullptr) return;
+  int64_t mine = 0;
+  for (;;) {
+    const int64_t t = next_.fetch_add(1, std::memory_order_relaxed);
+    if (t >= tasks) break;
+    (*job)(t);
+    ++mine;
+  }
+  if (mine > 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    finished_ += mine;
+  }
+}
+
+void ThreadPool::workerLoop() {
+  uint64_t seen = 0;
+  for (;;) {
+    const std::function<void(int64_t)>* job = nullptr;
+    int64_t tasks = 0;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_.wait(lock, [&] { return stop_ || epoch_ != seen; });
+      if (stop_) return;
+      seen = epoch_;
+      job = job_;
+      tasks = tasks_;
+      ++busy_;
+    }
+    drain(job, tasks);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      --busy_;
+    }
+    done_.notify_all();
+  }
+}
+
+void ThreadPool::run(int64_t tasks, const std::function<void(int64_t)>& fn) {
+  if (tasks <= 0) return;
+  if (workers_.empty() || tasks == 1) {
+    for (int64_t t = 0; t < tasks; ++t) fn(t);
+    return;
+  }
+  {
+    // A worker that woke late for the previous job may still be leaving
+    // drain(); wait for it before the task counter is reset.
+    std::unique_lock<std::mutex> lock(mu_);
+    done_.wait(lock, [&] { return busy_ == 0; });
+    job_ = &fn;
+    tasks_ = tasks;
+    next_.store(0, std::memory_order_relaxed);
+    finished_ = 0;
+    ++epoch_;
+  }
+  wake_.notify_all();
+  drain(&fn, tasks);
+  std::unique_lock<std::mutex> lock(mu_);
+  // Wait for every task and for every worker to leave drain(), so job_ is not
+  // read after this call returns.
+  done_.wait(lock, [&] { return finished_ == tasks_ && busy_ == 0; });
+  job_ = nullptr;
+}
+
+void ThreadPool::chunks(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+  const int64_t parts = std::min<int64_t>(threads(), n);
+  if (parts <= 1) {
+    if (n > 0) fn(0, n);
+    return;
+  }
+  run(parts, [&](int64_t p) { fn(n * p / parts, n * (p + 1) / parts); });
+}
+
+}  // namespace attn
