@@ -1,7 +1,7 @@
 // Eigen forward pass. Every matrix is row-major [rows, cols]; shapes in comments.
-// Linear layers split their output columns over the pool's threads, attention
-// splits heads, element-wise steps split rows: each thread runs single-threaded
-// Eigen kernels (EIGEN_DONT_PARALLELIZE), so the caller controls the thread count.
+// Linear layers split their output columns over the pool's threads (core/kernels),
+// attention splits heads, element-wise steps split rows; Eigen runs single-threaded
+// inside each task (EIGEN_DONT_PARALLELIZE), so the caller controls the thread count.
 #include "core/model/transformer.h"
 
 #include <algorithm>
@@ -10,6 +10,8 @@
 #include <string>
 
 #include <unsupported/Eigen/SpecialFunctions>
+
+#include "core/kernels/gemm.h"
 
 namespace attn {
 
@@ -26,19 +28,16 @@ void forChunks(ThreadPool* pool, int64_t n, const std::function<void(int64_t, in
 // y = x · Wᵀ + b.  x: [S, in], y: [S, out]
 void linear(const Linear& l, const Mat& x, Mat& y, ThreadPool* pool) {
   y.resize(x.rows(), l.out);
-  const ConstRowMap w = l.w.matrix();  // [out, in] or [in, out]
-  const Eigen::Map<const Eigen::RowVectorXf> b(l.b.f32(), l.out);
-  // Column blocks of 16 keep each thread's share aligned to SIMD widths.
-  const int64_t blocks = (l.out + 15) / 16;
-  forChunks(pool, blocks, [&](int64_t b0, int64_t b1) {
-    const int64_t c0 = b0 * 16, c1 = std::min<int64_t>(b1 * 16, l.out), n = c1 - c0;
-    if (n <= 0) return;
-    if (l.inOut)
-      y.middleCols(c0, n).noalias() = x * w.middleCols(c0, n);
-    else
-      y.middleCols(c0, n).noalias() = x * w.middleRows(c0, n).transpose();
-    y.middleCols(c0, n).rowwise() += b.segment(c0, n);
-  });
+  GemmArgs g;
+  g.m = x.rows();
+  g.n = l.out;
+  g.k = l.in;
+  g.x = x.data();
+  g.w = l.w.f32();
+  g.inOut = l.inOut;
+  g.bias = l.b.f32();
+  g.y = y.data();
+  linearFast(g, pool);
 }
 
 // Row-wise LayerNorm with statistics in double. x, y: [S, D]

@@ -1,0 +1,214 @@
+// GEMM for Y = X · Wᵀ + b, BLIS-style: for each K block of kKc, pack X into
+// row panels of kMr and W into column panels of kNr (zero-padded), then a
+// kMr × kNr register-tiled micro-kernel accumulates into Y. Y starts as the
+// bias; each K block adds its partial product.
+#include "core/kernels/gemm.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define ATTN_GEMM_AVX2 1
+#else
+#include <Eigen/Core>
+#endif
+
+namespace attn {
+
+void linearRef(const GemmArgs& a) {
+  for (int64_t i = 0; i < a.m; ++i)
+    for (int64_t j = 0; j < a.n; ++j) {
+      double s = a.bias != nullptr ? a.bias[j] : 0.0;
+      for (int64_t p = 0; p < a.k; ++p) {
+        const float w = a.inOut ? a.w[p * a.n + j] : a.w[j * a.k + p];
+        s += static_cast<double>(a.x[i * a.k + p]) * w;
+      }
+      a.y[i * a.n + j] = static_cast<float>(s);
+    }
+}
+
+#if ATTN_GEMM_AVX2
+
+namespace {
+constexpr int64_t kMr = 6;    // rows of the micro-tile (12 accumulators)
+constexpr int64_t kNr = 16;   // columns: two 8-float registers
+constexpr int64_t kKc = 256;  // K block: a packed W panel is 16 KiB, stays in L1
+
+// ap: [kc][kMr] packed rows of X; bp: [kc][kNr] packed columns of W.
+// c: kMr × kNr tile of Y (leading dimension ldc) += ap · bp.
+inline void microKernel(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc) {
+  __m256 c00 = _mm256_loadu_ps(c + 0 * ldc), c01 = _mm256_loadu_ps(c + 0 * ldc + 8);
+  __m256 c10 = _mm256_loadu_ps(c + 1 * ldc), c11 = _mm256_loadu_ps(c + 1 * ldc + 8);
+  __m256 c20 = _mm256_loadu_ps(c + 2 * ldc), c21 = _mm256_loadu_ps(c + 2 * ldc + 8);
+  __m256 c30 = _mm256_loadu_ps(c + 3 * ldc), c31 = _mm256_loadu_ps(c + 3 * ldc + 8);
+  __m256 c40 = _mm256_loadu_ps(c + 4 * ldc), c41 = _mm256_loadu_ps(c + 4 * ldc + 8);
+  __m256 c50 = _mm256_loadu_ps(c + 5 * ldc), c51 = _mm256_loadu_ps(c + 5 * ldc + 8);
+  for (int64_t p = 0; p < kc; ++p) {
+    const __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
+    __m256 a;
+    a = _mm256_broadcast_ss(ap + 0); c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);
+    a = _mm256_broadcast_ss(ap + 1); c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11);
+    a = _mm256_broadcast_ss(ap + 2); c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21);
+    a = _mm256_broadcast_ss(ap + 3); c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31);
+    a = _mm256_broadcast_ss(ap + 4); c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);
+    a = _mm256_broadcast_ss(ap + 5); c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51);
+    ap += kMr;
+    bp += kNr;
+  }
+  _mm256_storeu_ps(c + 0 * ldc, c00); _mm256_storeu_ps(c + 0 * ldc + 8, c01);
+  _mm256_storeu_ps(c + 1 * ldc, c10); _mm256_storeu_ps(c + 1 * ldc + 8, c11);
+  _mm256_storeu_ps(c + 2 * ldc, c20); _mm256_storeu_ps(c + 2 * ldc + 8, c21);
+  _mm256_storeu_ps(c + 3 * ldc, c30); _mm256_storeu_ps(c + 3 * ldc + 8, c31);
+  _mm256_storeu_ps(c + 4 * ldc, c40); _mm256_storeu_ps(c + 4 * ldc + 8, c41);
+  _mm256_storeu_ps(c + 5 * ldc, c50); _mm256_storeu_ps(c + 5 * ldc + 8, c51);
+}
+
+// 8 × 8 transpose in registers: rows r[0..7] become columns.
+inline void transpose8x8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xee);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xee);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xee);
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// 64-byte aligned scratch that grows as needed (one per thread and call).
+struct Scratch {
+  std::vector<float> buf;
+  float* get(size_t n) {
+    buf.resize(n + 16);
+    auto p = reinterpret_cast<uintptr_t>(buf.data());
+    return reinterpret_cast<float*>((p + 63) & ~uintptr_t(63));
+  }
+};
+
+// Y[:, n0:n1] for one thread.
+void gemmColumns(const GemmArgs& a, int64_t n0, int64_t n1) {
+  const int64_t m = a.m, k = a.k, ldy = a.n;
+  const int64_t mPanels = (m + kMr - 1) / kMr;
+  Scratch as, bs, ts;
+  float* tile = ts.get(kMr * kNr);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = n0; j < n1; ++j) a.y[i * ldy + j] = a.bias != nullptr ? a.bias[j] : 0.0f;
+  for (int64_t k0 = 0; k0 < k; k0 += kKc) {
+    const int64_t kc = std::min(kKc, k - k0);
+    // Pack X[:, k0:k0+kc] as mPanels panels of [kc][kMr], zero rows past m.
+    float* ap = as.get(static_cast<size_t>(mPanels * kc * kMr));
+    for (int64_t mp = 0; mp < mPanels; ++mp) {
+      float* dst = ap + mp * kc * kMr;
+      for (int64_t r = 0; r < kMr; ++r) {
+        const int64_t i = mp * kMr + r;
+        if (i < m) {
+          const float* src = a.x + i * k + k0;
+          for (int64_t p = 0; p < kc; ++p) dst[p * kMr + r] = src[p];
+        } else {
+          for (int64_t p = 0; p < kc; ++p) dst[p * kMr + r] = 0.0f;
+        }
+      }
+    }
+    float* bp = bs.get(static_cast<size_t>(kc * kNr));
+    for (int64_t j0 = n0; j0 < n1; j0 += kNr) {
+      const int64_t nr = std::min(kNr, n1 - j0);
+      // Pack W columns j0..j0+nr for k0..k0+kc as [kc][kNr], zero past nr.
+      if (a.inOut) {
+        for (int64_t p = 0; p < kc; ++p) {
+          const float* src = a.w + (k0 + p) * a.n + j0;
+          float* dst = bp + p * kNr;
+          for (int64_t j = 0; j < nr; ++j) dst[j] = src[j];
+          for (int64_t j = nr; j < kNr; ++j) dst[j] = 0.0f;
+        }
+      } else if (nr == kNr) {
+        // nn.Linear: W rows are contiguous in k; transpose 8 × 8 blocks so the
+        // packing streams at vector speed (it costs as much as the FMAs otherwise).
+        int64_t p = 0;
+        for (; p + 8 <= kc; p += 8)
+          for (int64_t half = 0; half < 2; ++half) {
+            __m256 r[8];
+            for (int64_t j = 0; j < 8; ++j)
+              r[j] = _mm256_loadu_ps(a.w + (j0 + half * 8 + j) * k + k0 + p);
+            transpose8x8(r);
+            for (int64_t t = 0; t < 8; ++t) _mm256_store_ps(bp + (p + t) * kNr + half * 8, r[t]);
+          }
+        for (; p < kc; ++p)
+          for (int64_t j = 0; j < kNr; ++j) bp[p * kNr + j] = a.w[(j0 + j) * k + k0 + p];
+      } else {
+        for (int64_t j = 0; j < kNr; ++j) {
+          if (j < nr) {
+            const float* src = a.w + (j0 + j) * k + k0;
+            for (int64_t p = 0; p < kc; ++p) bp[p * kNr + j] = src[p];
+          } else {
+            for (int64_t p = 0; p < kc; ++p) bp[p * kNr + j] = 0.0f;
+          }
+        }
+      }
+      for (int64_t mp = 0; mp < mPanels; ++mp) {
+        const int64_t i0 = mp * kMr, mr = std::min(kMr, m - i0);
+        float* c = a.y + i0 * ldy + j0;
+        if (mr == kMr && nr == kNr) {
+          microKernel(kc, ap + mp * kc * kMr, bp, c, ldy);
+        } else {  // edge tile: go through a full-size scratch tile
+          for (int64_t r = 0; r < kMr; ++r)
+            for (int64_t j = 0; j < kNr; ++j)
+              tile[r * kNr + j] = r < mr && j < nr ? c[r * ldy + j] : 0.0f;
+          microKernel(kc, ap + mp * kc * kMr, bp, tile, kNr);
+          for (int64_t r = 0; r < mr; ++r)
+            std::memcpy(c + r * ldy, tile + r * kNr, static_cast<size_t>(nr) * sizeof(float));
+        }
+      }
+    }
+  }
+}
+}  // namespace
+
+void linearFast(const GemmArgs& a, ThreadPool* pool) {
+  if (a.m == 0 || a.n == 0) return;
+  const int64_t panels = (a.n + kNr - 1) / kNr;
+  auto run = [&](int64_t p0, int64_t p1) {
+    if (p1 > p0) gemmColumns(a, p0 * kNr, std::min(p1 * kNr, a.n));
+  };
+  if (pool != nullptr) pool->chunks(panels, run);
+  else run(0, panels);
+}
+
+const char* linearKernelName() { return "avx2-fma-6x16"; }
+
+#else  // no AVX2/FMA: Eigen's kernels
+
+void linearFast(const GemmArgs& a, ThreadPool* pool) {
+  using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const Eigen::Map<const Mat> x(a.x, a.m, a.k);
+  Eigen::Map<Mat> y(a.y, a.m, a.n);
+  const int64_t blocks = (a.n + 15) / 16;
+  auto run = [&](int64_t b0, int64_t b1) {
+    const int64_t c0 = b0 * 16, n = std::min(b1 * 16, a.n) - c0;
+    if (n <= 0) return;
+    if (a.inOut)
+      y.middleCols(c0, n).noalias() = x * Eigen::Map<const Mat>(a.w, a.k, a.n).middleCols(c0, n);
+    else
+      y.middleCols(c0, n).noalias() =
+          x * Eigen::Map<const Mat>(a.w, a.n, a.k).middleRows(c0, n).transpose();
+    if (a.bias != nullptr)
+      y.middleCols(c0, n).rowwise() += Eigen::Map<const Eigen::RowVectorXf>(a.bias + c0, n);
+  };
+  if (pool != nullptr) pool->chunks(blocks, run);
+  else run(0, blocks);
+}
+
+const char* linearKernelName() { return "eigen"; }
+
+#endif
+
+}  // namespace attn
