@@ -95,20 +95,60 @@ struct Scratch {
   }
 };
 
-// Y[:, n0:n1] for one thread.
+// Packs W columns j0..j0+nr, rows k0..k0+kc, as bp[kc][kNr] (zero past nr).
+void packB(const GemmArgs& a, int64_t j0, int64_t nr, int64_t k0, int64_t kc, float* bp) {
+  const int64_t k = a.k;
+  if (a.inOut) {
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* src = a.w + (k0 + p) * a.n + j0;
+      float* dst = bp + p * kNr;
+      for (int64_t j = 0; j < nr; ++j) dst[j] = src[j];
+      for (int64_t j = nr; j < kNr; ++j) dst[j] = 0.0f;
+    }
+  } else if (nr == kNr) {
+    // nn.Linear: W rows are contiguous in k; transpose 8 × 8 blocks so the
+    // packing streams at vector speed (it costs as much as the FMAs otherwise).
+    int64_t p = 0;
+    for (; p + 8 <= kc; p += 8)
+      for (int64_t half = 0; half < 2; ++half) {
+        __m256 r[8];
+        for (int64_t j = 0; j < 8; ++j)
+          r[j] = _mm256_loadu_ps(a.w + (j0 + half * 8 + j) * k + k0 + p);
+        transpose8x8(r);
+        for (int64_t t = 0; t < 8; ++t) _mm256_store_ps(bp + (p + t) * kNr + half * 8, r[t]);
+      }
+    for (; p < kc; ++p)
+      for (int64_t j = 0; j < kNr; ++j) bp[p * kNr + j] = a.w[(j0 + j) * k + k0 + p];
+  } else {
+    for (int64_t j = 0; j < kNr; ++j) {
+      if (j < nr) {
+        const float* src = a.w + (j0 + j) * k + k0;
+        for (int64_t p = 0; p < kc; ++p) bp[p * kNr + j] = src[p];
+      } else {
+        for (int64_t p = 0; p < kc; ++p) bp[p * kNr + j] = 0.0f;
+      }
+    }
+  }
+}
+
+// Y[:, n0:n1] for one thread. X is packed once for every K block; columns are
+// processed in groups of kNc so the group's strip of Y stays in L2 while all K
+// blocks accumulate into it.
 void gemmColumns(const GemmArgs& a, int64_t n0, int64_t n1) {
+  constexpr int64_t kNc = 64;
   const int64_t m = a.m, k = a.k, ldy = a.n;
   const int64_t mPanels = (m + kMr - 1) / kMr;
+  const int64_t kBlocks = (k + kKc - 1) / kKc;
   Scratch as, bs, ts;
   float* tile = ts.get(kMr * kNr);
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = n0; j < n1; ++j) a.y[i * ldy + j] = a.bias != nullptr ? a.bias[j] : 0.0f;
-  for (int64_t k0 = 0; k0 < k; k0 += kKc) {
-    const int64_t kc = std::min(kKc, k - k0);
-    // Pack X[:, k0:k0+kc] as mPanels panels of [kc][kMr], zero rows past m.
-    float* ap = as.get(static_cast<size_t>(mPanels * kc * kMr));
+  // ap: for K block kb, m-panel mp: [kc][kMr] at ap + (kb * mPanels + mp) * kKc * kMr.
+  float* ap = as.get(static_cast<size_t>(kBlocks * mPanels * kKc * kMr));
+  for (int64_t kb = 0; kb < kBlocks; ++kb) {
+    const int64_t k0 = kb * kKc, kc = std::min(kKc, k - k0);
     for (int64_t mp = 0; mp < mPanels; ++mp) {
-      float* dst = ap + mp * kc * kMr;
+      float* dst = ap + (kb * mPanels + mp) * kKc * kMr;
       for (int64_t r = 0; r < kMr; ++r) {
         const int64_t i = mp * kMr + r;
         if (i < m) {
@@ -119,53 +159,29 @@ void gemmColumns(const GemmArgs& a, int64_t n0, int64_t n1) {
         }
       }
     }
-    float* bp = bs.get(static_cast<size_t>(kc * kNr));
-    for (int64_t j0 = n0; j0 < n1; j0 += kNr) {
-      const int64_t nr = std::min(kNr, n1 - j0);
-      // Pack W columns j0..j0+nr for k0..k0+kc as [kc][kNr], zero past nr.
-      if (a.inOut) {
-        for (int64_t p = 0; p < kc; ++p) {
-          const float* src = a.w + (k0 + p) * a.n + j0;
-          float* dst = bp + p * kNr;
-          for (int64_t j = 0; j < nr; ++j) dst[j] = src[j];
-          for (int64_t j = nr; j < kNr; ++j) dst[j] = 0.0f;
-        }
-      } else if (nr == kNr) {
-        // nn.Linear: W rows are contiguous in k; transpose 8 × 8 blocks so the
-        // packing streams at vector speed (it costs as much as the FMAs otherwise).
-        int64_t p = 0;
-        for (; p + 8 <= kc; p += 8)
-          for (int64_t half = 0; half < 2; ++half) {
-            __m256 r[8];
-            for (int64_t j = 0; j < 8; ++j)
-              r[j] = _mm256_loadu_ps(a.w + (j0 + half * 8 + j) * k + k0 + p);
-            transpose8x8(r);
-            for (int64_t t = 0; t < 8; ++t) _mm256_store_ps(bp + (p + t) * kNr + half * 8, r[t]);
+  }
+  float* bp = bs.get(static_cast<size_t>(kKc * kNr));
+  for (int64_t g0 = n0; g0 < n1; g0 += kNc) {
+    const int64_t g1 = std::min(g0 + kNc, n1);
+    for (int64_t kb = 0; kb < kBlocks; ++kb) {
+      const int64_t k0 = kb * kKc, kc = std::min(kKc, k - k0);
+      for (int64_t j0 = g0; j0 < g1; j0 += kNr) {
+        const int64_t nr = std::min(kNr, g1 - j0);
+        packB(a, j0, nr, k0, kc, bp);
+        for (int64_t mp = 0; mp < mPanels; ++mp) {
+          const int64_t i0 = mp * kMr, mr = std::min(kMr, m - i0);
+          const float* apanel = ap + (kb * mPanels + mp) * kKc * kMr;
+          float* c = a.y + i0 * ldy + j0;
+          if (mr == kMr && nr == kNr) {
+            microKernel(kc, apanel, bp, c, ldy);
+          } else {  // edge tile: go through a full-size scratch tile
+            for (int64_t r = 0; r < kMr; ++r)
+              for (int64_t j = 0; j < kNr; ++j)
+                tile[r * kNr + j] = r < mr && j < nr ? c[r * ldy + j] : 0.0f;
+            microKernel(kc, apanel, bp, tile, kNr);
+            for (int64_t r = 0; r < mr; ++r)
+              std::memcpy(c + r * ldy, tile + r * kNr, static_cast<size_t>(nr) * sizeof(float));
           }
-        for (; p < kc; ++p)
-          for (int64_t j = 0; j < kNr; ++j) bp[p * kNr + j] = a.w[(j0 + j) * k + k0 + p];
-      } else {
-        for (int64_t j = 0; j < kNr; ++j) {
-          if (j < nr) {
-            const float* src = a.w + (j0 + j) * k + k0;
-            for (int64_t p = 0; p < kc; ++p) bp[p * kNr + j] = src[p];
-          } else {
-            for (int64_t p = 0; p < kc; ++p) bp[p * kNr + j] = 0.0f;
-          }
-        }
-      }
-      for (int64_t mp = 0; mp < mPanels; ++mp) {
-        const int64_t i0 = mp * kMr, mr = std::min(kMr, m - i0);
-        float* c = a.y + i0 * ldy + j0;
-        if (mr == kMr && nr == kNr) {
-          microKernel(kc, ap + mp * kc * kMr, bp, c, ldy);
-        } else {  // edge tile: go through a full-size scratch tile
-          for (int64_t r = 0; r < kMr; ++r)
-            for (int64_t j = 0; j < kNr; ++j)
-              tile[r * kNr + j] = r < mr && j < nr ? c[r * ldy + j] : 0.0f;
-          microKernel(kc, ap + mp * kc * kMr, bp, tile, kNr);
-          for (int64_t r = 0; r < mr; ++r)
-            std::memcpy(c + r * ldy, tile + r * kNr, static_cast<size_t>(nr) * sizeof(float));
         }
       }
     }
