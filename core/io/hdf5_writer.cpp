@@ -23,12 +23,14 @@ bool writeIntAttr(hid_t obj, const char* name, int32_t v) {
 }
 
 bool writeStringAttr(hid_t obj, const char* name, const std::string& v) {
+  // Variable-length UTF-8, so h5py returns str rather than bytes.
   H5 type{H5Tcopy(H5T_C_S1), H5Tclose};
-  H5Tset_size(type.id, v.empty() ? 1 : v.size());
+  H5Tset_size(type.id, H5T_VARIABLE);
   H5Tset_cset(type.id, H5T_CSET_UTF8);
   H5 space{H5Screate(H5S_SCALAR), H5Sclose};
   H5 attr{H5Acreate2(obj, name, type.id, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
-  return attr.id >= 0 && H5Awrite(attr.id, type.id, v.empty() ? "" : v.c_str()) >= 0;
+  const char* text = v.c_str();
+  return attr.id >= 0 && H5Awrite(attr.id, type.id, &text) >= 0;
 }
 
 Status writeFile(const std::filesystem::path& path, const AttentionDump& d) {

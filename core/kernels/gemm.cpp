@@ -35,6 +35,7 @@ namespace {
 constexpr int64_t kMr = 6;    // rows of the micro-tile (12 accumulators)
 constexpr int64_t kNr = 16;   // columns: two 8-float registers
 constexpr int64_t kKc = 256;  // K block: a packed W panel is 16 KiB, stays in L1
+constexpr int64_t kNc = 64;   // columns per task: their strip of Y stays in cache
 
 // ap: [kc][kMr] packed rows of X; bp: [kc][kNr] packed columns of W.
 // c: kMr × kNr tile of Y (leading dimension ldc) += ap · bp.
@@ -131,35 +132,49 @@ void packB(const GemmArgs& a, int64_t j0, int64_t nr, int64_t k0, int64_t kc, fl
   }
 }
 
+// Prefetches slice `part` of `parts` of the W bytes that packB(j0, nr, k0, kc)
+// will read, so the next panel streams in from DRAM while this one computes.
+void prefetchB(const GemmArgs& a, int64_t j0, int64_t nr, int64_t k0, int64_t kc, int64_t part,
+               int64_t parts) {
+  if (a.inOut) {  // kc rows of W, nr floats each (one or two cache lines)
+    for (int64_t p = kc * part / parts; p < kc * (part + 1) / parts; ++p)
+      _mm_prefetch(reinterpret_cast<const char*>(a.w + (k0 + p) * a.n + j0), _MM_HINT_T0);
+  } else {  // nr rows of W, kc floats each
+    const int64_t linesPerRow = (kc + 15) / 16, lines = nr * linesPerRow;
+    for (int64_t l = lines * part / parts; l < lines * (part + 1) / parts; ++l)
+      _mm_prefetch(reinterpret_cast<const char*>(a.w + (j0 + l / linesPerRow) * a.k + k0 +
+                                                 (l % linesPerRow) * 16),
+                   _MM_HINT_T0);
+  }
+}
+
 // Y[:, n0:n1] for one thread. X is packed once for every K block; columns are
 // processed in groups of kNc so the group's strip of Y stays in L2 while all K
 // blocks accumulate into it.
-void gemmColumns(const GemmArgs& a, int64_t n0, int64_t n1) {
-  constexpr int64_t kNc = 64;
+// Packs X[:, k0:k0+kc] rows of m-panel mp as [kc][kMr] (rows past m are zero).
+void packA(const GemmArgs& a, int64_t mp, int64_t k0, int64_t kc, float* dst) {
+  for (int64_t r = 0; r < kMr; ++r) {
+    const int64_t i = mp * kMr + r;
+    if (i < a.m) {
+      const float* src = a.x + i * a.k + k0;
+      for (int64_t p = 0; p < kc; ++p) dst[p * kMr + r] = src[p];
+    } else {
+      for (int64_t p = 0; p < kc; ++p) dst[p * kMr + r] = 0.0f;
+    }
+  }
+}
+
+// Y[:, n0:n1] for one thread, from X packed in `ap`: for K block kb and
+// m-panel mp, [kc][kMr] at ap + (kb * mPanels + mp) * kKc * kMr. Columns go in
+// groups of kNc so the group's strip of Y stays in cache across all K blocks.
+void gemmColumns(const GemmArgs& a, const float* ap, int64_t n0, int64_t n1) {
   const int64_t m = a.m, k = a.k, ldy = a.n;
   const int64_t mPanels = (m + kMr - 1) / kMr;
   const int64_t kBlocks = (k + kKc - 1) / kKc;
-  Scratch as, bs, ts;
+  thread_local Scratch bs, ts;
   float* tile = ts.get(kMr * kNr);
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = n0; j < n1; ++j) a.y[i * ldy + j] = a.bias != nullptr ? a.bias[j] : 0.0f;
-  // ap: for K block kb, m-panel mp: [kc][kMr] at ap + (kb * mPanels + mp) * kKc * kMr.
-  float* ap = as.get(static_cast<size_t>(kBlocks * mPanels * kKc * kMr));
-  for (int64_t kb = 0; kb < kBlocks; ++kb) {
-    const int64_t k0 = kb * kKc, kc = std::min(kKc, k - k0);
-    for (int64_t mp = 0; mp < mPanels; ++mp) {
-      float* dst = ap + (kb * mPanels + mp) * kKc * kMr;
-      for (int64_t r = 0; r < kMr; ++r) {
-        const int64_t i = mp * kMr + r;
-        if (i < m) {
-          const float* src = a.x + i * k + k0;
-          for (int64_t p = 0; p < kc; ++p) dst[p * kMr + r] = src[p];
-        } else {
-          for (int64_t p = 0; p < kc; ++p) dst[p * kMr + r] = 0.0f;
-        }
-      }
-    }
-  }
   float* bp = bs.get(static_cast<size_t>(kKc * kNr));
   for (int64_t g0 = n0; g0 < n1; g0 += kNc) {
     const int64_t g1 = std::min(g0 + kNc, n1);
@@ -168,7 +183,17 @@ void gemmColumns(const GemmArgs& a, int64_t n0, int64_t n1) {
       for (int64_t j0 = g0; j0 < g1; j0 += kNr) {
         const int64_t nr = std::min(kNr, g1 - j0);
         packB(a, j0, nr, k0, kc, bp);
+        // The panel after this one in loop order: next columns, next K block, next group.
+        int64_t pj = j0 + kNr, pk = kb;
+        if (pj >= g1) {
+          pj = g0;
+          if (++pk == kBlocks) pk = 0, pj = g1;
+        }
+        const bool prefetch = pj < n1;
+        const int64_t pk0 = pk * kKc, pkc = std::min(kKc, k - pk0),
+                      pnr = std::min(kNr, std::min(pj + kNc, n1) - pj);
         for (int64_t mp = 0; mp < mPanels; ++mp) {
+          if (prefetch) prefetchB(a, pj, pnr, pk0, pkc, mp, mPanels);
           const int64_t i0 = mp * kMr, mr = std::min(kMr, m - i0);
           const float* apanel = ap + (kb * mPanels + mp) * kKc * kMr;
           float* c = a.y + i0 * ldy + j0;
@@ -191,12 +216,27 @@ void gemmColumns(const GemmArgs& a, int64_t n0, int64_t n1) {
 
 void linearFast(const GemmArgs& a, ThreadPool* pool) {
   if (a.m == 0 || a.n == 0) return;
-  const int64_t panels = (a.n + kNr - 1) / kNr;
-  auto run = [&](int64_t p0, int64_t p1) {
-    if (p1 > p0) gemmColumns(a, p0 * kNr, std::min(p1 * kNr, a.n));
+  // X is packed once, shared by the threads that then split Y's columns.
+  const int64_t mPanels = (a.m + kMr - 1) / kMr, kBlocks = (a.k + kKc - 1) / kKc;
+  thread_local Scratch packed;
+  float* ap = packed.get(static_cast<size_t>(kBlocks * mPanels * kKc * kMr));
+  auto pack = [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t kb = t / mPanels, mp = t % mPanels, k0 = kb * kKc;
+      packA(a, mp, k0, std::min(kKc, a.k - k0), ap + t * kKc * kMr);
+    }
   };
-  if (pool != nullptr) pool->chunks(panels, run);
-  else run(0, panels);
+  // Column groups are handed out dynamically, so a thread that the machine
+  // slows down does not hold the others back.
+  const int64_t groups = (a.n + kNc - 1) / kNc;
+  auto group = [&](int64_t g) { gemmColumns(a, ap, g * kNc, std::min((g + 1) * kNc, a.n)); };
+  if (pool != nullptr) {
+    pool->chunks(kBlocks * mPanels, pack);
+    pool->run(groups, group);
+  } else {
+    pack(0, kBlocks * mPanels);
+    for (int64_t g = 0; g < groups; ++g) group(g);
+  }
 }
 
 const char* linearKernelName() { return "avx2-fma-6x16"; }
