@@ -6,10 +6,9 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "core/attention/metrics.h"
 #include "core/io/hdf5_writer.h"
@@ -128,8 +127,7 @@ int runTokenize(const TokenizeArgs& a) {
     std::cout << j.dump(2) << '\n';
     return 0;
   }
-  for (size_t i = 0; i < e.ids.size(); ++i)
-    std::printf("%6d  %s\n", e.ids[i], e.tokens[i].c_str());
+  for (size_t i = 0; i < e.ids.size(); ++i) std::printf("%6d  %s\n", e.ids[i], e.tokens[i].c_str());
   return 0;
 }
 
@@ -233,8 +231,8 @@ int runBench(const BenchArgs& a) {
     if (run > 0) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
   }
   std::sort(ms.begin(), ms.end());
-  const double median = ms.size() % 2 ? ms[ms.size() / 2]
-                                      : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
+  const double median =
+      ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
   if (a.json) {
     Json j;
     j["model"] = a.synthetic.empty() ? a.model : "synthetic:" + a.synthetic;
@@ -247,9 +245,10 @@ int runBench(const BenchArgs& a) {
     std::cout << j.dump(2) << '\n';
     return 0;
   }
-  std::printf("forward with all attentions, seq %d, %d threads: median %.2f ms, min %.2f ms "
-              "(%d runs), peak RSS %.1f MB\n",
-              a.seq, threads, median, ms.front(), a.runs, peakRssMb());
+  std::printf(
+      "forward with all attentions, seq %d, %d threads: median %.2f ms, min %.2f ms "
+      "(%d runs), peak RSS %.1f MB\n",
+      a.seq, threads, median, ms.front(), a.runs, peakRssMb());
   return 0;
 }
 

@@ -25,7 +25,7 @@ struct AttentionArgs {
   std::string mask;  // "1,1,0"
   std::string out;   // .npy or .h5
   bool json = false;
-  int threads = 0;   // 0: all cores
+  int threads = 0;  // 0: all cores
 };
 
 struct BenchArgs {

@@ -4,10 +4,9 @@
 // whole forward pass with every attention map captured.
 #include <benchmark/benchmark.h>
 
+#include <Eigen/Core>
 #include <random>
 #include <vector>
-
-#include <Eigen/Core>
 
 #include "core/kernels/gemm.h"
 #include "core/model/model.h"
@@ -34,13 +33,19 @@ void BM_LinearFast(benchmark::State& st) {
     linearFast(g, &pool);
     benchmark::DoNotOptimize(y.data());
   }
-  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * m * n * k, benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * m * n * k, benchmark::Counter::kIsIterationInvariantRate);
   st.SetLabel(linearKernelName());
 }
 BENCHMARK(BM_LinearFast)
-    ->Args({128, 768, 768, 1})->Args({128, 3072, 768, 1})->Args({128, 768, 3072, 1})
-    ->Args({128, 768, 768, 2})->Args({128, 3072, 768, 2})->Args({128, 768, 3072, 2})
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
+    ->Args({128, 768, 768, 1})
+    ->Args({128, 3072, 768, 1})
+    ->Args({128, 768, 3072, 1})
+    ->Args({128, 768, 768, 2})
+    ->Args({128, 3072, 768, 2})
+    ->Args({128, 768, 3072, 2})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 void BM_LinearEigen(benchmark::State& st) {
   using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -52,9 +57,13 @@ void BM_LinearEigen(benchmark::State& st) {
     y.noalias() = x * w.transpose();
     benchmark::DoNotOptimize(y.data());
   }
-  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * m * n * k, benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * m * n * k, benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(BM_LinearEigen)->Args({128, 768, 768})->Args({128, 3072, 768})->Args({128, 768, 3072})
+BENCHMARK(BM_LinearEigen)
+    ->Args({128, 768, 768})
+    ->Args({128, 3072, 768})
+    ->Args({128, 768, 3072})
     ->Unit(benchmark::kMillisecond);
 
 void BM_LinearRef(benchmark::State& st) {  // the definition, for scale
@@ -66,7 +75,8 @@ void BM_LinearRef(benchmark::State& st) {  // the definition, for scale
     linearRef(g);
     benchmark::DoNotOptimize(y.data());
   }
-  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * m * n * k, benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * m * n * k, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_LinearRef)->Unit(benchmark::kMillisecond);
 
@@ -84,8 +94,12 @@ void BM_ForwardBertBase(benchmark::State& st) {
     benchmark::DoNotOptimize(r.ok());
   }
 }
-BENCHMARK(BM_ForwardBertBase)->Args({128, 1})->Args({128, 2})->Unit(benchmark::kMillisecond)
-    ->UseRealTime()->MinTime(2.0);
+BENCHMARK(BM_ForwardBertBase)
+    ->Args({128, 1})
+    ->Args({128, 2})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(2.0);
 }  // namespace
 
 BENCHMARK_MAIN();

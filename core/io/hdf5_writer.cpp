@@ -51,15 +51,15 @@ Status writeFile(const std::filesystem::path& path, const AttentionDump& d) {
     H5 set{H5Dcreate2(group.id, ds.c_str(), H5T_IEEE_F32LE, space.id, H5P_DEFAULT, H5P_DEFAULT,
                       H5P_DEFAULT),
            H5Dclose};
-    ok = set.id >= 0 &&
-         H5Dwrite(set.id, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, d.attention + l * per) >= 0;
+    ok = set.id >= 0 && H5Dwrite(set.id, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                                 d.attention + l * per) >= 0;
   }
   if (ok) {
     const hsize_t n[1] = {static_cast<hsize_t>(d.ids.size())};
     H5 space{H5Screate_simple(1, n, nullptr), H5Sclose};
-    H5 set{H5Dcreate2(file.id, "ids", H5T_STD_I32LE, space.id, H5P_DEFAULT, H5P_DEFAULT,
-                      H5P_DEFAULT),
-           H5Dclose};
+    H5 set{
+        H5Dcreate2(file.id, "ids", H5T_STD_I32LE, space.id, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+        H5Dclose};
     ok = set.id >= 0 && (d.ids.empty() || H5Dwrite(set.id, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL,
                                                    H5P_DEFAULT, d.ids.data()) >= 0);
   }
@@ -73,8 +73,8 @@ Status writeFile(const std::filesystem::path& path, const AttentionDump& d) {
     H5 space{H5Screate_simple(1, n, nullptr), H5Sclose};
     H5 set{H5Dcreate2(file.id, "tokens", type.id, space.id, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
            H5Dclose};
-    ok = set.id >= 0 &&
-         (ptrs.empty() || H5Dwrite(set.id, type.id, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) >= 0);
+    ok = set.id >= 0 && (ptrs.empty() || H5Dwrite(set.id, type.id, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                                                  ptrs.data()) >= 0);
   }
   if (!ok) return makeError("cannot write HDF5 file '" + name + "'");
   if (H5Fflush(file.id, H5F_SCOPE_GLOBAL) < 0) return makeError("cannot flush '" + name + "'");
@@ -85,7 +85,8 @@ Status writeFile(const std::filesystem::path& path, const AttentionDump& d) {
 Status writeAttentionHdf5(const std::filesystem::path& path, const AttentionDump& dump) {
   // HDF5 prints its error stack to stderr by default; core never prints.
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  return writePathAtomically(path, [&](const std::filesystem::path& tmp) { return writeFile(tmp, dump); });
+  return writePathAtomically(
+      path, [&](const std::filesystem::path& tmp) { return writeFile(tmp, dump); });
 }
 
 }  // namespace attn

@@ -46,7 +46,9 @@ Result<NpyArray> readNpy(const std::filesystem::path& path) {
     return makeError(name + ": not a .npy file (bad magic)");
   const int major = static_cast<unsigned char>(bytes[6]);
   size_t hlen = 0, hstart = 0;
-  const auto u8 = [&](size_t i) { return static_cast<size_t>(static_cast<unsigned char>(bytes[i])); };
+  const auto u8 = [&](size_t i) {
+    return static_cast<size_t>(static_cast<unsigned char>(bytes[i]));
+  };
   if (major == 1) {
     hlen = u8(8) | (u8(9) << 8);
     hstart = 10;
@@ -80,10 +82,14 @@ Result<NpyArray> readNpy(const std::filesystem::path& path) {
     p += used;
   }
   size_t item = 0;
-  if (descr == "<f4" || descr == "<i4") item = 4;
-  else if (descr == "<f8" || descr == "<i8") item = 8;
-  else if (descr == "|u1" || descr == "|b1") item = 1;
-  else return makeError(name + ": unsupported dtype '" + descr + "'");
+  if (descr == "<f4" || descr == "<i4")
+    item = 4;
+  else if (descr == "<f8" || descr == "<i8")
+    item = 8;
+  else if (descr == "|u1" || descr == "|b1")
+    item = 1;
+  else
+    return makeError(name + ": unsupported dtype '" + descr + "'");
   const auto numel = shapeNumel(a.shape);
   if (!numel) return makeError(name + ": shape overflows");
   const size_t dataStart = hstart + hlen;
@@ -95,11 +101,24 @@ Result<NpyArray> readNpy(const std::filesystem::path& path) {
   const char* d = bytes.data() + dataStart;
   for (size_t i = 0; i < a.values.size(); ++i) {
     const char* p = d + i * item;
-    if (descr == "<f4") { float v; std::memcpy(&v, p, 4); a.values[i] = v; }
-    else if (descr == "<f8") { double v; std::memcpy(&v, p, 8); a.values[i] = v; }
-    else if (descr == "<i4") { int32_t v; std::memcpy(&v, p, 4); a.values[i] = v; }
-    else if (descr == "<i8") { int64_t v; std::memcpy(&v, p, 8); a.values[i] = static_cast<double>(v); }
-    else a.values[i] = static_cast<unsigned char>(*p);
+    if (descr == "<f4") {
+      float v;
+      std::memcpy(&v, p, 4);
+      a.values[i] = v;
+    } else if (descr == "<f8") {
+      double v;
+      std::memcpy(&v, p, 8);
+      a.values[i] = v;
+    } else if (descr == "<i4") {
+      int32_t v;
+      std::memcpy(&v, p, 4);
+      a.values[i] = v;
+    } else if (descr == "<i8") {
+      int64_t v;
+      std::memcpy(&v, p, 8);
+      a.values[i] = static_cast<double>(v);
+    } else
+      a.values[i] = static_cast<unsigned char>(*p);
   }
   return a;
 }
@@ -115,7 +134,14 @@ Status writeNpyF32(const std::filesystem::path& path, const Shape& shape, const 
   header.push_back('\n');
   const size_t n = static_cast<size_t>(shapeNumel(shape).value_or(0));
   return writeFileAtomically(path, [&](std::FILE* f) -> Status {
-    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
+    unsigned char pre[10] = {0x93,
+                             'N',
+                             'U',
+                             'M',
+                             'P',
+                             'Y',
+                             1,
+                             0,
                              static_cast<unsigned char>(header.size() & 0xff),
                              static_cast<unsigned char>(header.size() >> 8)};
     bool ok = std::fwrite(pre, 1, 10, f) == 10 &&

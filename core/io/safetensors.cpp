@@ -19,7 +19,6 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "core/io/atomic_file.h"
@@ -53,8 +52,7 @@ Result<std::shared_ptr<const SafetensorsFile>> SafetensorsFile::open(
     return makeError(fname + ": header length " + std::to_string(n) + " exceeds the file (" +
                      std::to_string(size) + " bytes)");
   if (n > kMaxHeaderBytes)
-    return makeError(fname + ": header length " + std::to_string(n) +
-                     " is over the 100 MiB limit");
+    return makeError(fname + ": header length " + std::to_string(n) + " is over the 100 MiB limit");
   const char* hb = reinterpret_cast<const char*>(file->data() + 8);
   nlohmann::json header = nlohmann::json::parse(hb, hb + n, nullptr, /*allow_exceptions=*/false);
   if (header.is_discarded())
@@ -94,14 +92,14 @@ Result<std::shared_ptr<const SafetensorsFile>> SafetensorsFile::open(
     e.dtype = *dtype;
     for (const auto& d : *sh) {
       if (!d.is_number_integer() || d.get<int64_t>() < 0)
-        return makeError(where + " has a shape entry that is not a non-negative integer: " +
-                         d.dump());
+        return makeError(where +
+                         " has a shape entry that is not a non-negative integer: " + d.dump());
       e.shape.push_back(d.get<int64_t>());
     }
     for (const auto& o : *off)
       if (!o.is_number_unsigned())
-        return makeError(where + " has a data offset that is not a non-negative integer: " +
-                         o.dump());
+        return makeError(where +
+                         " has a data offset that is not a non-negative integer: " + o.dump());
     e.begin = (*off)[0].get<uint64_t>();
     e.end = (*off)[1].get<uint64_t>();
     if (e.begin > e.end)
@@ -117,15 +115,14 @@ Result<std::shared_ptr<const SafetensorsFile>> SafetensorsFile::open(
     const uint64_t expect = static_cast<uint64_t>(*numel) * dtypeSize(e.dtype);
     if (e.end - e.begin != expect)
       return makeError(where + " has " + std::to_string(e.end - e.begin) + " bytes, but shape " +
-                       shapeString(e.shape) + " of " + std::string(dtypeName(e.dtype)) +
-                       " needs " + std::to_string(expect));
+                       shapeString(e.shape) + " of " + std::string(dtypeName(e.dtype)) + " needs " +
+                       std::to_string(expect));
     out->entries_.push_back(std::move(e));
   }
 
-  std::sort(out->entries_.begin(), out->entries_.end(),
-            [](const auto& a, const auto& b) {
-              return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
-            });
+  std::sort(out->entries_.begin(), out->entries_.end(), [](const auto& a, const auto& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
   uint64_t cursor = 0;
   for (const auto& e : out->entries_) {
     if (e.begin < cursor)
@@ -207,8 +204,8 @@ Result<Checkpoint> openSharded(const std::filesystem::path& indexPath) {
       return makeError(iname + ": tensor '" + name + "' is mapped to " + shard +
                        ", which does not contain it");
     if (it->second.file != shard)
-      return makeError(iname + ": tensor '" + name + "' is mapped to " + shard +
-                       " but stored in " + it->second.file);
+      return makeError(iname + ": tensor '" + name + "' is mapped to " + shard + " but stored in " +
+                       it->second.file);
   }
   return ck;
 }
@@ -230,7 +227,8 @@ Result<Checkpoint> openCheckpoint(const std::filesystem::path& path) {
                      (found.size() > 1 ? " (and several other .safetensors files)" : ""));
   }
   if (path.filename().string().ends_with(".index.json")) return openSharded(path);
-  if (!std::filesystem::exists(path, ec)) return makeError("'" + path.string() + "' does not exist");
+  if (!std::filesystem::exists(path, ec))
+    return makeError("'" + path.string() + "' does not exist");
   auto f = SafetensorsFile::open(path);
   if (!f) return f.error();
   Checkpoint ck;

@@ -12,17 +12,20 @@
 
 #include <fstream>
 #include <iterator>
-
 #include <nlohmann/json.hpp>
 
 namespace attn {
 
 std::string architectureName(Architecture a) {
   switch (a) {
-    case Architecture::Bert: return "bert";
-    case Architecture::Roberta: return "roberta";
-    case Architecture::DistilBert: return "distilbert";
-    case Architecture::Gpt2: return "gpt2";
+    case Architecture::Bert:
+      return "bert";
+    case Architecture::Roberta:
+      return "roberta";
+    case Architecture::DistilBert:
+      return "distilbert";
+    case Architecture::Gpt2:
+      return "gpt2";
   }
   return "?";
 }
@@ -37,8 +40,8 @@ Result<int> intKey(const json& j, const char* key, const std::string& file, int 
     return makeError(file + ": missing key \"" + key + "\"");
   }
   if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() > (1 << 30))
-    return makeError(file + ": \"" + key + "\" is not a sensible non-negative integer: " +
-                     it->dump());
+    return makeError(file + ": \"" + key +
+                     "\" is not a sensible non-negative integer: " + it->dump());
   return static_cast<int>(it->get<int64_t>());
 }
 
@@ -58,8 +61,7 @@ Result<float> floatKey(const json& j, const char* key, const std::string& file, 
 
 Result<Activation> parseActivation(const std::string& s, const std::string& file) {
   if (s == "gelu") return Activation::GeluErf;
-  if (s == "gelu_new" || s == "gelu_pytorch_tanh" || s == "gelu_fast")
-    return Activation::GeluTanh;
+  if (s == "gelu_new" || s == "gelu_pytorch_tanh" || s == "gelu_fast") return Activation::GeluTanh;
   if (s == "relu") return Activation::Relu;
   return makeError(file + ": activation \"" + s + "\" is not supported (gelu, gelu_new, relu)");
 }
@@ -70,21 +72,25 @@ Result<ModelConfig> parseConfigJson(const std::string& text, const std::string& 
   if (j.is_discarded() || !j.is_object()) return makeError(file + ": not a JSON object");
   ModelConfig c;
   std::string type = stringKey(j, "model_type", "");
-  if (auto a = j.find("architectures"); a != j.end() && a->is_array() && !a->empty() &&
-                                        a->front().is_string())
+  if (auto a = j.find("architectures");
+      a != j.end() && a->is_array() && !a->empty() && a->front().is_string())
     c.hfClass = a->front().get<std::string>();
   if (type.empty()) {
     const std::string& k = c.hfClass;
-    if (k.starts_with("DistilBert")) type = "distilbert";
-    else if (k.starts_with("Roberta")) type = "roberta";
-    else if (k.starts_with("Bert")) type = "bert";
-    else if (k.starts_with("GPT2")) type = "gpt2";
+    if (k.starts_with("DistilBert"))
+      type = "distilbert";
+    else if (k.starts_with("Roberta"))
+      type = "roberta";
+    else if (k.starts_with("Bert"))
+      type = "bert";
+    else if (k.starts_with("GPT2"))
+      type = "gpt2";
   }
-#define ATTN_INT(dst, key, ...)                                  \
-  do {                                                           \
-    auto v_ = intKey(j, key, file __VA_OPT__(, ) __VA_ARGS__);   \
-    if (!v_) return v_.error();                                  \
-    dst = *v_;                                                   \
+#define ATTN_INT(dst, key, ...)                                \
+  do {                                                         \
+    auto v_ = intKey(j, key, file __VA_OPT__(, ) __VA_ARGS__); \
+    if (!v_) return v_.error();                                \
+    dst = *v_;                                                 \
   } while (0)
   std::string act;
   if (type == "bert" || type == "roberta") {
@@ -135,11 +141,11 @@ Result<ModelConfig> parseConfigJson(const std::string& text, const std::string& 
   if (c.hidden <= 0 || c.layers <= 0 || c.heads <= 0 || c.intermediate <= 0 || c.vocabSize <= 0 ||
       c.maxPositions <= 0)
     return makeError(file + ": sizes must be positive (hidden " + std::to_string(c.hidden) +
-                     ", layers " + std::to_string(c.layers) + ", heads " +
-                     std::to_string(c.heads) + ", vocab " + std::to_string(c.vocabSize) + ")");
+                     ", layers " + std::to_string(c.layers) + ", heads " + std::to_string(c.heads) +
+                     ", vocab " + std::to_string(c.vocabSize) + ")");
   if (c.hidden % c.heads != 0)
-    return makeError(file + ": hidden size " + std::to_string(c.hidden) +
-                     " is not divisible by " + std::to_string(c.heads) + " heads");
+    return makeError(file + ": hidden size " + std::to_string(c.hidden) + " is not divisible by " +
+                     std::to_string(c.heads) + " heads");
   if (!(c.layerNormEps > 0.0f)) return makeError(file + ": layer norm epsilon must be positive");
   return c;
 }

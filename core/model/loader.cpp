@@ -6,7 +6,8 @@ namespace attn {
 
 Result<std::shared_ptr<const Model>> loadModel(const std::filesystem::path& path) {
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return makeError("'" + path.string() + "' does not exist");
+  if (!std::filesystem::exists(path, ec))
+    return makeError("'" + path.string() + "' does not exist");
   const bool isDir = std::filesystem::is_directory(path, ec);
   const std::filesystem::path dir = isDir ? path : path.parent_path();
   const auto configPath = (dir.empty() ? std::filesystem::path(".") : dir) / "config.json";

@@ -62,8 +62,10 @@ Result<std::shared_ptr<const Model>> syntheticModel(const std::string& name, uin
   w.wordEmb = randomTensor({c.vocabSize, D}, rng, 0.02f);
   w.posEmb = randomTensor({c.maxPositions, D}, rng, 0.02f);
   if (c.typeVocabSize > 0) w.typeEmb = randomTensor({c.typeVocabSize, D}, rng, 0.02f);
-  if (gpt) w.finalNorm = unitNorm(D);
-  else w.embNorm = unitNorm(D);
+  if (gpt)
+    w.finalNorm = unitNorm(D);
+  else
+    w.embNorm = unitNorm(D);
   for (int i = 0; i < c.layers; ++i) {
     LayerWeights l;
     if (gpt) {
@@ -82,11 +84,22 @@ Result<std::shared_ptr<const Model>> syntheticModel(const std::string& name, uin
   }
   int64_t params = 0;
   auto add = [&](const Tensor& t) { params += t.empty() ? 0 : t.numel(); };
-  add(w.wordEmb); add(w.posEmb); add(w.typeEmb);
-  for (const Norm* n : {&w.embNorm, &w.finalNorm}) { add(n->gamma); add(n->beta); }
+  add(w.wordEmb);
+  add(w.posEmb);
+  add(w.typeEmb);
+  for (const Norm* n : {&w.embNorm, &w.finalNorm}) {
+    add(n->gamma);
+    add(n->beta);
+  }
   for (const auto& l : w.layers) {
-    for (const Linear* x : {&l.q, &l.k, &l.v, &l.qkv, &l.o, &l.ffnIn, &l.ffnOut}) { add(x->w); add(x->b); }
-    for (const Norm* n : {&l.attnNorm, &l.ffnNorm}) { add(n->gamma); add(n->beta); }
+    for (const Linear* x : {&l.q, &l.k, &l.v, &l.qkv, &l.o, &l.ffnIn, &l.ffnOut}) {
+      add(x->w);
+      add(x->b);
+    }
+    for (const Norm* n : {&l.attnNorm, &l.ffnNorm}) {
+      add(n->gamma);
+      add(n->beta);
+    }
   }
   m->parameters = params;
   return std::shared_ptr<const Model>(std::move(m));

@@ -8,7 +8,6 @@
 #include <cmath>
 #include <limits>
 #include <string>
-
 #include <unsupported/Eigen/SpecialFunctions>
 
 #include "core/kernels/gemm.h"
@@ -21,8 +20,10 @@ using Mat = RowMatrixXf;
 using MatMap = Eigen::Map<Mat>;
 
 void forChunks(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
-  if (pool != nullptr) pool->chunks(n, fn);
-  else fn(0, n);
+  if (pool != nullptr)
+    pool->chunks(n, fn);
+  else
+    fn(0, n);
 }
 
 // y = x · Wᵀ + b.  x: [S, in], y: [S, out]
@@ -77,7 +78,9 @@ void activate(Mat& x, Activation a, ThreadPool* pool) {
         v = 0.5f * v * (1.0f + (k * (v + 0.044715f * v.cube())).tanh());
         break;
       }
-      case Activation::Relu: v = v.max(0.0f); break;
+      case Activation::Relu:
+        v = v.max(0.0f);
+        break;
     }
   });
 }
@@ -131,7 +134,8 @@ Result<ForwardResult> forward(const ModelConfig& c, const ModelWeights& w,
   if (opt.captureHidden) r.hiddenStates.resize(static_cast<size_t>(L + 1) * S * D);
   auto saveHidden = [&](int index, const Mat& x) {
     if (opt.captureHidden)
-      std::copy(x.data(), x.data() + x.size(), r.hiddenStates.data() + index * static_cast<size_t>(S) * D);
+      std::copy(x.data(), x.data() + x.size(),
+                r.hiddenStates.data() + index * static_cast<size_t>(S) * D);
   };
 
   // Embeddings. x: [S, D]
@@ -191,7 +195,7 @@ Result<ForwardResult> forward(const ModelConfig& c, const ModelWeights& w,
       const Strided vh(vp + h * Dh, S, Dh, Eigen::OuterStride<>(ld));  // [S, Dh]
       const size_t at = (static_cast<size_t>(l) * H + h) * mapSize;
       MatMap p(r.attention.data() + at, S, S);  // [S, S]
-      if (scaleQueries)  // DistilBERT scales q before q·kᵀ
+      if (scaleQueries)                         // DistilBERT scales q before q·kᵀ
         p.noalias() = (qh * scale) * kh.transpose();
       else {
         p.noalias() = qh * kh.transpose();
@@ -215,8 +219,10 @@ Result<ForwardResult> forward(const ModelConfig& c, const ModelWeights& w,
         Eigen::Map<Mat>(dst, S, Dh) = ctx.middleCols(h * Dh, Dh);
       }
     };
-    if (pool != nullptr) pool->run(H, headTask);
-    else for (int h = 0; h < H; ++h) headTask(h);
+    if (pool != nullptr)
+      pool->run(H, headTask);
+    else
+      for (int h = 0; h < H; ++h) headTask(h);
     if (isCancelled(opt.cancel)) return makeError("cancelled");
 
     linear(lw.o, ctx, attnOut, pool);  // [S, D]

@@ -6,7 +6,8 @@
 //  RoBERTa (prefix "" or "roberta."): as BERT.
 //  DistilBERT (prefix "" or "distilbert."): embeddings.{word,position}_embeddings,
 //         embeddings.LayerNorm, transformer.layer.N.attention.{q,k,v,out}_lin,
-//         transformer.layer.N.{sa_layer_norm,output_layer_norm}, transformer.layer.N.ffn.{lin1,lin2}
+//         transformer.layer.N.{sa_layer_norm,output_layer_norm},
+//         transformer.layer.N.ffn.{lin1,lin2}
 //  GPT-2  (prefix "" or "transformer."): wte, wpe, h.N.ln_1, h.N.attn.c_attn (Conv1D [D, 3D]),
 //         h.N.attn.c_proj ([D, D]), h.N.ln_2, h.N.mlp.c_fc ([D, F]), h.N.mlp.c_proj ([F, D]), ln_f
 // LayerNorm weights may use the old names gamma/beta.
@@ -41,8 +42,7 @@ class Binder {
     const float* p = f.f32();
     for (int64_t i = 0, n = f.numel(); i < n; ++i) bad += !std::isfinite(p[i]);
     if (bad > 0)
-      warnings_.push_back("tensor '" + full + "' has " + std::to_string(bad) +
-                          " NaN/Inf values");
+      warnings_.push_back("tensor '" + full + "' has " + std::to_string(bad) + " NaN/Inf values");
     return f;
   }
 
@@ -75,11 +75,11 @@ class Binder {
   std::vector<std::string>& warnings_;
 };
 
-#define ATTN_TRY(dst, expr)           \
-  do {                                \
-    auto r_ = (expr);                 \
-    if (!r_) return r_.error();       \
-    dst = std::move(*r_);             \
+#define ATTN_TRY(dst, expr)     \
+  do {                          \
+    auto r_ = (expr);           \
+    if (!r_) return r_.error(); \
+    dst = std::move(*r_);       \
   } while (0)
 
 std::string findPrefix(const Checkpoint& ck, const std::string& probe,
@@ -175,9 +175,12 @@ Result<ModelWeights> bindWeights(const ModelConfig& c, const Checkpoint& ck,
                                  std::vector<std::string>& warnings) {
   switch (c.arch) {
     case Architecture::Bert:
-    case Architecture::Roberta: return bindBertLike(c, ck, warnings);
-    case Architecture::DistilBert: return bindDistilBert(c, ck, warnings);
-    case Architecture::Gpt2: return bindGpt2(c, ck, warnings);
+    case Architecture::Roberta:
+      return bindBertLike(c, ck, warnings);
+    case Architecture::DistilBert:
+      return bindDistilBert(c, ck, warnings);
+    case Architecture::Gpt2:
+      return bindGpt2(c, ck, warnings);
   }
   return makeError("unknown architecture");
 }
@@ -187,7 +190,8 @@ int64_t countParameters(const Checkpoint& ck) {
   // file stores both and they are equal, the parameters exist once.
   static const char* kTiedHeads[] = {"lm_head.weight", "lm_head.decoder.weight",
                                      "cls.predictions.decoder.weight", "vocab_projector.weight"};
-  static const char* kEmbeddings[] = {"wte.weight", "transformer.wte.weight",
+  static const char* kEmbeddings[] = {"wte.weight",
+                                      "transformer.wte.weight",
                                       "embeddings.word_embeddings.weight",
                                       "bert.embeddings.word_embeddings.weight",
                                       "roberta.embeddings.word_embeddings.weight",
@@ -201,9 +205,9 @@ int64_t countParameters(const Checkpoint& ck) {
     const Tensor& t = item.tensor;
     bool tied = false;
     for (const char* h : kTiedHeads)
-      tied = tied || (name == h && emb != nullptr && emb->shape() == t.shape() &&
-                      emb->dtype() == t.dtype() &&
-                      std::memcmp(emb->raw(), t.raw(), t.nbytes()) == 0);
+      tied =
+          tied || (name == h && emb != nullptr && emb->shape() == t.shape() &&
+                   emb->dtype() == t.dtype() && std::memcmp(emb->raw(), t.raw(), t.nbytes()) == 0);
     if (!tied) n += t.numel();
   }
   return n;

@@ -26,13 +26,13 @@ struct Norm {
 };
 
 struct LayerWeights {
-  Linear q, k, v;   // [D, D] each (BERT-likes)
-  Linear qkv;       // [D, 3D] fused (GPT-2 c_attn), empty otherwise
-  Linear o;         // attention output projection
-  Norm attnNorm;    // post-LN: after attention (BERT); pre-LN: ln_1 (GPT-2)
-  Norm ffnNorm;     // post-LN: after FFN; pre-LN: ln_2
-  Linear ffnIn;     // [F, D]
-  Linear ffnOut;    // [D, F]
+  Linear q, k, v;  // [D, D] each (BERT-likes)
+  Linear qkv;      // [D, 3D] fused (GPT-2 c_attn), empty otherwise
+  Linear o;        // attention output projection
+  Norm attnNorm;   // post-LN: after attention (BERT); pre-LN: ln_1 (GPT-2)
+  Norm ffnNorm;    // post-LN: after FFN; pre-LN: ln_2
+  Linear ffnIn;    // [F, D]
+  Linear ffnOut;   // [D, F]
   bool fusedQkv() const { return !qkv.w.empty(); }
 };
 

@@ -15,9 +15,9 @@ struct DTypeTraits {
   size_t size;
 };
 constexpr DTypeTraits kTraits[] = {
-    {DType::F64, "F64", 8}, {DType::F32, "F32", 4}, {DType::F16, "F16", 2},
+    {DType::F64, "F64", 8},   {DType::F32, "F32", 4}, {DType::F16, "F16", 2},
     {DType::BF16, "BF16", 2}, {DType::I64, "I64", 8}, {DType::I32, "I32", 4},
-    {DType::I16, "I16", 2}, {DType::I8, "I8", 1},   {DType::U8, "U8", 1},
+    {DType::I16, "I16", 2},   {DType::I8, "I8", 1},   {DType::U8, "U8", 1},
     {DType::BOOL, "BOOL", 1},
 };
 }  // namespace
@@ -129,16 +129,52 @@ Tensor Tensor::toF32() const {
   for (int64_t i = 0; i < n; ++i) {
     const unsigned char* p = bytes + i * dtypeSize(dtype_);
     switch (dtype_) {
-      case DType::F32: std::memcpy(&out[i], p, 4); break;
-      case DType::F64: { double d; std::memcpy(&d, p, 8); out[i] = static_cast<float>(d); break; }
-      case DType::F16: { uint16_t h; std::memcpy(&h, p, 2); out[i] = halfToFloat(h); break; }
-      case DType::BF16: { uint16_t h; std::memcpy(&h, p, 2); out[i] = bf16ToFloat(h); break; }
-      case DType::I64: { int64_t v; std::memcpy(&v, p, 8); out[i] = static_cast<float>(v); break; }
-      case DType::I32: { int32_t v; std::memcpy(&v, p, 4); out[i] = static_cast<float>(v); break; }
-      case DType::I16: { int16_t v; std::memcpy(&v, p, 2); out[i] = static_cast<float>(v); break; }
-      case DType::I8: out[i] = static_cast<float>(static_cast<int8_t>(*p)); break;
+      case DType::F32:
+        std::memcpy(&out[i], p, 4);
+        break;
+      case DType::F64: {
+        double d;
+        std::memcpy(&d, p, 8);
+        out[i] = static_cast<float>(d);
+        break;
+      }
+      case DType::F16: {
+        uint16_t h;
+        std::memcpy(&h, p, 2);
+        out[i] = halfToFloat(h);
+        break;
+      }
+      case DType::BF16: {
+        uint16_t h;
+        std::memcpy(&h, p, 2);
+        out[i] = bf16ToFloat(h);
+        break;
+      }
+      case DType::I64: {
+        int64_t v;
+        std::memcpy(&v, p, 8);
+        out[i] = static_cast<float>(v);
+        break;
+      }
+      case DType::I32: {
+        int32_t v;
+        std::memcpy(&v, p, 4);
+        out[i] = static_cast<float>(v);
+        break;
+      }
+      case DType::I16: {
+        int16_t v;
+        std::memcpy(&v, p, 2);
+        out[i] = static_cast<float>(v);
+        break;
+      }
+      case DType::I8:
+        out[i] = static_cast<float>(static_cast<int8_t>(*p));
+        break;
       case DType::U8:
-      case DType::BOOL: out[i] = static_cast<float>(*p); break;
+      case DType::BOOL:
+        out[i] = static_cast<float>(*p);
+        break;
     }
   }
   return fromF32(shape_, std::move(out));

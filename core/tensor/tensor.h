@@ -4,6 +4,7 @@
 // D = hidden size, Dh = head dim (D / H), F = FFN size, V = vocabulary.
 #pragma once
 
+#include <Eigen/Core>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -11,8 +12,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <Eigen/Core>
 
 namespace attn {
 

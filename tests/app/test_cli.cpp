@@ -94,7 +94,8 @@ class TestCli : public QObject {
     QVERIFY2(r.code == 0, r.err.constData());
     auto got = attn::readNpy(out.toStdString());
     QVERIFY2(got.ok(), got.ok() ? "" : got.message().c_str());
-    auto want = attn::readNpy(attn::test::dataDir() / "models/roberta_tiny/reference/plain_attentions.npy");
+    auto want =
+        attn::readNpy(attn::test::dataDir() / "models/roberta_tiny/reference/plain_attentions.npy");
     QVERIFY(want.ok());
     QCOMPARE(got->shape, want->shape);  // [L, H, S, S]
     ATTN_CHECK_CLOSE(got->values.data(), want->values.data(), got->values.size(), kAttentionTol,
@@ -105,9 +106,11 @@ class TestCli : public QObject {
     TempDir tmp;
     const auto path = tmp / "a.h5";
     const Run r = cli({"attention", model("bert_tiny"), "--ids", listOf("bert_tiny", "padded"),
-                       "--mask", listOf("bert_tiny", "padded", "mask"), "--out", QString::fromStdString(path.string())});
+                       "--mask", listOf("bert_tiny", "padded", "mask"), "--out",
+                       QString::fromStdString(path.string())});
     QVERIFY2(r.code == 0, r.err.constData());
-    auto want = attn::readNpy(attn::test::dataDir() / "models/bert_tiny/reference/padded_attentions.npy");
+    auto want =
+        attn::readNpy(attn::test::dataDir() / "models/bert_tiny/reference/padded_attentions.npy");
     QVERIFY(want.ok());
     const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
     QVERIFY(f >= 0);
@@ -148,7 +151,8 @@ class TestCli : public QObject {
     QCOMPARE(ent[0].toArray().size(), 4);
     const double maxEntropy = std::log(double(j["ids"].toArray().size()));
     for (const auto& row : ent)
-      for (const auto& e : row.toArray()) QVERIFY(e.toDouble() >= 0 && e.toDouble() <= maxEntropy + 1e-9);
+      for (const auto& e : row.toArray())
+        QVERIFY(e.toDouble() >= 0 && e.toDouble() <= maxEntropy + 1e-9);
   }
 
   void benchSynthetic() {
@@ -168,7 +172,8 @@ class TestCli : public QObject {
     QTest::addColumn<int>("code");
     QTest::addColumn<QString>("message");
     const QString bert = model("bert_tiny");
-    QTest::newRow("missing model") << QStringList{"inspect", "/nonexistent"} << 1 << "does not exist";
+    QTest::newRow("missing model")
+        << QStringList{"inspect", "/nonexistent"} << 1 << "does not exist";
     QTest::newRow("bad ids") << QStringList{"attention", bert, "--ids", "2,x,3"} << 1
                              << "'x' is not an integer";
     QTest::newRow("id outside vocab") << QStringList{"attention", bert, "--ids", "2,99999"} << 1
@@ -184,7 +189,8 @@ class TestCli : public QObject {
     QTest::newRow("no subcommand") << QStringList{} << 2 << "";
     QTest::newRow("text and ids") << QStringList{"attention", bert, "--text", "a", "--ids", "1"}
                                   << 2 << "";
-    QTest::newRow("bench both") << QStringList{"bench", bert, "--synthetic", "bert-base", "--seq", "4"}
+    QTest::newRow("bench both") << QStringList{"bench",     bert,    "--synthetic",
+                                               "bert-base", "--seq", "4"}
                                 << 2 << "";
   }
 

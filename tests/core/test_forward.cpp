@@ -18,9 +18,9 @@ namespace {
 // tests/tools/f32_deviation.py), so 1e-6 is out of reach for any float32 engine.
 // We allow 2.5x PyTorch's own float32 deviation.
 constexpr double kAttentionTol = 1.5e-5;  // probabilities, absolute
-constexpr double kScoreTol = 8e-5;      // scores up to ~20 in size; PyTorch f32: 3.2e-5
-constexpr double kHiddenTol = 1.5e-5;   // hidden states, O(1); PyTorch f32: 6.0e-6
-constexpr double kThreadTol = 5e-6;    // 1 thread vs 2 threads (float32 rounding only)
+constexpr double kScoreTol = 8e-5;        // scores up to ~20 in size; PyTorch f32: 3.2e-5
+constexpr double kHiddenTol = 1.5e-5;     // hidden states, O(1); PyTorch f32: 6.0e-6
+constexpr double kThreadTol = 5e-6;       // 1 thread vs 2 threads (float32 rounding only)
 
 std::vector<int32_t> toInts(const NpyArray& a) {
   return std::vector<int32_t>(a.values.begin(), a.values.end());
@@ -121,7 +121,8 @@ class TestForward : public QObject {
     auto r = forward(c, w, outside, {});
     QVERIFY(!r.ok());
     QVERIFY2(r.message().find("token id " + std::to_string(c.vocabSize) + " at position 1") !=
-                 std::string::npos, r.message().c_str());
+                 std::string::npos,
+             r.message().c_str());
     const std::vector<int32_t> tooLong(c.maxPositions + 1, 5);
     auto t = forward(c, w, tooLong, {});
     QVERIFY(!t.ok());

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <QTest>
-
 #include <cmath>
 #include <cstddef>
 #include <filesystem>
@@ -48,15 +47,16 @@ MaxDiff maxAbsDiff(const A* actual, const B* expected, size_t n) {
 }
 
 // QVERIFY that two arrays agree within tol, printing the worst element.
-#define ATTN_CHECK_CLOSE(A_, E_, N_, TOL_, WHAT_)                                    \
-  do {                                                                                     \
-    const auto d_ = ::attn::test::maxAbsDiff((A_), (E_), (N_));                   \
-    const QByteArray msg_ = QByteArray(WHAT_) + ": max |diff| " + QByteArray::number(d_.value, 'g', 4) + \
-                            " at flat index " + QByteArray::number(qulonglong(d_.index)) + \
-                            " (got " + QByteArray::number(d_.actual, 'g', 9) + ", want " + \
-                            QByteArray::number(d_.expected, 'g', 9) + "), tolerance " +    \
-                            QByteArray::number(double(TOL_), 'g', 3);                       \
-    QVERIFY2(!d_.nonFinite && d_.value <= (TOL_), msg_.constData());                        \
+#define ATTN_CHECK_CLOSE(A_, E_, N_, TOL_, WHAT_)                                       \
+  do {                                                                                  \
+    const auto d_ = ::attn::test::maxAbsDiff((A_), (E_), (N_));                         \
+    const QByteArray msg_ = QByteArray(WHAT_) + ": max |diff| " +                       \
+                            QByteArray::number(d_.value, 'g', 4) + " at flat index " +  \
+                            QByteArray::number(qulonglong(d_.index)) + " (got " +       \
+                            QByteArray::number(d_.actual, 'g', 9) + ", want " +         \
+                            QByteArray::number(d_.expected, 'g', 9) + "), tolerance " + \
+                            QByteArray::number(double(TOL_), 'g', 3);                   \
+    QVERIFY2(!d_.nonFinite && d_.value <= (TOL_), msg_.constData());                    \
   } while (0)
 
 // A fresh temporary directory, removed when the object dies.

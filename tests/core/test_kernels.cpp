@@ -3,7 +3,6 @@
 // not a multiple of 16, K not a multiple of 8 or of the 256 block, both weight
 // layouts, with and without bias, one and two threads.
 #include <QTest>
-
 #include <random>
 
 #include "core/kernels/gemm.h"
@@ -14,7 +13,7 @@ using namespace attn;
 namespace {
 // Relative to sqrt(K): float32 accumulation of K products of N(0,1) values.
 constexpr double kRelTol = 2e-6;
-}
+}  // namespace
 
 class TestKernels : public QObject {
   Q_OBJECT
@@ -27,14 +26,18 @@ class TestKernels : public QObject {
     QTest::addColumn<bool>("inOut");
     QTest::addColumn<bool>("bias");
     QTest::addColumn<int>("threads");
-    const int shapes[][3] = {{1, 1, 1},    {5, 7, 3},     {6, 16, 8},    {7, 17, 9},
-                             {13, 50, 300}, {12, 32, 256}, {37, 100, 513}, {128, 96, 32},
-                             {3, 768, 20}};
+    const int shapes[][3] = {{1, 1, 1},      {5, 7, 3},     {6, 16, 8},
+                             {7, 17, 9},     {13, 50, 300}, {12, 32, 256},
+                             {37, 100, 513}, {128, 96, 32}, {3, 768, 20}};
     for (const auto& s : shapes)
       for (bool io : {false, true})
         for (int t : {1, 2})
-          QTest::newRow(qPrintable(QString("%1x%2x%3 %4 t%5").arg(s[0]).arg(s[1]).arg(s[2])
-                                       .arg(io ? "inOut" : "linear").arg(t)))
+          QTest::newRow(qPrintable(QString("%1x%2x%3 %4 t%5")
+                                       .arg(s[0])
+                                       .arg(s[1])
+                                       .arg(s[2])
+                                       .arg(io ? "inOut" : "linear")
+                                       .arg(t)))
               << s[0] << s[1] << s[2] << io << (s[0] % 2 == 1) << t;
   }
 

@@ -1,6 +1,5 @@
 // Attention metrics on maps whose values are known in closed form.
 #include <QTest>
-
 #include <cmath>
 
 #include "core/attention/metrics.h"

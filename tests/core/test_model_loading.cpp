@@ -2,7 +2,6 @@
 // counts from the config's own arithmetic, and every way a model directory can
 // be broken (each a clear error naming the file/tensor and numbers; no crash).
 #include <QTest>
-
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -63,14 +62,30 @@ class TestModelLoading : public QObject {
     QTest::addColumn<QString>("arch");
     QTest::addColumn<QString>("tokenizer");
     QTest::addColumn<int>("layers");
-    QTest::newRow("bert_tiny") << "bert_tiny" << "bert" << "wordpiece" << 2;
-    QTest::newRow("bert_mlm_f16") << "bert_mlm_f16" << "bert" << "wordpiece" << 3;
-    QTest::newRow("bert_sharded") << "bert_sharded" << "bert" << "wordpiece" << 2;
-    QTest::newRow("roberta_tiny") << "roberta_tiny" << "roberta" << "bpe" << 2;
-    QTest::newRow("distilbert_tiny") << "distilbert_tiny" << "distilbert" << "wordpiece" << 2;
-    QTest::newRow("gpt2_tiny") << "gpt2_tiny" << "gpt2" << "bpe" << 2;
-    QTest::newRow("gpt2_bf16") << "gpt2_bf16" << "gpt2" << "bpe" << 3;
-    QTest::newRow("bert_bare") << "bert_bare/bert.safetensors" << "bert" << "none" << 1;
+    QTest::newRow("bert_tiny") << "bert_tiny"
+                               << "bert"
+                               << "wordpiece" << 2;
+    QTest::newRow("bert_mlm_f16") << "bert_mlm_f16"
+                                  << "bert"
+                                  << "wordpiece" << 3;
+    QTest::newRow("bert_sharded") << "bert_sharded"
+                                  << "bert"
+                                  << "wordpiece" << 2;
+    QTest::newRow("roberta_tiny") << "roberta_tiny"
+                                  << "roberta"
+                                  << "bpe" << 2;
+    QTest::newRow("distilbert_tiny") << "distilbert_tiny"
+                                     << "distilbert"
+                                     << "wordpiece" << 2;
+    QTest::newRow("gpt2_tiny") << "gpt2_tiny"
+                               << "gpt2"
+                               << "bpe" << 2;
+    QTest::newRow("gpt2_bf16") << "gpt2_bf16"
+                               << "gpt2"
+                               << "bpe" << 3;
+    QTest::newRow("bert_bare") << "bert_bare/bert.safetensors"
+                               << "bert"
+                               << "none" << 1;
   }
 
   void everyFixtureLoads() {
@@ -112,7 +127,8 @@ class TestModelLoading : public QObject {
     const auto& k = (*g)->config;
     const int64_t d = k.hidden, f = k.intermediate;
     const int64_t block = 4 * d + (3 * d * d + 3 * d) + (d * d + d) + (d * f + f) + (f * d + d);
-    QCOMPARE((*g)->parameters, (int64_t(k.vocabSize) + k.maxPositions) * d + k.layers * block + 2 * d);
+    QCOMPARE((*g)->parameters,
+             (int64_t(k.vocabSize) + k.maxPositions) * d + k.layers * block + 2 * d);
   }
 
   void configErrors() {
@@ -120,21 +136,35 @@ class TestModelLoading : public QObject {
     {
       auto dir = copyFixture(tmp, "bert_tiny");
       editConfig(dir, [](auto& j) { j["hidden_size"] = 48; });
-      expectError(dir, "tensor 'embeddings.word_embeddings.weight' has shape [110,32], config says [110,48]");
+      expectError(
+          dir,
+          "tensor 'embeddings.word_embeddings.weight' has shape [110,32], config says [110,48]");
     }
     TempDir t2;
     auto dir = copyFixture(t2, "bert_tiny");
     editConfig(dir, [](auto& j) { j["num_attention_heads"] = 5; });
     expectError(dir, "hidden size 32 is not divisible by 5 heads");
-    editConfig(dir, [](auto& j) { j["num_attention_heads"] = 4; j["hidden_act"] = "swish"; });
+    editConfig(dir, [](auto& j) {
+      j["num_attention_heads"] = 4;
+      j["hidden_act"] = "swish";
+    });
     expectError(dir, "activation \"swish\" is not supported");
-    editConfig(dir, [](auto& j) { j["hidden_act"] = "gelu"; j["model_type"] = "t5"; });
+    editConfig(dir, [](auto& j) {
+      j["hidden_act"] = "gelu";
+      j["model_type"] = "t5";
+    });
     expectError(dir, "model type \"t5\" is not supported");
-    editConfig(dir, [](auto& j) { j["model_type"] = "bert"; j["num_hidden_layers"] = 3; });
+    editConfig(dir, [](auto& j) {
+      j["model_type"] = "bert";
+      j["num_hidden_layers"] = 3;
+    });
     expectError(dir, "tensor 'encoder.layer.2.attention.self.query.weight' is missing");
     editConfig(dir, [](auto& j) { j["num_hidden_layers"] = "two"; });
     expectError(dir, "\"num_hidden_layers\" is not a sensible non-negative integer");
-    editConfig(dir, [](auto& j) { j["num_hidden_layers"] = 2; j["layer_norm_eps"] = "tiny"; });
+    editConfig(dir, [](auto& j) {
+      j["num_hidden_layers"] = 2;
+      j["layer_norm_eps"] = "tiny";
+    });
     expectError(dir, "\"layer_norm_eps\" is not a number");
     attn::test::writeBytes(dir / "config.json", "{not json");
     expectError(dir, "config.json: not a JSON object");
@@ -176,8 +206,9 @@ class TestModelLoading : public QObject {
     auto m = loadModel(dir);
     QVERIFY(m.ok());
     QCOMPARE((*m)->warnings.size(), size_t(1));
-    QCOMPARE((*m)->warnings[0],
-             std::string("tensor 'encoder.layer.1.intermediate.dense.weight' has 2 NaN/Inf values"));
+    QCOMPARE(
+        (*m)->warnings[0],
+        std::string("tensor 'encoder.layer.1.intermediate.dense.weight' has 2 NaN/Inf values"));
   }
 
   void shardErrors() {

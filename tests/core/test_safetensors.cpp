@@ -2,7 +2,6 @@
 // data row per header check a careful reader makes (each must fail with a
 // message that names the file, the tensor and the numbers — never crash).
 #include <QTest>
-
 #include <cstring>
 
 #include "core/io/safetensors.h"
@@ -105,15 +104,19 @@ class TestSafetensors : public QObject {
         "overflows");
     row("overlap",
         rawFile(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
-                R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12),
+                R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+                12),
         "overlaps the previous tensor");
     row("gap",
         rawFile(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
-                R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})", 12),
+                R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+                12),
         "gap of 4 bytes before tensor 'b'");
     row("trailing bytes", rawFile(ok, 12), "tensors cover 8 bytes of a data section of 12 bytes");
     row("metadata not string",
-        rawFile(R"({"__metadata__":{"format":1},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 8),
+        rawFile(
+            R"({"__metadata__":{"format":1},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
+            8),
         "__metadata__ value 'format' is not a string");
   }
 
