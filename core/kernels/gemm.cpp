@@ -141,17 +141,11 @@ struct Scratch {
   }
 };
 
-// Packs W columns j0..j0+nr, rows k0..k0+kc, as bp[kc][kNr] (zero past nr).
+// Packs nn.Linear W rows j0..j0+nr (Y's columns), inputs k0..k0+kc, as
+// bp[kc][kNr] (zero past nr).
 void packB(const GemmArgs& a, int64_t j0, int64_t nr, int64_t k0, int64_t kc, float* bp) {
   const int64_t k = a.k;
-  if (a.inOut) {
-    for (int64_t p = 0; p < kc; ++p) {
-      const float* src = a.w + (k0 + p) * a.n + j0;
-      float* dst = bp + p * kNr;
-      for (int64_t j = 0; j < nr; ++j) dst[j] = src[j];
-      for (int64_t j = nr; j < kNr; ++j) dst[j] = 0.0f;
-    }
-  } else if (nr == kNr) {
+  if (nr == kNr) {
     // nn.Linear: W rows are contiguous in k; transpose 8 × 8 blocks so the
     // packing streams at vector speed (it costs as much as the FMAs otherwise).
     int64_t p = 0;
@@ -177,25 +171,48 @@ void packB(const GemmArgs& a, int64_t j0, int64_t nr, int64_t k0, int64_t kc, fl
   }
 }
 
-// Prefetches slice `part` of `parts` of the W bytes that packB(j0, nr, k0, kc)
-// will read, so the next panel streams in from DRAM while this one computes.
-void prefetchB(const GemmArgs& a, int64_t j0, int64_t nr, int64_t k0, int64_t kc, int64_t part,
-               int64_t parts) {
-  if (a.inOut) {  // kc rows of W, nr floats each (one or two cache lines)
-    for (int64_t p = kc * part / parts; p < kc * (part + 1) / parts; ++p)
-      _mm_prefetch(reinterpret_cast<const char*>(a.w + (k0 + p) * a.n + j0), _MM_HINT_T0);
-  } else {  // nr rows of W, kc floats each
-    const int64_t linesPerRow = (kc + 15) / 16, lines = nr * linesPerRow;
+// Packs columns g0..g1 (at most kNc) of W for rows k0..k0+kc as consecutive
+// [kc][kNr] panels. A Conv1D weight is read row by row, a whole group's span
+// (256 bytes) at a time, so each page of W is visited once per group.
+void packGroup(const GemmArgs& a, int64_t g0, int64_t g1, int64_t k0, int64_t kc, float* bp) {
+  const int64_t panels = (g1 - g0 + kNr - 1) / kNr;
+  if (a.inOut) {
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* src = a.w + (k0 + p) * a.n + g0;
+      for (int64_t jp = 0; jp < panels; ++jp) {
+        const int64_t nr = std::min(kNr, g1 - g0 - jp * kNr);
+        float* dst = bp + (jp * kKc + p) * kNr;
+        for (int64_t j = 0; j < nr; ++j) dst[j] = src[jp * kNr + j];
+        for (int64_t j = nr; j < kNr; ++j) dst[j] = 0.0f;
+      }
+    }
+  } else {
+    for (int64_t jp = 0; jp < panels; ++jp) {
+      const int64_t j0 = g0 + jp * kNr;
+      packB(a, j0, std::min(kNr, g1 - j0), k0, kc, bp + jp * kKc * kNr);
+    }
+  }
+}
+
+// Prefetches slice `part` of `parts` of the W bytes packGroup(g0, g1, k0, kc)
+// will read, so they stream in from DRAM while the current step computes.
+void prefetchGroup(const GemmArgs& a, int64_t g0, int64_t g1, int64_t k0, int64_t kc, int64_t part,
+                   int64_t parts) {
+  if (a.inOut) {  // kc rows of W, (g1 - g0) floats each
+    const int64_t linesPerRow = (g1 - g0 + 15) / 16, lines = kc * linesPerRow;
     for (int64_t l = lines * part / parts; l < lines * (part + 1) / parts; ++l)
-      _mm_prefetch(reinterpret_cast<const char*>(a.w + (j0 + l / linesPerRow) * a.k + k0 +
+      _mm_prefetch(reinterpret_cast<const char*>(a.w + (k0 + l / linesPerRow) * a.n + g0 +
+                                                 (l % linesPerRow) * 16),
+                   _MM_HINT_T0);
+  } else {  // (g1 - g0) rows of W, kc floats each
+    const int64_t linesPerRow = (kc + 15) / 16, lines = (g1 - g0) * linesPerRow;
+    for (int64_t l = lines * part / parts; l < lines * (part + 1) / parts; ++l)
+      _mm_prefetch(reinterpret_cast<const char*>(a.w + (g0 + l / linesPerRow) * a.k + k0 +
                                                  (l % linesPerRow) * 16),
                    _MM_HINT_T0);
   }
 }
 
-// Y[:, n0:n1] for one thread. X is packed once for every K block; columns are
-// processed in groups of kNc so the group's strip of Y stays in L2 while all K
-// blocks accumulate into it.
 // Packs X[:, k0:k0+kc] rows of m-panel mp as [kc][kMr] (rows past m are zero).
 void packA(const GemmArgs& a, int64_t mp, int64_t k0, int64_t kc, float* dst) {
   for (int64_t r = 0; r < kMr; ++r) {
@@ -216,47 +233,56 @@ void gemmColumns(const GemmArgs& a, const float* ap, int64_t n0, int64_t n1) {
   const int64_t m = a.m, k = a.k, ldy = a.n;
   const int64_t mPanels = (m + kMr - 1) / kMr;
   const int64_t kBlocks = (k + kKc - 1) / kKc;
+  constexpr int64_t kPanelsPerGroup = kNc / kNr;
   thread_local Scratch bs, ts;
   float* tile = ts.get(kMr * kNr);
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = n0; j < n1; ++j) a.y[i * ldy + j] = a.bias != nullptr ? a.bias[j] : 0.0f;
-  float* bp = bs.get(static_cast<size_t>(kKc * kNr));
+  // The whole group's panels for one K block: [panel][kc][kNr].
+  float* bp = bs.get(static_cast<size_t>(kPanelsPerGroup * kKc * kNr));
   for (int64_t g0 = n0; g0 < n1; g0 += kNc) {
-    const int64_t g1 = std::min(g0 + kNc, n1);
+    const int64_t g1 = std::min(g0 + kNc, n1), panels = (g1 - g0 + kNr - 1) / kNr;
     for (int64_t kb = 0; kb < kBlocks; ++kb) {
       const int64_t k0 = kb * kKc, kc = std::min(kKc, k - k0);
-      for (int64_t j0 = g0; j0 < g1; j0 += kNr) {
-        const int64_t nr = std::min(kNr, g1 - j0);
-        packB(a, j0, nr, k0, kc, bp);
-        // The panel after this one in loop order: next columns, next K block, next group.
-        int64_t pj = j0 + kNr, pk = kb;
-        if (pj >= g1) {
-          pj = g0;
-          if (++pk == kBlocks) pk = 0, pj = g1;
-        }
-        const bool prefetch = pj < n1;
-        const int64_t pk0 = pk * kKc, pkc = std::min(kKc, k - pk0),
-                      pnr = std::min(kNr, std::min(pj + kNc, n1) - pj);
+      packGroup(a, g0, g1, k0, kc, bp);
+      // Prefetch what the next step packs (next K block, else the next group),
+      // spread over this step's micro-kernels.
+      const int64_t pg0 = kb + 1 < kBlocks ? g0 : g1, pk0 = kb + 1 < kBlocks ? k0 + kKc : 0;
+      const int64_t pg1 = std::min(pg0 + kNc, a.n), pkc = std::min(kKc, k - pk0);
+      const int64_t steps = panels * mPanels;
+      for (int64_t jp = 0; jp < panels; ++jp) {
+        const int64_t j0 = g0 + jp * kNr, nr = std::min(kNr, g1 - j0);
+        const float* bpanel = bp + jp * kKc * kNr;
         for (int64_t mp = 0; mp < mPanels; ++mp) {
-          if (prefetch) prefetchB(a, pj, pnr, pk0, pkc, mp, mPanels);
+          if (pg0 < a.n) prefetchGroup(a, pg0, pg1, pk0, pkc, jp * mPanels + mp, steps);
           const int64_t i0 = mp * kMr, mr = std::min(kMr, m - i0);
           const float* apanel = ap + (kb * mPanels + mp) * kKc * kMr;
           float* c = a.y + i0 * ldy + j0;
           if (mr == kMr && nr == kNr) {
-            microKernel(kc, apanel, bp, c, ldy);
+            microKernel(kc, apanel, bpanel, c, ldy);
           } else if (nr == kNr) {
             switch (mr) {
-              case 1: microKernelRows<1>(kc, apanel, bp, c, ldy); break;
-              case 2: microKernelRows<2>(kc, apanel, bp, c, ldy); break;
-              case 3: microKernelRows<3>(kc, apanel, bp, c, ldy); break;
-              case 4: microKernelRows<4>(kc, apanel, bp, c, ldy); break;
-              default: microKernelRows<5>(kc, apanel, bp, c, ldy); break;
+              case 1:
+                microKernelRows<1>(kc, apanel, bpanel, c, ldy);
+                break;
+              case 2:
+                microKernelRows<2>(kc, apanel, bpanel, c, ldy);
+                break;
+              case 3:
+                microKernelRows<3>(kc, apanel, bpanel, c, ldy);
+                break;
+              case 4:
+                microKernelRows<4>(kc, apanel, bpanel, c, ldy);
+                break;
+              default:
+                microKernelRows<5>(kc, apanel, bpanel, c, ldy);
+                break;
             }
           } else {  // edge tile: go through a full-size scratch tile
             for (int64_t r = 0; r < kMr; ++r)
               for (int64_t j = 0; j < kNr; ++j)
                 tile[r * kNr + j] = r < mr && j < nr ? c[r * ldy + j] : 0.0f;
-            microKernel(kc, apanel, bp, tile, kNr);
+            microKernel(kc, apanel, bpanel, tile, kNr);
             for (int64_t r = 0; r < mr; ++r)
               std::memcpy(c + r * ldy, tile + r * kNr, static_cast<size_t>(nr) * sizeof(float));
           }
