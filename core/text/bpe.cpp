@@ -98,32 +98,10 @@ Result<std::shared_ptr<BpeTokenizer>> BpeTokenizer::create(
     std::vector<AddedToken> added, Framing framing, int32_t padId) {
   if (vocab.empty()) return makeError("the vocabulary is empty");
   std::shared_ptr<BpeTokenizer> t(new BpeTokenizer());
-  int32_t maxId = -1;
-  for (const auto& [token, id] : vocab) {
-    if (id < 0 || id >= kMaxTokenId) {
-      return makeError("token '" + token + "' has id " + std::to_string(id) + ", outside [0, " +
-                       std::to_string(kMaxTokenId) + ")");
-    }
-    maxId = std::max(maxId, id);
-  }
-  for (const AddedToken& a : added) {
-    if (a.id < 0 || a.id >= kMaxTokenId) {
-      return makeError("added token '" + a.content + "' has id " + std::to_string(a.id));
-    }
-    maxId = std::max(maxId, a.id);
-  }
-  t->idToToken_.assign(static_cast<size_t>(maxId) + 1, std::string());
-  t->vocab_.reserve(vocab.size());
-  for (const auto& [token, id] : vocab) {
-    t->vocab_[token] = id;
-    t->idToToken_[static_cast<size_t>(id)] = token;
-  }
-  for (const AddedToken& a : added) {
-    t->vocab_.try_emplace(a.content, a.id);
-    if (t->idToToken_[static_cast<size_t>(a.id)].empty()) {
-      t->idToToken_[static_cast<size_t>(a.id)] = a.content;
-    }
-  }
+  auto table = buildVocabTable(vocab, added);
+  if (!table) return table.error();
+  t->vocab_ = std::move(table->vocab);
+  t->idToToken_ = std::move(table->idToToken);
 
   t->merges_.reserve(merges.size());
   for (size_t rank = 0; rank < merges.size(); ++rank) {

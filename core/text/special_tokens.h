@@ -34,6 +34,46 @@ struct AddedToken {
   bool singleWord = false;  // only matches when not glued to a word character
 };
 
+// Token -> id and id -> token for a vocabulary plus its added tokens.
+struct VocabTable {
+  Vocab vocab;
+  std::vector<std::string> idToToken;  // "" for ids nothing names
+};
+
+// Checks every id is in [0, kMaxTokenId); a repeated token keeps its last id
+// (as transformers' load_vocab does); added tokens fill ids and names the
+// vocabulary leaves free.
+inline Result<VocabTable> buildVocabTable(const std::vector<std::pair<std::string, int32_t>>& vocab,
+                                          const std::vector<AddedToken>& added) {
+  int32_t maxId = -1;
+  for (const auto& [token, id] : vocab) {
+    if (id < 0 || id >= kMaxTokenId) {
+      return makeError("token '" + token + "' has id " + std::to_string(id) + ", outside [0, " +
+                       std::to_string(kMaxTokenId) + ")");
+    }
+    maxId = std::max(maxId, id);
+  }
+  for (const AddedToken& a : added) {
+    if (a.id < 0 || a.id >= kMaxTokenId) {
+      return makeError("added token '" + a.content + "' has id " + std::to_string(a.id));
+    }
+    maxId = std::max(maxId, a.id);
+  }
+  VocabTable t;
+  t.idToToken.assign(static_cast<size_t>(maxId) + 1, std::string());
+  t.vocab.reserve(vocab.size());
+  for (const auto& [token, id] : vocab) {
+    t.vocab[token] = id;
+    t.idToToken[static_cast<size_t>(id)] = token;
+  }
+  for (const AddedToken& a : added) {
+    t.vocab.try_emplace(a.content, a.id);
+    if (t.idToToken[static_cast<size_t>(a.id)].empty())
+      t.idToToken[static_cast<size_t>(a.id)] = a.content;
+  }
+  return t;
+}
+
 struct FramingToken {
   std::string token;
   int32_t id = -1;

@@ -118,32 +118,10 @@ Result<std::shared_ptr<WordPieceTokenizer>> WordPieceTokenizer::create(
     return makeError("max_input_chars_per_word must be positive");
   }
   std::shared_ptr<WordPieceTokenizer> t(new WordPieceTokenizer());
-  int32_t maxId = -1;
-  for (const auto& [token, id] : vocab) {
-    if (id < 0 || id >= kMaxTokenId) {
-      return makeError("token '" + token + "' has id " + std::to_string(id) + ", outside [0, " +
-                       std::to_string(kMaxTokenId) + ")");
-    }
-    maxId = std::max(maxId, id);
-  }
-  for (const AddedToken& a : added) {
-    if (a.id < 0 || a.id >= kMaxTokenId) {
-      return makeError("added token '" + a.content + "' has id " + std::to_string(a.id));
-    }
-    maxId = std::max(maxId, a.id);
-  }
-  t->idToToken_.assign(static_cast<size_t>(maxId) + 1, std::string());
-  t->vocab_.reserve(vocab.size());
-  for (const auto& [token, id] : vocab) {
-    t->vocab_[token] = id;  // a repeated token keeps its last id, as load_vocab does
-    t->idToToken_[static_cast<size_t>(id)] = token;
-  }
-  for (const AddedToken& a : added) {
-    t->vocab_.try_emplace(a.content, a.id);
-    if (t->idToToken_[static_cast<size_t>(a.id)].empty()) {
-      t->idToToken_[static_cast<size_t>(a.id)] = a.content;
-    }
-  }
+  auto table = buildVocabTable(vocab, added);
+  if (!table) return table.error();
+  t->vocab_ = std::move(table->vocab);
+  t->idToToken_ = std::move(table->idToToken);
   const auto unk = t->vocab_.find(options.unkToken);
   if (unk == t->vocab_.end()) {
     return makeError("the unknown token '" + options.unkToken + "' is not in the vocabulary");

@@ -131,6 +131,28 @@ class TestTokenizer : public QObject {
     return f.readAll();
   }
 
+ private:
+  // Data rows (dir, text, ids, tokens): every expected case, once per tokenizer directory.
+  static void addExpectedRows(const char* file, const QStringList& dirs) {
+    QTest::addColumn<QString>("dir");
+    QTest::addColumn<QByteArray>("text");
+    QTest::addColumn<QList<int>>("ids");
+    QTest::addColumn<QStringList>("tokens");
+    const QJsonArray cases = loadCases(file);
+    QVERIFY(cases.size() >= 30);
+    for (const QString& dir : dirs) {
+      for (const auto& v : cases) {
+        const QJsonObject c = v.toObject();
+        QList<int> ids;
+        for (const auto& id : c["ids"].toArray()) ids << id.toInt();
+        QStringList tokens;
+        for (const auto& t : c["tokens"].toArray()) tokens << t.toString();
+        QTest::addRow("%s/%s", qPrintable(dir), qPrintable(c["name"].toString()))
+            << dir << c["text"].toString().toUtf8() << ids << tokens;
+      }
+    }
+  }
+
  private slots:
   void initTestCase() {
     const std::pair<const char*, const char*> dirs[] = {
@@ -247,23 +269,7 @@ class TestTokenizer : public QObject {
   }
 
   void bert_data() {
-    QTest::addColumn<QString>("dir");
-    QTest::addColumn<QByteArray>("text");
-    QTest::addColumn<QList<int>>("ids");
-    QTest::addColumn<QStringList>("tokens");
-    const QJsonArray cases = loadCases("expected_bert.json");
-    QVERIFY(cases.size() >= 30);
-    for (const QString dir : {"bert-base-uncased", "bert-base-uncased-json"}) {
-      for (const auto& v : cases) {
-        const QJsonObject c = v.toObject();
-        QList<int> ids;
-        for (const auto& id : c["ids"].toArray()) ids << id.toInt();
-        QStringList tokens;
-        for (const auto& t : c["tokens"].toArray()) tokens << t.toString();
-        QTest::addRow("%s/%s", qPrintable(dir), qPrintable(c["name"].toString()))
-            << dir << c["text"].toString().toUtf8() << ids << tokens;
-      }
-    }
+    addExpectedRows("expected_bert.json", {"bert-base-uncased", "bert-base-uncased-json"});
   }
 
   void bert() {
@@ -311,23 +317,7 @@ class TestTokenizer : public QObject {
   }
 
   void gpt2_data() {
-    QTest::addColumn<QString>("dir");
-    QTest::addColumn<QByteArray>("text");
-    QTest::addColumn<QList<int>>("ids");
-    QTest::addColumn<QStringList>("tokens");
-    const QJsonArray cases = loadCases("expected_gpt2.json");
-    QVERIFY(cases.size() >= 30);
-    for (const QString dir : {"gpt2", "gpt2-json"}) {
-      for (const auto& v : cases) {
-        const QJsonObject c = v.toObject();
-        QList<int> ids;
-        for (const auto& id : c["ids"].toArray()) ids << id.toInt();
-        QStringList tokens;
-        for (const auto& t : c["tokens"].toArray()) tokens << t.toString();
-        QTest::addRow("%s/%s", qPrintable(dir), qPrintable(c["name"].toString()))
-            << dir << c["text"].toString().toUtf8() << ids << tokens;
-      }
-    }
+    addExpectedRows("expected_gpt2.json", {"gpt2", "gpt2-json"});
   }
 
   void gpt2() {
