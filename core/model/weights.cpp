@@ -89,10 +89,33 @@ std::string findPrefix(const Checkpoint& ck, const std::string& probe,
   return "";
 }
 
-Result<ModelWeights> bindBertLike(const ModelConfig& c, const Checkpoint& ck,
-                                  std::vector<std::string>& warnings) {
-  const char* named = c.arch == Architecture::Roberta ? "roberta." : "bert.";
-  Binder b(ck, findPrefix(ck, "embeddings.word_embeddings.weight", {"", named}), warnings);
+// Tensor names of one encoder layer (after "<layers>.N.") in BERT-like models.
+struct EncoderNames {
+  const char* prefixed;  // the prefix of task-head checkpoints: "bert.", "distilbert."
+  const char* layers;    // "encoder.layer" / "transformer.layer"
+  const char *q, *k, *v, *o, *attnNorm, *ffnIn, *ffnOut, *ffnNorm;
+};
+
+constexpr EncoderNames kBertNames = {"bert.",
+                                     "encoder.layer",
+                                     "attention.self.query",
+                                     "attention.self.key",
+                                     "attention.self.value",
+                                     "attention.output.dense",
+                                     "attention.output.LayerNorm",
+                                     "intermediate.dense",
+                                     "output.dense",
+                                     "output.LayerNorm"};
+constexpr EncoderNames kDistilBertNames = {
+    "distilbert.",     "transformer.layer", "attention.q_lin", "attention.k_lin",
+    "attention.v_lin", "attention.out_lin", "sa_layer_norm",   "ffn.lin1",
+    "ffn.lin2",        "output_layer_norm"};
+
+// BERT, RoBERTa, DistilBERT: embeddings (+ token types when the config has
+// them), LayerNorm, then post-LN encoder layers.
+Result<ModelWeights> bindEncoder(const ModelConfig& c, const Checkpoint& ck, EncoderNames n,
+                                 std::vector<std::string>& warnings) {
+  Binder b(ck, findPrefix(ck, "embeddings.word_embeddings.weight", {"", n.prefixed}), warnings);
   const int D = c.hidden, F = c.intermediate;
   ModelWeights w;
   ATTN_TRY(w.wordEmb, b.get("embeddings.word_embeddings.weight", {c.vocabSize, D}));
@@ -101,40 +124,16 @@ Result<ModelWeights> bindBertLike(const ModelConfig& c, const Checkpoint& ck,
     ATTN_TRY(w.typeEmb, b.get("embeddings.token_type_embeddings.weight", {c.typeVocabSize, D}));
   ATTN_TRY(w.embNorm, b.norm("embeddings.LayerNorm", D));
   for (int i = 0; i < c.layers; ++i) {
-    const std::string p = "encoder.layer." + std::to_string(i) + ".";
+    const std::string p = std::string(n.layers) + "." + std::to_string(i) + ".";
     LayerWeights l;
-    ATTN_TRY(l.q, b.linear(p + "attention.self.query", D, D));
-    ATTN_TRY(l.k, b.linear(p + "attention.self.key", D, D));
-    ATTN_TRY(l.v, b.linear(p + "attention.self.value", D, D));
-    ATTN_TRY(l.o, b.linear(p + "attention.output.dense", D, D));
-    ATTN_TRY(l.attnNorm, b.norm(p + "attention.output.LayerNorm", D));
-    ATTN_TRY(l.ffnIn, b.linear(p + "intermediate.dense", D, F));
-    ATTN_TRY(l.ffnOut, b.linear(p + "output.dense", F, D));
-    ATTN_TRY(l.ffnNorm, b.norm(p + "output.LayerNorm", D));
-    w.layers.push_back(std::move(l));
-  }
-  return w;
-}
-
-Result<ModelWeights> bindDistilBert(const ModelConfig& c, const Checkpoint& ck,
-                                    std::vector<std::string>& warnings) {
-  Binder b(ck, findPrefix(ck, "embeddings.word_embeddings.weight", {"", "distilbert."}), warnings);
-  const int D = c.hidden, F = c.intermediate;
-  ModelWeights w;
-  ATTN_TRY(w.wordEmb, b.get("embeddings.word_embeddings.weight", {c.vocabSize, D}));
-  ATTN_TRY(w.posEmb, b.get("embeddings.position_embeddings.weight", {c.maxPositions, D}));
-  ATTN_TRY(w.embNorm, b.norm("embeddings.LayerNorm", D));
-  for (int i = 0; i < c.layers; ++i) {
-    const std::string p = "transformer.layer." + std::to_string(i) + ".";
-    LayerWeights l;
-    ATTN_TRY(l.q, b.linear(p + "attention.q_lin", D, D));
-    ATTN_TRY(l.k, b.linear(p + "attention.k_lin", D, D));
-    ATTN_TRY(l.v, b.linear(p + "attention.v_lin", D, D));
-    ATTN_TRY(l.o, b.linear(p + "attention.out_lin", D, D));
-    ATTN_TRY(l.attnNorm, b.norm(p + "sa_layer_norm", D));
-    ATTN_TRY(l.ffnIn, b.linear(p + "ffn.lin1", D, F));
-    ATTN_TRY(l.ffnOut, b.linear(p + "ffn.lin2", F, D));
-    ATTN_TRY(l.ffnNorm, b.norm(p + "output_layer_norm", D));
+    ATTN_TRY(l.q, b.linear(p + n.q, D, D));
+    ATTN_TRY(l.k, b.linear(p + n.k, D, D));
+    ATTN_TRY(l.v, b.linear(p + n.v, D, D));
+    ATTN_TRY(l.o, b.linear(p + n.o, D, D));
+    ATTN_TRY(l.attnNorm, b.norm(p + n.attnNorm, D));
+    ATTN_TRY(l.ffnIn, b.linear(p + n.ffnIn, D, F));
+    ATTN_TRY(l.ffnOut, b.linear(p + n.ffnOut, F, D));
+    ATTN_TRY(l.ffnNorm, b.norm(p + n.ffnNorm, D));
     w.layers.push_back(std::move(l));
   }
   return w;
@@ -175,10 +174,14 @@ Result<ModelWeights> bindWeights(const ModelConfig& c, const Checkpoint& ck,
                                  std::vector<std::string>& warnings) {
   switch (c.arch) {
     case Architecture::Bert:
-    case Architecture::Roberta:
-      return bindBertLike(c, ck, warnings);
+      return bindEncoder(c, ck, kBertNames, warnings);
+    case Architecture::Roberta: {
+      EncoderNames n = kBertNames;
+      n.prefixed = "roberta.";
+      return bindEncoder(c, ck, n, warnings);
+    }
     case Architecture::DistilBert:
-      return bindDistilBert(c, ck, warnings);
+      return bindEncoder(c, ck, kDistilBertNames, warnings);
     case Architecture::Gpt2:
       return bindGpt2(c, ck, warnings);
   }
