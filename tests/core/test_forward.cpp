@@ -19,6 +19,7 @@ namespace {
 // We allow 2.5x PyTorch's own float32 deviation.
 constexpr double kAttentionTol = 1.5e-5;  // probabilities, absolute
 constexpr double kScoreTol = 8e-5;        // scores up to ~20 in size; PyTorch f32: 3.2e-5
+constexpr double kContextTol = 1.5e-5;  // per-head P·V, O(1) like hidden states
 constexpr double kHiddenTol = 1.5e-5;     // hidden states, O(1); PyTorch f32: 6.0e-6
 constexpr double kThreadTol = 5e-6;       // 1 thread vs 2 threads (float32 rounding only)
 
@@ -57,12 +58,15 @@ class TestForward : public QObject {
     auto attnRef = readNpy(ref / (k + "_attentions.npy"));
     auto scoreRef = readNpy(ref / (k + "_scores.npy"));
     auto hiddenRef = readNpy(ref / (k + "_hidden.npy"));
-    QVERIFY(ids.ok() && mask.ok() && attnRef.ok() && scoreRef.ok() && hiddenRef.ok());
+    auto contextRef = readNpy(ref / (k + "_context.npy"));
+    QVERIFY(ids.ok() && mask.ok() && attnRef.ok() && scoreRef.ok() && hiddenRef.ok() &&
+            contextRef.ok());
 
     ThreadPool pool(2);
     ForwardOptions opt;
     opt.captureScores = true;
     opt.captureHidden = true;
+    opt.captureContext = true;
     opt.pool = &pool;
     auto r = forward((*m)->config, (*m)->weights, toInts(*ids), toInts(*mask), opt);
     QVERIFY2(r.ok(), r.ok() ? "" : r.message().c_str());
@@ -75,6 +79,10 @@ class TestForward : public QObject {
                      kAttentionTol, "attention probabilities");
     ATTN_CHECK_CLOSE(r->scores.data(), scoreRef->values.data(), r->scores.size(), kScoreTol,
                      "pre-softmax scores");
+    QCOMPARE(contextRef->shape, (Shape{c.layers, c.heads, S, c.headDim()}));
+    QCOMPARE(r->context.size(), contextRef->values.size());
+    ATTN_CHECK_CLOSE(r->context.data(), contextRef->values.data(), r->context.size(), kContextTol,
+                     "per-head context");
     QCOMPARE(r->hiddenStates.size(), hiddenRef->values.size());
     ATTN_CHECK_CLOSE(r->hiddenStates.data(), hiddenRef->values.data(), r->hiddenStates.size(),
                      kHiddenTol, "hidden states");

@@ -388,7 +388,7 @@ def merge_heads(x):  # [H, S, d] -> [S, D]
     return x.transpose(0, 1).reshape(S, H * d)
 
 
-def bert_forward(W, cfg, ids, mask, prefix=""):
+def bert_forward(W, cfg, ids, mask, prefix="", contexts=None):
     """BertModel / RobertaModel (model_type from cfg). Returns attentions, scores, hidden."""
     p = prefix
     L, H = cfg["num_hidden_layers"], cfg["num_attention_heads"]
@@ -416,6 +416,8 @@ def bert_forward(W, cfg, ids, mask, prefix=""):
         v = heads(lin(x, W, n + "attention.self.value"), H)
         s = q @ k.transpose(-1, -2) / math.sqrt(d)
         pr = torch.softmax(s + ext[None, None, :], dim=-1)
+        if contexts is not None:
+            contexts.append(pr @ v)  # per-head context [H, S, d]
         ctx = merge_heads(pr @ v)
         a = layer_norm(lin(ctx, W, n + "attention.output.dense") + x, W,
                        n + "attention.output.LayerNorm", eps)
@@ -427,7 +429,7 @@ def bert_forward(W, cfg, ids, mask, prefix=""):
     return torch.stack(atts), torch.stack(scs), torch.stack(hidden)
 
 
-def distilbert_forward(W, cfg, ids, mask, prefix=""):
+def distilbert_forward(W, cfg, ids, mask, prefix="", contexts=None):
     p = prefix
     L, H, D = cfg["n_layers"], cfg["n_heads"], cfg["dim"]
     eps = 1e-12
@@ -444,6 +446,8 @@ def distilbert_forward(W, cfg, ids, mask, prefix=""):
         s = q @ k.transpose(-1, -2)
         sm = s.masked_fill((mask == 0)[None, None, :], F32_MIN)
         pr = torch.softmax(sm, dim=-1)
+        if contexts is not None:
+            contexts.append(pr @ v)  # per-head context [H, S, d]
         ctx = merge_heads(pr @ v)
         a = layer_norm(lin(ctx, W, n + "attention.out_lin") + x, W, n + "sa_layer_norm", eps)
         f = lin(gelu_erf(lin(a, W, n + "ffn.lin1")), W, n + "ffn.lin2")
@@ -454,7 +458,7 @@ def distilbert_forward(W, cfg, ids, mask, prefix=""):
     return torch.stack(atts), torch.stack(scs), torch.stack(hidden)
 
 
-def gpt2_forward(W, cfg, ids, mask, prefix=""):
+def gpt2_forward(W, cfg, ids, mask, prefix="", contexts=None):
     p = prefix
     L, H, D = cfg["n_layer"], cfg["n_head"], cfg["n_embd"]
     eps = cfg["layer_norm_epsilon"]
@@ -473,6 +477,8 @@ def gpt2_forward(W, cfg, ids, mask, prefix=""):
         s = (q @ k.transpose(-1, -2)) / (float(d) ** 0.5)
         sm = torch.where(causal[None], s, torch.tensor(F32_MIN, dtype=s.dtype)) + padm[None, None, :]
         pr = torch.softmax(sm, dim=-1)
+        if contexts is not None:
+            contexts.append(pr @ v)  # per-head context [H, S, d]
         x = x + conv1d(merge_heads(pr @ v), W, n + "attn.c_proj")
         h2 = layer_norm(x, W, n + "ln_2", eps)
         x = x + conv1d(gelu_new(conv1d(h2, W, n + "mlp.c_fc")), W, n + "mlp.c_proj")
@@ -847,11 +853,13 @@ def compute_and_save_reference(name, kind, W64, cfg, prefix, cases, out_dir, ext
     for case, (text, ids_l, mask_l) in cases.items():
         ids = torch.tensor(ids_l, dtype=torch.int64)
         mask = torch.tensor(mask_l, dtype=torch.int64)
+        contexts = []
         with torch.no_grad():
-            att, sc, hid = fwd(W64, cfg, ids, mask, prefix)
+            att, sc, hid = fwd(W64, cfg, ids, mask, prefix, contexts)
+        ctx = torch.stack(contexts)  # [L, H, S, d]
         arrays = OrderedDict([("ids", ids.numpy()), ("mask", mask.numpy()),
                               ("attentions", att.numpy()), ("scores", sc.numpy()),
-                              ("hidden", hid.numpy())])
+                              ("hidden", hid.numpy()), ("context", ctx.numpy())])
         for k, a in arrays.items():
             np.save(ref_dir / f"{case}_{k}.npy", np.ascontiguousarray(a))
         # --- checks -----------------------------------------------------------------------
@@ -1414,6 +1422,7 @@ token_type_ids are all 0. Files (`np.save`, C order):
 | `<case>_scores.npy` | float64 | [L, H, S, S] | pre-softmax scores after scaling, before any mask: QKᵀ/sqrt(d_head) (DistilBERT: (Q/sqrt(d))Kᵀ) |
 | `<case>_attentions.npy` | float64 | [L, H, S, S] | softmax probabilities as `output_attentions=True` returns them |
 | `<case>_hidden.npy` | float64 | [L+1, S, D] | hidden states as `output_hidden_states=True` returns them |
+| `<case>_context.npy` | float64 | [L, H, S, D/H] | per-head context vectors P·V_h (before the output projection) |
 | `cases.json` | | | text, ids, mask, shapes, mean row-max attention per case |
 
 Masking: BERT/RoBERTa add `(1 - mask) * finfo(float32).min`; DistilBERT
