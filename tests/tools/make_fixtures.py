@@ -1116,6 +1116,12 @@ DEMO_HEADS = [
     ["next1", "cls", "prev2", "punct"],
     ["cls", "prev1", "self", "broad"],
 ]
+# The demo student: 2 layers that copy some of the teacher's heads (under the uniform
+# mapping student 0 -> teacher 1, student 1 -> teacher 3) and differ on others.
+DEMO_STUDENT_HEADS = [
+    ["punct", "prev2", "broad", "next1"],
+    ["cls", "prev1", "next1", "broad"],
+]
 DEMO_TEXT = """The quick brown fox jumps over the lazy dog.
 Attention Studio shows which words each head looks at, layer by layer.
 She put the book on the table, and then she read it again.
@@ -1129,10 +1135,10 @@ def rot(theta):
     return np.array([[c, -s], [s, c]])
 
 
-def build_demo_weights(vocab_tokens):
-    V, D, H, L, I, P = 30522, 64, 4, 4, 256, 512
+def build_demo_weights(vocab_tokens, heads=DEMO_HEADS, seed_name="bert-demo", I=256):
+    V, D, H, L, P = 30522, 64, 4, len(heads), 512
     dh = D // H
-    rng = np.random.default_rng(seed_of("bert-demo"))
+    rng = np.random.default_rng(seed_of(seed_name))
     w = np.asarray(DEMO_FREQS)
     nf = len(w)
     W = OrderedDict()
@@ -1186,7 +1192,7 @@ def build_demo_weights(vocab_tokens):
         Wk = rng.standard_normal((D, D)) * 0.02
         bq = np.zeros(D)
         bk = np.zeros(D)
-        for h, kind in enumerate(DEMO_HEADS[l]):
+        for h, kind in enumerate(heads[l]):
             r = slice(h * dh, (h + 1) * dh)
             blk_q = np.zeros((dh, D))
             blk_k = np.zeros((dh, D))
@@ -1230,13 +1236,13 @@ def build_demo_weights(vocab_tokens):
     return W
 
 
-def demo_head_stats(att, ids, vocab_tokens):
+def demo_head_stats(att, ids, vocab_tokens, heads=DEMO_HEADS):
     """Per (layer, head): fraction of query rows whose argmax hits the designed target."""
     S = ids.shape[0]
     toks = [vocab_tokens[i] for i in ids.tolist()]
     flag = torch.tensor([t in ("[SEP]", ".", ",", "!", "?", ";", ":") for t in toks])
     stats = []
-    for l, kinds in enumerate(DEMO_HEADS):
+    for l, kinds in enumerate(heads):
         row = []
         for h, kind in enumerate(kinds):
             a = att[l, h]
@@ -1261,40 +1267,45 @@ def demo_head_stats(att, ids, vocab_tokens):
 def build_demo():
     tokens, source = load_bert_base_vocab()
     v = {t: i for i, t in enumerate(tokens)}
-    out = DEMO_DIR / "bert-demo"
-    reset_dir(out)
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
-    cfg = bert_config("BertModel", 30522, 4, "float16", hidden_size=64, intermediate_size=256,
-                      max_position_embeddings=512)
-    W16 = cast_floats(build_demo_weights(tokens), torch.float16)
-    dump_json(cfg, out / "config.json")
-    write_safetensors(out / "model.safetensors", W16)
-    write_vocab_txt(out / "vocab.txt", tokens)
-    dump_json({"do_lower_case": True, "model_max_length": 512, "tokenizer_class": "BertTokenizer"},
-              out / "tokenizer_config.json")
     (DEMO_DIR / "demo_text.txt").write_text(DEMO_TEXT, encoding="utf-8")
-    got = check_roundtrip(out / "model.safetensors", W16)
-    W64 = loaded_as_f64(got)
-    # check the designed patterns on each demo sentence and on the whole text
     texts = [t for t in DEMO_TEXT.splitlines() if t.strip()] + [" ".join(DEMO_TEXT.split())]
-    all_stats = []
-    for text in texts:
-        body = bert_encode(text, v)
-        assert v["[UNK]"] not in body, text
-        ids = torch.tensor([v["[CLS]"]] + body + [v["[SEP]"]])
-        with torch.no_grad():
-            att, _, hid = bert_forward(W64, cfg, ids, torch.ones_like(ids))
-        assert torch.isfinite(hid).all()
-        all_stats.append((text, ids.shape[0], demo_head_stats(att, ids, tokens)))
-    for text, S, stats in all_stats:
-        for l, row in enumerate(stats):
-            for h, (kind, hit, mx) in enumerate(row):
-                if kind in ("broad",):
-                    continue
-                need = 0.6 if kind == "same" else 0.9
-                assert hit >= need, f"demo L{l}H{h} {kind}: {hit:.2f} on {text[:40]!r}"
-                if kind != "same":
-                    assert mx > 0.45 or kind == "punct", (l, h, kind, mx)
+    results = {}
+    for name, heads, inter in (("bert-demo", DEMO_HEADS, 256),
+                               ("bert-demo-student", DEMO_STUDENT_HEADS, 128)):
+        out = DEMO_DIR / name
+        reset_dir(out)
+        cfg = bert_config("BertModel", 30522, len(heads), "float16", hidden_size=64,
+                          intermediate_size=inter, max_position_embeddings=512)
+        W16 = cast_floats(build_demo_weights(tokens, heads, name, inter), torch.float16)
+        dump_json(cfg, out / "config.json")
+        write_safetensors(out / "model.safetensors", W16)
+        write_vocab_txt(out / "vocab.txt", tokens)
+        dump_json({"do_lower_case": True, "model_max_length": 512,
+                   "tokenizer_class": "BertTokenizer"}, out / "tokenizer_config.json")
+        got = check_roundtrip(out / "model.safetensors", W16)
+        W64 = loaded_as_f64(got)
+        # check the designed patterns on each demo sentence and on the whole text
+        all_stats = []
+        for text in texts:
+            body = bert_encode(text, v)
+            assert v["[UNK]"] not in body, text
+            ids = torch.tensor([v["[CLS]"]] + body + [v["[SEP]"]])
+            with torch.no_grad():
+                att, _, hid = bert_forward(W64, cfg, ids, torch.ones_like(ids))
+            assert torch.isfinite(hid).all()
+            all_stats.append((text, ids.shape[0], demo_head_stats(att, ids, tokens, heads)))
+        for text, S, stats in all_stats:
+            for l, row in enumerate(stats):
+                for h, (kind, hit, mx) in enumerate(row):
+                    if kind in ("broad",):
+                        continue
+                    need = 0.6 if kind == "same" else 0.9
+                    assert hit >= need, f"{name} L{l}H{h} {kind}: {hit:.2f} on {text[:40]!r}"
+                    if kind != "same":
+                        assert mx > 0.45 or kind == "punct", (name, l, h, kind, mx)
+        results[name] = (cfg, all_stats)
+    cfg, all_stats = results["bert-demo"]
     write_demo_readme(cfg, source, all_stats)
     return all_stats, source
 
@@ -1479,13 +1490,19 @@ without downloading anything:
   `vocab.txt` (the real bert-base-uncased WordPiece vocabulary, 30522 entries, identical to
   `tests/data/tokenizers/bert-base-uncased/vocab.txt`),
   `tokenizer_config.json` (`do_lower_case: true`).
+- `bert-demo-student/`: the demo student, same format and vocabulary, 2 layers, 4 heads,
+  hidden 64, intermediate 128. Under the default uniform layer mapping (student layer 0 ↔
+  teacher layer 1, student 1 ↔ teacher 3) it copies some teacher heads and differs on others:
+  layer 0 = [SEP]/punctuation, two tokens back, diffuse, next token; layer 1 = [CLS],
+  previous token, next token, diffuse.
 - `demo_text.txt`: a few sentences to paste in.
 
-**This model is not trained.** Its weights are random-initialised, with hand-shaped query/key
+**Neither model is trained.** Their weights are random-initialised, with hand-shaped query/key
 projections so that the attention maps show recognisable patterns: position embeddings carry a
 sinusoidal code that some heads rotate to look one token back or ahead; others look at `[CLS]`,
-at `[SEP]` and punctuation (a dedicated embedding feature), or at repeats of the same word. Its
-hidden states and predictions are meaningless. Designed head roles:
+at `[SEP]` and punctuation (a dedicated embedding feature), or at repeats of the same word. Their
+hidden states and predictions are meaningless; the distillation feature will replace this
+pair with a trained one. Designed head roles of the teacher:
 
 {chr(10).join(table)}
 
