@@ -20,6 +20,11 @@ namespace attn::cli {
 namespace {
 using Json = nlohmann::ordered_json;
 
+// Invalid UTF-8 (a Latin-1 file name, a vocabulary entry) is replaced, not thrown.
+void printJson(const Json& j) {
+  std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+}
+
 int fail(const std::string& msg) {
   std::cerr << "error: " << msg << '\n';
   return 1;
@@ -53,7 +58,9 @@ Result<std::vector<int32_t>> parseIntList(const std::string& s, const char* what
     try {
       size_t used = 0;
       const long long v = std::stoll(item, &used);
-      if (used != item.size() || v < INT32_MIN || v > INT32_MAX) throw std::invalid_argument(item);
+      if (used != item.size()) throw std::invalid_argument(item);
+      if (v < INT32_MIN || v > INT32_MAX)
+        return makeError(std::string(what) + ": " + item + " is out of range");
       out.push_back(static_cast<int32_t>(v));
     } catch (const std::exception&) {
       return makeError(std::string(what) + ": '" + item + "' is not an integer");
@@ -97,7 +104,7 @@ int runInspect(const InspectArgs& a) {
     j["tokenizer"] = tok;
     j["warnings"] = m.warnings;
     j["tensors"] = tensorList(m);
-    std::cout << j.dump(2) << '\n';
+    printJson(j);
     return 0;
   }
   std::printf("%s (%s)\n", architectureName(c.arch).c_str(), c.hfClass.c_str());
@@ -124,7 +131,7 @@ int runTokenize(const TokenizeArgs& a) {
     Json offs = Json::array();
     for (const auto& [b, en] : e.offsets) offs.push_back({b, en});
     j["offsets"] = offs;
-    std::cout << j.dump(2) << '\n';
+    printJson(j);
     return 0;
   }
   for (size_t i = 0; i < e.ids.size(); ++i) std::printf("%6d  %s\n", e.ids[i], e.tokens[i].c_str());
@@ -132,6 +139,10 @@ int runTokenize(const TokenizeArgs& a) {
 }
 
 int runAttention(const AttentionArgs& a) {
+  const std::filesystem::path out(a.out);
+  if (!a.out.empty() && out.extension() != ".npy" && out.extension() != ".h5" &&
+      out.extension() != ".hdf5")
+    return fail("--out must end in .npy or .h5, not '" + out.extension().string() + "'");
   auto loaded = load(a.model);
   if (!loaded) return fail(loaded.message());
   const Model& m = **loaded;
@@ -154,6 +165,8 @@ int runAttention(const AttentionArgs& a) {
     auto parsed = parseIntList(a.mask, "--mask");
     if (!parsed) return fail(parsed.message());
     mask = *parsed;
+    for (int32_t v : mask)
+      if (v != 0 && v != 1) return fail("--mask entries must be 0 or 1, not " + std::to_string(v));
     if (mask.size() != ids.size())
       return fail("--mask has " + std::to_string(mask.size()) + " entries for " +
                   std::to_string(ids.size()) + " tokens");
@@ -165,15 +178,12 @@ int runAttention(const AttentionArgs& a) {
   if (!r) return fail(r.message());
   const int L = r->layers, H = r->heads, S = r->seq;
   if (!a.out.empty()) {
-    const std::filesystem::path out(a.out);
     Status st = Ok{};
     if (out.extension() == ".npy") {
       st = writeNpyF32(out, {L, H, S, S}, r->attention.data());
-    } else if (out.extension() == ".h5" || out.extension() == ".hdf5") {
+    } else {
       AttentionDump d{architectureName(m.config.arch), L, H, S, r->attention.data(), ids, tokens};
       st = writeAttentionHdf5(out, d);
-    } else {
-      return fail("--out must end in .npy or .h5, not '" + out.extension().string() + "'");
     }
     if (!st) return fail(st.message());
   }
@@ -191,7 +201,7 @@ int runAttention(const AttentionArgs& a) {
       e.push_back(std::vector<double>(ent.begin() + l * H, ent.begin() + (l + 1) * H));
     j["entropy"] = e;
     if (!a.out.empty()) j["out"] = a.out;
-    std::cout << j.dump(2) << '\n';
+    printJson(j);
     return 0;
   }
   std::printf("%d layers x %d heads, %d tokens\n", L, H, S);
@@ -242,7 +252,7 @@ int runBench(const BenchArgs& a) {
     j["forward_ms_median"] = median;
     j["forward_ms_min"] = ms.front();
     j["peak_rss_mb"] = peakRssMb();
-    std::cout << j.dump(2) << '\n';
+    printJson(j);
     return 0;
   }
   std::printf(

@@ -61,21 +61,29 @@ int main(int argc, char** argv) {
     const int code = app.exit(e);  // prints help/version or the usage error
     return code == 0 ? 0 : 2;
   }
-  if (*inspect) return runInspect(ia);
-  if (*tokenize) return runTokenize(ta);
-  if (*attention) {
-    if (aa.text.empty() && aa.ids.empty()) {
-      std::cerr << "attention: give --text or --ids\n";
-      return 2;
+  auto dispatch = [&]() -> int {
+    if (*inspect) return runInspect(ia);
+    if (*tokenize) return runTokenize(ta);
+    if (*attention) {
+      if (aa.text.empty() && aa.ids.empty()) {
+        std::cerr << "attention: give --text or --ids\n";
+        return 2;
+      }
+      return runAttention(aa);
     }
-    return runAttention(aa);
-  }
-  if (*bench) {
-    if (ba.model.empty() == ba.synthetic.empty()) {
-      std::cerr << "bench: give either MODEL or --synthetic NAME\n";
-      return 2;
+    if (*bench) {
+      if (ba.model.empty() == ba.synthetic.empty()) {
+        std::cerr << "bench: give either MODEL or --synthetic NAME\n";
+        return 2;
+      }
+      return runBench(ba);
     }
-    return runBench(ba);
+    return 2;
+  };
+  try {
+    return dispatch();
+  } catch (const std::exception& e) {  // out of memory, a thread that cannot start, …
+    std::cerr << "error: " << e.what() << '\n';
+    return 1;
   }
-  return 2;
 }

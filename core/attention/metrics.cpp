@@ -20,7 +20,8 @@ double meanOverRows(int seq, std::span<const uint8_t> rows, F f) {
   return n > 0 ? sum / n : 0.0;
 }
 
-double xlogx(double x) { return x > 0.0 ? x * std::log(x) : 0.0; }
+// 0 · ln 0 = 0; NaN stays NaN so a broken map does not report a plausible value.
+double xlogx(double x) { return x > 0.0 || std::isnan(x) ? x * std::log(x) : 0.0; }
 }  // namespace
 
 double attentionEntropy(const float* p, int seq, std::span<const uint8_t> rows) {

@@ -13,9 +13,9 @@ namespace attn {
 
 namespace {
 std::filesystem::path tempPathFor(const std::filesystem::path& target) {
-  std::random_device rd;
+  thread_local std::random_device rd;
   const auto dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
-  return dir / ("." + target.filename().string() + ".tmp-" + std::to_string(rd() % 1000000u));
+  return dir / ("." + target.filename().string() + ".tmp-" + std::to_string(rd()));
 }
 }  // namespace
 
@@ -39,9 +39,9 @@ Status writePathAtomically(const std::filesystem::path& target,
 Status writeFileAtomically(const std::filesystem::path& target,
                            const std::function<Status(std::FILE*)>& write) {
   return writePathAtomically(target, [&](const std::filesystem::path& tmp) -> Status {
-    std::FILE* f = std::fopen(tmp.c_str(), "wb");
+    std::FILE* f = std::fopen(tmp.c_str(), "wbx");  // never truncate another writer's file
     if (f == nullptr)
-      return makeError("cannot create '" + tmp.string() + "': " + std::strerror(errno));
+      return makeError("cannot write '" + target.string() + "': " + std::strerror(errno));
     Status st = write(f);
     const bool flushed = std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
     const bool closed = std::fclose(f) == 0;

@@ -93,10 +93,12 @@ Result<NpyArray> readNpy(const std::filesystem::path& path) {
   const auto numel = shapeNumel(a.shape);
   if (!numel) return makeError(name + ": shape overflows");
   const size_t dataStart = hstart + hlen;
-  if (bytes.size() - dataStart != static_cast<size_t>(*numel) * item)
-    return makeError(name + ": data has " + std::to_string(bytes.size() - dataStart) +
-                     " bytes, shape " + shapeString(a.shape) + " needs " +
-                     std::to_string(*numel * item));
+  const size_t dataBytes = bytes.size() - dataStart;
+  if (static_cast<uint64_t>(*numel) > dataBytes / item ||
+      dataBytes != static_cast<size_t>(*numel) * item)
+    return makeError(name + ": data has " + std::to_string(dataBytes) + " bytes, but shape " +
+                     shapeString(a.shape) + " has " + std::to_string(*numel) + " elements of " +
+                     std::to_string(item) + " bytes");
   a.values.resize(static_cast<size_t>(*numel));
   const char* d = bytes.data() + dataStart;
   for (size_t i = 0; i < a.values.size(); ++i) {

@@ -243,6 +243,9 @@ Status writeSafetensors(const std::filesystem::path& path,
   if (!metadata.empty()) header["__metadata__"] = metadata;
   uint64_t offset = 0;
   for (const auto& [name, t] : tensors) {
+    if (name == "__metadata__" || header.contains(name))
+      return makeError("cannot write '" + path.string() + "': tensor name '" + name +
+                       "' is reserved or used twice");
     nlohmann::ordered_json e;
     e["dtype"] = std::string(dtypeName(t.dtype()));
     e["shape"] = t.shape();

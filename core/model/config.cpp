@@ -39,7 +39,8 @@ Result<int> intKey(const json& j, const char* key, const std::string& file, int 
     if (fallback >= 0) return fallback;
     return makeError(file + ": missing key \"" + key + "\"");
   }
-  if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() > (1 << 30))
+  // 2^24 bounds every size of real models and keeps products like 4 * hidden in int.
+  if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() > (1 << 24))
     return makeError(file + ": \"" + key +
                      "\" is not a sensible non-negative integer: " + it->dump());
   return static_cast<int>(it->get<int64_t>());
@@ -135,6 +136,25 @@ Result<ModelConfig> parseConfigJson(const std::string& text, const std::string& 
                      "\" is not supported (bert, roberta, distilbert, gpt2)");
   }
 #undef ATTN_INT
+  // Variants whose attention this engine does not compute: refuse rather than
+  // return maps that differ from what the model really does.
+  const std::string posType = stringKey(j, "position_embedding_type", "absolute");
+  if (posType != "absolute")
+    return makeError(file + ": position_embedding_type \"" + posType +
+                     "\" is not supported (only \"absolute\")");
+  auto flag = [&](const char* key) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_boolean() && it->get<bool>();
+  };
+  if (c.arch != Architecture::Gpt2 && flag("is_decoder"))
+    return makeError(file + ": \"is_decoder\": true (causal BERT) is not supported");
+  if (c.arch == Architecture::Gpt2) {
+    auto scale = j.find("scale_attn_weights");
+    if (scale != j.end() && scale->is_boolean() && !scale->get<bool>())
+      return makeError(file + ": \"scale_attn_weights\": false is not supported");
+    for (const char* key : {"scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn"})
+      if (flag(key)) return makeError(file + ": \"" + key + "\": true is not supported");
+  }
   auto a = parseActivation(act, file);
   if (!a) return a.error();
   c.activation = *a;

@@ -30,8 +30,11 @@ Result<std::shared_ptr<const Model>> loadModel(const std::filesystem::path& path
   m->parameters = countParameters(m->checkpoint);
   auto tok = text::loadTokenizer(dir.empty() ? std::filesystem::path(".") : dir,
                                  {architectureName(m->config.arch)});
-  if (!tok) return tok.error();
-  m->tokenizer = *tok;
+  if (tok) {
+    m->tokenizer = *tok;
+  } else {  // the weights are still usable with token ids
+    m->warnings.push_back("tokenizer not loaded: " + tok.message());
+  }
   if (m->tokenizer && m->tokenizer->vocabSize() > m->config.vocabSize)
     m->warnings.push_back("the tokenizer has " + std::to_string(m->tokenizer->vocabSize()) +
                           " tokens but the model only " + std::to_string(m->config.vocabSize));

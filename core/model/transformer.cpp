@@ -205,8 +205,15 @@ Result<ForwardResult> forward(const ModelConfig& c, const ModelWeights& w,
       for (int i = 0; i < S; ++i) {
         float* row = p.data() + static_cast<size_t>(i) * S;
         const int visible = c.causal() ? i + 1 : S;
-        for (int j = 0; j < S; ++j)
-          if (j >= visible || !keyOk[j]) row[j] = lowest;
+        // As transformers adds its masks: a key that is padding or (causal) in the
+        // future gets finfo.min; one that is both gets min + min = −inf.
+        for (int j = 0; j < S; ++j) {
+          const bool future = j >= visible;
+          if (future && !keyOk[j])
+            row[j] = -std::numeric_limits<float>::infinity();
+          else if (future || !keyOk[j])
+            row[j] = lowest;
+        }
         Eigen::Map<Eigen::ArrayXf> a(row, S);
         // Fully masked rows stay finite and come out uniform, as in transformers.
         a = (a - a.maxCoeff()).exp();

@@ -36,7 +36,7 @@ class Binder {
     if (t->dtype() != DType::F32 && t->dtype() != DType::F16 && t->dtype() != DType::BF16 &&
         t->dtype() != DType::F64)
       return makeError("tensor '" + full + "' has dtype " + std::string(dtypeName(t->dtype())) +
-                       "; weights must be F32, F16 or BF16");
+                       "; weights must be F32, F16, BF16 or F64");
     Tensor f = t->toF32();
     int64_t bad = 0;
     const float* p = f.f32();

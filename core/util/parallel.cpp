@@ -1,13 +1,30 @@
 #include "core/util/parallel.h"
 
 #include <algorithm>
+#include <exception>
+#include <utility>
 
 namespace attn {
+
+namespace {
+// Set while this thread runs a pool task: a nested run() then runs serially.
+thread_local bool tInsideTask = false;
+}  // namespace
 
 ThreadPool::ThreadPool(int threads) {
   const int extra = std::max(0, threads - 1);
   workers_.reserve(extra);
-  for (int i = 0; i < extra; ++i) workers_.emplace_back([this] { workerLoop(); });
+  try {
+    for (int i = 0; i < extra; ++i) workers_.emplace_back([this] { workerLoop(); });
+  } catch (...) {  // could not start a thread: stop the ones that did, then report
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : workers_) t.join();
+    throw;
+  }
 }
 
 ThreadPool::~ThreadPool() {
@@ -19,16 +36,27 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-// Claims tasks until none are left; counts what this thread finished.
+// Claims tasks until none are left; counts what this thread finished. A task
+// that throws stops the claiming (the remaining tasks count as finished) and
+// its exception is kept for run() to rethrow on the calling thread.
 void ThreadPool::drain(const std::function<void(int64_t)>* job, int64_t tasks) {
   if (job == nullptr) return;
   int64_t mine = 0;
+  tInsideTask = true;
   for (;;) {
     const int64_t t = next_.fetch_add(1, std::memory_order_relaxed);
     if (t >= tasks) break;
-    (*job)(t);
-    ++mine;
+    try {
+      (*job)(t);
+      ++mine;
+    } catch (...) {
+      const int64_t unclaimed = std::max<int64_t>(0, tasks - next_.exchange(tasks));
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!error_) error_ = std::current_exception();
+      finished_ += 1 + unclaimed;
+    }
   }
+  tInsideTask = false;
   if (mine > 0) {
     std::lock_guard<std::mutex> lock(mu_);
     finished_ += mine;
@@ -60,10 +88,11 @@ void ThreadPool::workerLoop() {
 
 void ThreadPool::run(int64_t tasks, const std::function<void(int64_t)>& fn) {
   if (tasks <= 0) return;
-  if (workers_.empty() || tasks == 1) {
+  if (workers_.empty() || tasks == 1 || tInsideTask) {  // nested calls run serially
     for (int64_t t = 0; t < tasks; ++t) fn(t);
     return;
   }
+  std::lock_guard<std::mutex> serial(runMu_);  // one job at a time, whoever calls
   {
     // A worker that woke late for the previous job may still be leaving
     // drain(); wait for it before the task counter is reset.
@@ -82,6 +111,7 @@ void ThreadPool::run(int64_t tasks, const std::function<void(int64_t)>& fn) {
   // read after this call returns.
   done_.wait(lock, [&] { return finished_ == tasks_ && busy_ == 0; });
   job_ = nullptr;
+  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
 
 void ThreadPool::chunks(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -27,7 +28,9 @@ class CancelToken {
 inline bool isCancelled(const CancelToken* t) { return t != nullptr && t->cancelled(); }
 
 // Runs fn(task) for task in [0, tasks) on `threads` threads (the caller is one
-// of them). Tasks are handed out dynamically; run() returns when all are done.
+// of them). Tasks are handed out dynamically; run() returns when all are done
+// and rethrows the first exception a task threw. Calls from several threads
+// take turns; a call from inside a task runs its tasks serially.
 class ThreadPool {
  public:
   explicit ThreadPool(int threads);
@@ -45,6 +48,7 @@ class ThreadPool {
   void drain(const std::function<void(int64_t)>* job, int64_t tasks);
 
   std::vector<std::thread> workers_;
+  std::mutex runMu_;
   std::mutex mu_;
   std::condition_variable wake_;
   std::condition_variable done_;
@@ -55,6 +59,7 @@ class ThreadPool {
   uint64_t epoch_ = 0;
   int busy_ = 0;
   bool stop_ = false;
+  std::exception_ptr error_;
 };
 
 }  // namespace attn

@@ -180,6 +180,10 @@ class TestCli : public QObject {
                                       << "token id 99999 at position 1";
     QTest::newRow("mask length") << QStringList{"attention", bert, "--ids", "2,3", "--mask", "1"}
                                  << 1 << "--mask has 1 entries for 2 tokens";
+    QTest::newRow("mask not 0/1") << QStringList{"attention", bert, "--ids", "2,3", "--mask", "1,2"}
+                                  << 1 << "--mask entries must be 0 or 1, not 2";
+    QTest::newRow("id out of range") << QStringList{"attention", bert, "--ids", "2,99999999999"}
+                                     << 1 << "99999999999 is out of range";
     QTest::newRow("bad out") << QStringList{"attention", bert, "--ids", "2,3", "--out", "x.txt"}
                              << 1 << "must end in .npy or .h5";
     QTest::newRow("no tokenizer") << QStringList{"tokenize", model("bert_bare/bert.safetensors"),

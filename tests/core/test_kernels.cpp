@@ -4,6 +4,7 @@
 // layouts, with and without bias, one and two threads.
 #include <QTest>
 #include <random>
+#include <stdexcept>
 
 #include "core/kernels/gemm.h"
 #include "tests/core/test_helpers.h"
@@ -75,6 +76,28 @@ class TestKernels : public QObject {
       for (int64_t i = b; i < e; ++i) seen[i] += 1;
     });
     for (int s : seen) QCOMPARE(s, 1);
+  }
+
+  void poolRethrowsAndStaysUsable() {
+    ThreadPool pool(2);
+    for (int round = 0; round < 50; ++round) {
+      bool caught = false;
+      try {
+        pool.run(64, [&](int64_t t) {
+          if (t == round % 64) throw std::runtime_error("task failed");
+        });
+      } catch (const std::runtime_error& e) {
+        caught = std::string(e.what()) == "task failed";
+      }
+      QVERIFY(caught);
+      std::atomic<int> count{0};
+      pool.run(10, [&](int64_t) { count.fetch_add(1); });
+      QCOMPARE(count.load(), 10);
+    }
+    // A nested call from inside a task runs serially instead of deadlocking.
+    std::atomic<int> inner{0};
+    pool.run(4, [&](int64_t) { pool.run(3, [&](int64_t) { inner.fetch_add(1); }); });
+    QCOMPARE(inner.load(), 12);
   }
 };
 

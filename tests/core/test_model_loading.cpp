@@ -159,7 +159,25 @@ class TestModelLoading : public QObject {
       j["num_hidden_layers"] = 3;
     });
     expectError(dir, "tensor 'encoder.layer.2.attention.self.query.weight' is missing");
-    editConfig(dir, [](auto& j) { j["num_hidden_layers"] = "two"; });
+    editConfig(dir, [](auto& j) {
+      j["num_hidden_layers"] = 2;
+      j["position_embedding_type"] = "relative_key";
+    });
+    expectError(dir, "position_embedding_type \"relative_key\" is not supported");
+    editConfig(dir, [](auto& j) {
+      j.erase("position_embedding_type");
+      j["is_decoder"] = true;
+    });
+    expectError(dir, "\"is_decoder\": true");
+    editConfig(dir, [](auto& j) {
+      j.erase("is_decoder");
+      j["hidden_size"] = 1 << 25;
+    });
+    expectError(dir, "\"hidden_size\" is not a sensible non-negative integer");
+    editConfig(dir, [](auto& j) {
+      j["hidden_size"] = 32;
+      j["num_hidden_layers"] = "two";
+    });
     expectError(dir, "\"num_hidden_layers\" is not a sensible non-negative integer");
     editConfig(dir, [](auto& j) {
       j["num_hidden_layers"] = 2;
@@ -236,6 +254,39 @@ class TestModelLoading : public QObject {
     expectError(dir, "leaves the model folder");
     attn::test::writeBytes(index, "[]");
     expectError(dir, "not a JSON object");
+  }
+
+  void gpt2VariantsAreRefused() {
+    TempDir tmp;
+    auto dir = copyFixture(tmp, "gpt2_tiny");
+    editConfig(dir, [](auto& j) { j["scale_attn_weights"] = false; });
+    expectError(dir, "\"scale_attn_weights\": false is not supported");
+    editConfig(dir, [](auto& j) {
+      j.erase("scale_attn_weights");
+      j["reorder_and_upcast_attn"] = true;
+    });
+    expectError(dir, "\"reorder_and_upcast_attn\": true is not supported");
+  }
+
+  void brokenTokenizerIsAWarning() {
+    TempDir tmp;
+    auto dir = copyFixture(tmp, "gpt2_tiny");
+    attn::test::writeBytes(dir / "merges.txt", "#version: 0.2\nnot-a-token another-one\n");
+    auto m = loadModel(dir);
+    QVERIFY2(m.ok(), m.ok() ? "" : m.message().c_str());
+    QVERIFY((*m)->tokenizer == nullptr);
+    QCOMPARE((*m)->warnings.size(), size_t(1));
+    QVERIFY((*m)->warnings[0].starts_with("tokenizer not loaded: "));
+  }
+
+  void writerRefusesDuplicateNames() {
+    TempDir tmp;
+    std::vector<std::pair<std::string, Tensor>> ts = {{"a", Tensor::fromF32({1}, {1.f})},
+                                                      {"a", Tensor::fromF32({1}, {2.f})}};
+    auto st = writeSafetensors(tmp / "x.safetensors", ts);
+    QVERIFY(!st.ok());
+    QVERIFY(st.message().find("used twice") != std::string::npos);
+    QVERIFY(!std::filesystem::exists(tmp / "x.safetensors"));
   }
 
   void missingThings() {

@@ -4,6 +4,7 @@
 #include <QTest>
 #include <cstring>
 
+#include "core/io/npy.h"
 #include "core/io/safetensors.h"
 #include "tests/core/test_helpers.h"
 
@@ -131,6 +132,21 @@ class TestSafetensors : public QObject {
     const QString msg = QString::fromStdString(f.message());
     QVERIFY2(msg.contains(expect), qPrintable("message was: " + msg));
     QVERIFY2(msg.contains("bad.safetensors"), qPrintable("message does not name the file: " + msg));
+  }
+
+  void npyHugeShapeIsAnError() {
+    TempDir dir;
+    std::string header =
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (2305843009213693952,), }";
+    while ((10 + header.size() + 1) % 64 != 0) header.push_back(' ');
+    header.push_back('\n');
+    std::string bytes = std::string("\x93NUMPY\x01\x00", 8);
+    bytes.push_back(char(header.size() & 0xff));
+    bytes.push_back(char(header.size() >> 8));
+    attn::test::writeBytes(dir / "huge.npy", bytes + header);
+    auto a = readNpy(dir / "huge.npy");
+    QVERIFY(!a.ok());
+    QVERIFY2(a.message().find("data has 0 bytes") != std::string::npos, a.message().c_str());
   }
 
   void missingFile() {

@@ -316,9 +316,7 @@ class TestTokenizer : public QObject {
     QVERIFY(std::equal(bare.ids.begin(), bare.ids.end(), e.ids.begin() + 1));
   }
 
-  void gpt2_data() {
-    addExpectedRows("expected_gpt2.json", {"gpt2", "gpt2-json"});
-  }
+  void gpt2_data() { addExpectedRows("expected_gpt2.json", {"gpt2", "gpt2-json"}); }
 
   void gpt2() {
     QFETCH(QString, dir);

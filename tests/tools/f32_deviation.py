@@ -23,8 +23,12 @@ for name, kind, prefix, f in [("bert_tiny","bert","","model.safetensors"),("bert
         # float32 mask to keep everything float32
         fwd = mf.FORWARD[kind]
         with torch.no_grad():
-            att, sc, hid = fwd(W, cfg, ids, mask, prefix)
+            ctxs = []
+            att, sc, hid = fwd(W, cfg, ids, mask, prefix, ctxs)
         sref = np.load(f"{d}/reference/{case}_scores.npy")
         href = np.load(f"{d}/reference/{case}_hidden.npy")
+        cref = np.load(f"{d}/reference/{case}_context.npy")
+        cdev = np.abs(torch.stack(ctxs).numpy() - cref).max()
         print(f"{name:16s} {case:6s} max |torch f32 - f64|: attention {np.abs(att.numpy()-ref).max():.2e}"
-              f"  scores {np.abs(sc.numpy()-sref).max():.2e}  hidden {np.abs(hid.numpy()-href).max():.2e}")
+              f"  scores {np.abs(sc.numpy()-sref).max():.2e}  hidden {np.abs(hid.numpy()-href).max():.2e}"
+              f"  context {cdev:.2e}")
