@@ -30,6 +30,11 @@ case "${1:-}" in
   run)
     install_missing
     build release
+    if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+      # The explorer on the embedded demo pair (teacher and student).
+      exec build/release/app/attnstudio
+    fi
+    echo "No display: running the command-line tool on the demo teacher instead." >&2
     cli=build/release/app/attnstudio-cli
     demo=resources/demo/bert-demo
     "$cli" inspect "$demo"

@@ -1,0 +1,335 @@
+#include "app/gui/main_window.h"
+
+#include <QApplication>
+#include <QCheckBox>
+#include <QDockWidget>
+#include <QFileDialog>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QProgressBar>
+#include <QScrollArea>
+#include <QSpinBox>
+#include <QStatusBar>
+#include <QToolBar>
+#include <QVBoxLayout>
+
+#include "core/attention/compare.h"
+#include "widgets/heatmap_view.h"
+
+namespace attn::app {
+
+namespace {
+constexpr int kRedrawIntervalMs = 35;  // throttle: one redraw per interval, latest data
+constexpr int kTextDebounceMs = 250;
+
+QString sideName(Side s) { return s == Teacher ? QObject::tr("Teacher") : QObject::tr("Student"); }
+
+QString humanBytes(double b) {
+  if (b >= 1e9) return QString::number(b / 1e9, 'f', 2) + " GB";
+  if (b >= 1e6) return QString::number(b / 1e6, 'f', 1) + " MB";
+  return QString::number(b / 1e3, 'f', 1) + " kB";
+}
+
+// [S, S] map of one layer: one head, or the mean over heads.
+std::vector<float> layerMap(const ForwardResult& r, int layer, int head, bool average) {
+  const size_t n = size_t(r.seq) * r.seq;
+  if (average) return headAverage(r.attentionMap(layer, 0), r.heads, r.seq);
+  const float* p = r.attentionMap(layer, std::clamp(head, 0, r.heads - 1));
+  return std::vector<float>(p, p + n);
+}
+}  // namespace
+
+MainWindow::MainWindow(const StartOptions& options, QWidget* parent)
+    : QMainWindow(parent), session_(std::make_unique<Session>()), options_(options) {
+  buildUi();
+  redrawTimer_.setSingleShot(true);
+  redrawTimer_.setInterval(kRedrawIntervalMs);
+  connect(&redrawTimer_, &QTimer::timeout, this, &MainWindow::redraw);
+  textTimer_.setSingleShot(true);
+  textTimer_.setInterval(kTextDebounceMs);
+  connect(&textTimer_, &QTimer::timeout, this, [this] { session_->setText(textEdit_->text()); });
+
+  connect(session_.get(), &Session::loadStarted, this, [this](int side, QString path) {
+    statusBar()->showMessage(tr("Loading %1: %2").arg(sideName(Side(side)), path));
+  });
+  connect(session_.get(), &Session::modelLoaded, this, [this](int side, QString path) {
+    updateModelPanel(Side(side));
+    statusBar()->showMessage(tr("%1 loaded: %2").arg(sideName(Side(side)), path), 5000);
+  });
+  connect(
+      session_.get(), &Session::loadFailed, this, [this](int side, QString path, QString message) {
+        statusBar()->showMessage(tr("Could not load %1").arg(path), 8000);
+        if (!options_.screenshot.isEmpty()) {
+          qCritical("%s", qPrintable(message));
+          QApplication::exit(1);
+          return;
+        }
+        QMessageBox::warning(this, tr("Could not load the %1").arg(sideName(Side(side))), message);
+      });
+  connect(session_.get(), &Session::comparisonReady, this,
+          [this](std::shared_ptr<const Comparison> c) {
+            latest_ = std::move(c);
+            scheduleRedraw();
+          });
+  connect(session_.get(), &Session::comparisonFailed, this,
+          [this](QString message) { statusBar()->showMessage(message, 8000); });
+  connect(session_.get(), &Session::busyChanged, this, [this](bool b) { busy_->setVisible(b); });
+
+  textEdit_->setText(options.text);
+  session_->setText(options.text);
+  if (!options.teacher.isEmpty()) session_->loadModel(Teacher, options.teacher);
+  if (!options.student.isEmpty()) session_->loadModel(Student, options.student);
+}
+
+MainWindow::~MainWindow() = default;
+
+void MainWindow::buildUi() {
+  setWindowTitle(tr("Attention Studio"));
+  auto* central = new QWidget(this);
+  auto* layout = new QVBoxLayout(central);
+  textEdit_ = new QLineEdit(central);
+  textEdit_->setPlaceholderText(tr("Type a sentence to compare the two models' attention…"));
+  textEdit_->setClearButtonEnabled(true);
+  connect(textEdit_, &QLineEdit::textEdited, this, [this] { textTimer_.start(); });
+  connect(textEdit_, &QLineEdit::returnPressed, this, [this] {
+    textTimer_.stop();
+    session_->setText(textEdit_->text());
+  });
+  layout->addWidget(textEdit_);
+  // One line of tokens that scrolls sideways, so long inputs do not push the maps down.
+  tokenStrip_ = new QLabel(central);
+  tokenStrip_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  auto* strip = new QScrollArea(central);
+  strip->setWidget(tokenStrip_);
+  strip->setWidgetResizable(true);
+  strip->setFrameShape(QFrame::NoFrame);
+  strip->setVerticalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+  strip->setFixedHeight(tokenStrip_->sizeHint().height() + 18);
+  layout->addWidget(strip);
+
+  auto* maps = new QHBoxLayout();
+  for (int i = 0; i < 3; ++i) {
+    views_[i] = new widgets::HeatmapView(central);
+    maps->addWidget(views_[i], 1);
+  }
+  views_[2]->setScale(widgets::HeatmapView::Scale::Diverging);
+  layout->addLayout(maps, 1);
+  setCentralWidget(central);
+  // Linked cursors and linked zoom/pan across the three maps.
+  for (auto* v : views_) {
+    connect(v, &widgets::HeatmapView::cellHovered, this, [this](int r, int c) {
+      for (auto* w : views_) w->setHighlight(r, c);
+    });
+    connect(v, &widgets::HeatmapView::windowChanged, this,
+            [this, v](double x0, double x1, double y0, double y1) {
+              for (auto* w : views_)
+                if (w != v) w->setVisibleWindow(x0, x1, y0, y1);
+            });
+  }
+
+  auto* tools = addToolBar(tr("Selection"));
+  tools->setObjectName("selection");
+  auto* openT = tools->addAction(tr("Open teacher…"), this, [this] { openModel(Teacher); });
+  auto* openS = tools->addAction(tr("Open student…"), this, [this] { openModel(Student); });
+  tools->addSeparator();
+  tools->addWidget(new QLabel(tr(" Student layer "), tools));
+  layerSpin_ = new QSpinBox(tools);
+  tools->addWidget(layerSpin_);
+  tools->addWidget(new QLabel(tr(" Head "), tools));
+  headSpin_ = new QSpinBox(tools);
+  tools->addWidget(headSpin_);
+  headAverage_ = new QCheckBox(tr("Average heads"), tools);
+  logScale_ = new QCheckBox(tr("Log scale"), tools);
+  sharedRange_ = new QCheckBox(tr("Shared colour range"), tools);
+  sharedRange_->setChecked(true);
+  for (auto* w : {headAverage_, logScale_, sharedRange_}) {
+    tools->addWidget(w);
+    connect(w, &QCheckBox::toggled, this, &MainWindow::scheduleRedraw);
+  }
+  connect(layerSpin_, &QSpinBox::valueChanged, this, &MainWindow::scheduleRedraw);
+  connect(headSpin_, &QSpinBox::valueChanged, this, &MainWindow::scheduleRedraw);
+
+  auto* file = menuBar()->addMenu(tr("&File"));
+  openT->setShortcut(QKeySequence(tr("Ctrl+T")));
+  openS->setShortcut(QKeySequence(tr("Ctrl+O")));
+  file->addAction(openT);
+  file->addAction(openS);
+  file->addSeparator();
+  file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
+  auto* help = menuBar()->addMenu(tr("&Help"));
+  help->addAction(tr("&About Attention Studio"), this, [this] {
+    QMessageBox::about(
+        this, tr("About Attention Studio"),
+        tr("<h3>Attention Studio %1</h3><p>Compare the attention of a teacher and a student "
+           "Transformer and compress the student.</p><p>The embedded demo pair "
+           "(resources/demo) is <b>random-initialised with hand-shaped attention heads, not "
+           "trained</b>: its patterns are real attention maps of those weights, but the models "
+           "mean nothing.</p>")
+            .arg(QApplication::applicationVersion()));
+  });
+
+  auto* dock = new QDockWidget(tr("Models"), this);
+  dock->setObjectName("models");
+  auto* panel = new QWidget(dock);
+  auto* pl = new QVBoxLayout(panel);
+  for (int s = 0; s < 2; ++s) {
+    modelInfo_[s] = new QLabel(panel);
+    modelInfo_[s]->setTextFormat(Qt::RichText);
+    modelInfo_[s]->setWordWrap(true);
+    modelInfo_[s]->setMinimumWidth(200);
+    pl->addWidget(modelInfo_[s]);
+    updateModelPanel(Side(s));
+  }
+  pl->addStretch(1);
+  dock->setWidget(panel);
+  addDockWidget(Qt::LeftDockWidgetArea, dock);
+
+  busy_ = new QProgressBar(this);
+  busy_->setRange(0, 0);
+  busy_->setMaximumWidth(140);
+  busy_->setVisible(false);
+  statusBar()->addPermanentWidget(busy_);
+  resize(1500, 640);
+}
+
+void MainWindow::openModel(Side side) {
+  const QString dir = QFileDialog::getExistingDirectory(
+      this, tr("Open %1 model folder").arg(sideName(side)), session_->modelPath(side));
+  if (!dir.isEmpty()) session_->loadModel(side, dir);
+}
+
+void MainWindow::updateModelPanel(Side side) {
+  const auto m = session_->model(side);
+  if (!m) {
+    modelInfo_[side]->setText(tr("<b>%1</b><br>none — File ▸ Open").arg(sideName(side)));
+    return;
+  }
+  const auto& c = m->config;
+  QString dtype = "F32";
+  if (!m->checkpoint.tensors.empty())
+    dtype = QString::fromUtf8(dtypeName(m->checkpoint.tensors.begin()->second.tensor.dtype()));
+  modelInfo_[side]->setText(
+      tr("<b>%1</b><br>%2<br>%3 (%4)<br>%5 layers × %6 heads, hidden %7<br>%8 parameters, "
+         "%9, %10")
+          .arg(sideName(side), session_->modelPath(side).toHtmlEscaped(),
+               QString::fromStdString(architectureName(c.arch)),
+               QString::fromStdString(c.hfClass).toHtmlEscaped())
+          .arg(c.layers)
+          .arg(c.heads)
+          .arg(c.hidden)
+          .arg(QLocale().toString(qlonglong(m->parameters)), humanBytes(double(m->fileBytes)),
+               dtype));
+}
+
+void MainWindow::scheduleRedraw() {
+  if (!redrawTimer_.isActive()) redrawTimer_.start();
+}
+
+void MainWindow::redrawNow() {
+  redrawTimer_.stop();
+  redraw();
+}
+
+void MainWindow::redraw() {
+  const auto c = latest_;
+  if (!c) return;
+  ++redraws_;
+  shown_ = c;
+  const bool avg = headAverage_->isChecked();
+  // Layer selection follows the student when there is one (the mapping runs
+  // student → teacher); head selection is shared.
+  const int sl = c->hasStudent ? c->student.forward.layers : 0;
+  const int tl = c->hasTeacher ? c->teacher.forward.layers : 0;
+  const int layers = sl > 0 ? sl : tl;
+  layerSpin_->blockSignals(true);
+  headSpin_->blockSignals(true);
+  layerSpin_->setRange(0, std::max(0, layers - 1));
+  const int heads = std::max(c->hasTeacher ? c->teacher.forward.heads : 0,
+                             c->hasStudent ? c->student.forward.heads : 0);
+  headSpin_->setRange(0, std::max(0, heads - 1));
+  if (options_.layer >= 0) layerSpin_->setValue(options_.layer), options_.layer = -1;
+  if (options_.head >= 0) headSpin_->setValue(options_.head), options_.head = -1;
+  layerSpin_->blockSignals(false);
+  headSpin_->blockSignals(false);
+  const int layer = layerSpin_->value(), head = headSpin_->value();
+  const int teacherLayer =
+      sl > 0 && tl > 0 ? uniformLayerMap(sl, tl)[std::min(layer, sl - 1)] : std::min(layer, tl - 1);
+
+  std::vector<float> maps[2];
+  const SideResult* sides[2] = {c->hasTeacher ? &c->teacher : nullptr,
+                                c->hasStudent ? &c->student : nullptr};
+  const bool headsDiffer =
+      c->hasTeacher && c->hasStudent && c->teacher.forward.heads != c->student.forward.heads;
+  for (int s = 0; s < 2; ++s) {
+    if (sides[s] == nullptr) {
+      views_[s]->setTitle(sideName(Side(s)));
+      views_[s]->setMessage(tr("no %1 loaded").arg(sideName(Side(s)).toLower()));
+      continue;
+    }
+    const auto& r = sides[s]->forward;
+    const int l = s == Teacher ? teacherLayer : std::min(layer, r.layers - 1);
+    const bool average = avg || headsDiffer;
+    maps[s] = layerMap(r, l, head, average);
+    views_[s]->setTitle(average ? tr("%1 · layer %2 · head average").arg(sideName(Side(s))).arg(l)
+                                : tr("%1 · layer %2 · head %3")
+                                      .arg(sideName(Side(s)))
+                                      .arg(l)
+                                      .arg(std::min(head, r.heads - 1)));
+    views_[s]->setLogScale(logScale_->isChecked());
+    views_[s]->setMatrix(maps[s], r.seq, r.seq, sides[s]->tokens, sides[s]->tokens);
+  }
+  if (sharedRange_->isChecked() && !maps[0].empty() && !maps[1].empty()) {
+    const float mx = std::max(*std::max_element(maps[0].begin(), maps[0].end()),
+                              *std::max_element(maps[1].begin(), maps[1].end()));
+    for (int s = 0; s < 2; ++s) views_[s]->setFixedRange(0.0, mx);
+  } else {
+    for (int s = 0; s < 2; ++s) views_[s]->setAutoRange();
+  }
+
+  views_[2]->setTitle(tr("Teacher − student"));
+  if (maps[0].empty() || maps[1].empty()) {
+    views_[2]->setMessage(tr("load a teacher and a student to compare"));
+  } else if (c->teacher.ids != c->student.ids) {
+    views_[2]->setMessage(
+        tr("the two models tokenize this text differently;\n"
+           "aligning their maps is not available yet"));
+  } else {
+    std::vector<float> diff(maps[0].size());
+    for (size_t i = 0; i < diff.size(); ++i) diff[i] = maps[0][i] - maps[1][i];
+    const int seq = c->teacher.forward.seq;
+    views_[2]->setMatrix(std::move(diff), seq, seq, c->teacher.tokens, c->teacher.tokens);
+    const bool averaged = avg || headsDiffer;
+    views_[2]->setTitle(averaged ? tr("Teacher L%1 − student L%2 · head average")
+                                       .arg(teacherLayer)
+                                       .arg(layer)
+                                 : tr("Teacher L%1 − student L%2 · head %3")
+                                       .arg(teacherLayer)
+                                       .arg(layer)
+                                       .arg(head));
+  }
+  const SideResult* any = sides[0] != nullptr ? sides[0] : sides[1];
+  tokenStrip_->setText(tr("%1 tokens: ").arg(any->tokens.size()) +
+                       any->tokens.join(QStringLiteral("  ")).toHtmlEscaped());
+  emit drawn();
+  maybeScreenshot();
+}
+
+void MainWindow::maybeScreenshot() {
+  if (options_.screenshot.isEmpty() || screenshotTaken_) return;
+  const bool wantT = !options_.teacher.isEmpty(), wantS = !options_.student.isEmpty();
+  const auto c = shown_;
+  if (!c || (wantT && !c->hasTeacher) || (wantS && !c->hasStudent)) return;
+  screenshotTaken_ = true;
+  // Let the queued replots run first, then grab what a person would see.
+  QTimer::singleShot(150, this, [this] {
+    for (auto* v : views_) v->replotNow();
+    const bool ok = grab().save(options_.screenshot);
+    if (!ok) qCritical("cannot write %s", qPrintable(options_.screenshot));
+    QApplication::exit(ok ? 0 : 1);
+  });
+}
+
+}  // namespace attn::app

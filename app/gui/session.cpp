@@ -1,0 +1,131 @@
+#include "app/gui/session.h"
+
+#include <QPointer>
+#include <thread>
+
+namespace attn::app {
+
+namespace {
+// Runs `work` on `pool`, then `done(result)` on `receiver`'s thread.
+template <class Work, class Done>
+void runThen(QThreadPool& pool, QObject* receiver, Work work, Done done) {
+  QPointer<QObject> guard(receiver);
+  pool.start([guard, work = std::move(work), done = std::move(done)]() mutable {
+    auto result = work();
+    if (!guard) return;
+    QMetaObject::invokeMethod(
+        guard.data(),
+        [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); },
+        Qt::QueuedConnection);
+  });
+}
+
+Result<SideResult> runSide(const Model& m, const QString& text, ThreadPool* pool,
+                           const CancelToken* cancel) {
+  if (!m.tokenizer) return makeError("the model has no tokenizer files");
+  const text::Encoding e = m.tokenizer->encode(text.toStdString());
+  if (e.ids.size() > size_t(m.config.maxPositions))
+    return makeError("the text has " + std::to_string(e.ids.size()) + " tokens; the model allows " +
+                     std::to_string(m.config.maxPositions));
+  ForwardOptions opt;
+  opt.pool = pool;
+  opt.cancel = cancel;
+  auto r = forward(m.config, m.weights, e.ids, {}, opt);
+  if (!r) return r.error();
+  SideResult s;
+  s.ids = e.ids;
+  for (const auto& t : e.tokens) s.tokens << QString::fromStdString(t);
+  s.offsets = e.offsets;
+  s.forward = std::move(*r);
+  return s;
+}
+}  // namespace
+
+Session::Session(int computeThreads, QObject* parent) : QObject(parent) {
+  qRegisterMetaType<std::shared_ptr<const Comparison>>();
+  worker_.setMaxThreadCount(1);
+  const int n =
+      computeThreads > 0 ? computeThreads : std::max(1, int(std::thread::hardware_concurrency()));
+  compute_ = std::make_shared<ThreadPool>(n);
+}
+
+Session::~Session() {
+  if (cancel_) cancel_->cancel();
+  worker_.waitForDone();
+}
+
+void Session::jobStarted() {
+  if (running_++ == 0) emit busyChanged(true);
+}
+
+void Session::jobFinished() {
+  if (--running_ == 0) emit busyChanged(false);
+}
+
+void Session::loadModel(int side, const QString& path) {
+  if (side != Teacher && side != Student) return;
+  emit loadStarted(side, path);
+  jobStarted();
+  runThen(
+      worker_, this, [path] { return attn::loadModel(path.toStdString()); },
+      [this, side, path](Result<std::shared_ptr<const Model>> r) {
+        jobFinished();
+        if (!r) {
+          emit loadFailed(side, path, QString::fromStdString(r.message()));
+          return;
+        }
+        models_[side] = *r;
+        paths_[side] = path;
+        emit modelLoaded(side, path);
+        requestComparison();
+      });
+}
+
+void Session::setText(const QString& text) {
+  text_ = text;
+  requestComparison();
+}
+
+void Session::requestComparison() {
+  if (cancel_) cancel_->cancel();  // the older request stops at its next poll
+  cancel_ = std::make_shared<CancelToken>();
+  const quint64 gen = ++generation_;
+  if (!models_[Teacher] && !models_[Student]) return;
+  auto cancel = cancel_;
+  auto teacher = models_[Teacher], student = models_[Student];
+  auto compute = compute_;
+  const QString text = text_;
+  jobStarted();
+  runThen(
+      worker_, this,
+      [=]() -> Result<std::shared_ptr<const Comparison>> {
+        auto c = std::make_shared<Comparison>();
+        c->generation = gen;
+        c->text = text;
+        if (cancel->cancelled()) return makeError("cancelled");
+        if (teacher) {
+          auto r = runSide(*teacher, text, compute.get(), cancel.get());
+          if (!r) return makeError("teacher: " + r.message());
+          c->teacher = std::move(*r);
+          c->hasTeacher = true;
+        }
+        if (student) {
+          auto r = runSide(*student, text, compute.get(), cancel.get());
+          if (!r) return makeError("student: " + r.message());
+          c->student = std::move(*r);
+          c->hasStudent = true;
+        }
+        return std::shared_ptr<const Comparison>(std::move(c));
+      },
+      [this, gen](Result<std::shared_ptr<const Comparison>> r) {
+        jobFinished();
+        if (gen != generation_) return;  // a newer request superseded this one
+        if (!r) {
+          emit comparisonFailed(QString::fromStdString(r.message()));
+          return;
+        }
+        emit comparisonReady(*r);
+      });
+}
+
+}  // namespace attn::app

@@ -1,0 +1,78 @@
+// Session: the only object that calls the engine (DESIGN rule 2). It owns the
+// teacher and student models and one worker thread; requests go in as slots,
+// results come out as signals carrying immutable shared results. Every
+// comparison request gets a generation number; a newer request cancels the
+// older one and stale results are dropped (rule 3).
+#pragma once
+
+#include <QObject>
+#include <QString>
+#include <QStringList>
+#include <QThreadPool>
+#include <memory>
+#include <vector>
+
+#include "core/model/model.h"
+#include "core/util/parallel.h"
+
+namespace attn::app {
+
+enum Side { Teacher = 0, Student = 1 };
+
+struct SideResult {
+  std::vector<int32_t> ids;
+  QStringList tokens;
+  std::vector<std::pair<int32_t, int32_t>> offsets;  // code points of the text
+  ForwardResult forward;                             // attention [L, H, S, S]
+};
+
+struct Comparison {
+  quint64 generation = 0;
+  QString text;
+  bool hasTeacher = false, hasStudent = false;
+  SideResult teacher, student;
+};
+
+class Session : public QObject {
+  Q_OBJECT
+
+ public:
+  explicit Session(int computeThreads = 0, QObject* parent = nullptr);
+  ~Session() override;
+
+  std::shared_ptr<const Model> model(Side side) const { return models_[side]; }
+  QString modelPath(Side side) const { return paths_[side]; }
+  QString text() const { return text_; }
+  quint64 generation() const { return generation_; }
+
+ public slots:
+  // Loads in the worker; on failure the previous model stays.
+  void loadModel(int side, const QString& path);
+  void setText(const QString& text);
+
+ signals:
+  void loadStarted(int side, QString path);
+  void modelLoaded(int side, QString path);
+  void loadFailed(int side, QString path, QString message);
+  void comparisonReady(std::shared_ptr<const attn::app::Comparison> result);
+  void comparisonFailed(QString message);
+  void busyChanged(bool busy);
+
+ private:
+  void requestComparison();
+  void jobStarted();
+  void jobFinished();
+
+  std::shared_ptr<const Model> models_[2];
+  QString paths_[2];
+  QString text_;
+  quint64 generation_ = 0;
+  std::shared_ptr<CancelToken> cancel_;
+  QThreadPool worker_;  // one thread: jobs run in order, never two at once
+  std::shared_ptr<ThreadPool> compute_;
+  int running_ = 0;
+};
+
+}  // namespace attn::app
+
+Q_DECLARE_METATYPE(std::shared_ptr<const attn::app::Comparison>)

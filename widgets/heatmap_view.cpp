@@ -1,0 +1,257 @@
+#include "widgets/heatmap_view.h"
+
+#include <qcustomplot.h>
+
+#include <QToolTip>
+#include <QVBoxLayout>
+#include <algorithm>
+#include <cmath>
+
+#include "widgets/color_maps.h"
+
+namespace attn::widgets {
+
+namespace {
+constexpr double kLogFloor = 1e-4;
+constexpr int kPixelsPerLabel = 14;  // a label every 14 px at most, so text never overlaps
+
+// Ticks at every k-th cell inside [lo, hi] so that at most `fit` labels show.
+QSharedPointer<QCPAxisTickerText> thinTicker(const QStringList& labels, const QCPRange& range,
+                                             int pixels) {
+  auto ticker = QSharedPointer<QCPAxisTickerText>::create();
+  const int n = int(labels.size());
+  if (n == 0) return ticker;
+  const int first = std::max(0, int(std::ceil(range.lower)));
+  const int last = std::min(n - 1, int(std::floor(range.upper)));
+  const int visible = std::max(1, last - first + 1);
+  const int fit = std::max(1, pixels / kPixelsPerLabel);
+  const int step = std::max(1, (visible + fit - 1) / fit);
+  for (int i = first - first % step; i <= last; i += step)
+    if (i >= 0) ticker->addTick(i, labels[i]);
+  return ticker;
+}
+}  // namespace
+
+HeatmapView::HeatmapView(QWidget* parent) : QWidget(parent), plot_(new QCustomPlot(this)) {
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(0, 0, 0, 0);
+  layout->addWidget(plot_);
+  setMinimumSize(260, 260);
+
+  plot_->plotLayout()->insertRow(0);
+  title_ = new QCPTextElement(plot_, QString(),
+                              QFont(font().family(), font().pointSize() + 1, QFont::Bold));
+  plot_->plotLayout()->addElement(0, 0, title_);
+
+  map_ = new QCPColorMap(plot_->xAxis, plot_->yAxis);
+  map_->setInterpolate(false);  // crisp cells
+  map_->setTightBoundary(false);
+  colorScale_ = new QCPColorScale(plot_);
+  plot_->plotLayout()->addElement(1, 1, colorScale_);
+  colorScale_->setType(QCPAxis::atRight);
+  colorScale_->setBarWidth(10);
+  map_->setColorScale(colorScale_);
+  map_->setGradient(viridisGradient());
+  auto* group = new QCPMarginGroup(plot_);
+  plot_->axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, group);
+  colorScale_->setMarginGroup(QCP::msBottom | QCP::msTop, group);
+
+  plot_->yAxis->setRangeReversed(true);  // query 0 at the top, as attention maps are read
+  plot_->xAxis->setTickLabelRotation(60);
+  plot_->xAxis->setLabel(tr("key"));
+  plot_->yAxis->setLabel(tr("query"));
+  for (QCPAxis* ax : {plot_->xAxis, plot_->yAxis}) {
+    ax->setSubTicks(false);
+    ax->grid()->setVisible(false);
+    ax->setTickLength(0, 3);
+  }
+
+  highlight_ = new QCPItemRect(plot_);
+  highlight_->setPen(QPen(QColor(255, 64, 64), 2));
+  highlight_->setBrush(Qt::NoBrush);
+  highlight_->setVisible(false);
+  message_ = new QCPItemText(plot_);
+  message_->position->setType(QCPItemPosition::ptAxisRectRatio);
+  message_->position->setCoords(0.5, 0.5);
+  message_->setPositionAlignment(Qt::AlignCenter);
+  message_->setColor(palette().color(QPalette::WindowText));
+  message_->setText(tr("no data"));
+
+  plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+  plot_->setMouseTracking(true);
+  connect(plot_, &QCustomPlot::mouseMove, this, &HeatmapView::onMouseMove);
+  connect(plot_->xAxis, qOverload<const QCPRange&>(&QCPAxis::rangeChanged), this, [this] {
+    updateTicks();
+    if (!syncing_)
+      emit windowChanged(plot_->xAxis->range().lower, plot_->xAxis->range().upper,
+                         plot_->yAxis->range().lower, plot_->yAxis->range().upper);
+  });
+  connect(plot_->yAxis, qOverload<const QCPRange&>(&QCPAxis::rangeChanged), this, [this] {
+    updateTicks();
+    if (!syncing_)
+      emit windowChanged(plot_->xAxis->range().lower, plot_->xAxis->range().upper,
+                         plot_->yAxis->range().lower, plot_->yAxis->range().upper);
+  });
+  setMessage(tr("no data"));
+}
+
+void HeatmapView::setMatrix(std::vector<float> values, int rows, int cols, QStringList rowLabels,
+                            QStringList colLabels) {
+  Q_ASSERT(values.size() == size_t(rows) * size_t(cols));
+  const bool sameShape = rows == rows_ && cols == cols_ && !hasMessage_;
+  values_ = std::move(values);
+  rows_ = rows;
+  cols_ = cols;
+  rowLabels_ = std::move(rowLabels);
+  colLabels_ = std::move(colLabels);
+  hasMessage_ = false;
+  message_->setVisible(false);
+  map_->setVisible(true);
+  map_->data()->setSize(cols, rows);
+  map_->data()->setRange(QCPRange(0, std::max(0, cols - 1)), QCPRange(0, std::max(0, rows - 1)));
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c) map_->data()->setCell(c, r, drawnValue(r, c));
+  applyRange();
+  if (!sameShape) {  // a new input resets the zoom; a new layer/head keeps it
+    syncing_ = true;
+    plot_->xAxis->setRange(-0.5, cols - 0.5);
+    plot_->yAxis->setRange(-0.5, rows - 0.5);
+    syncing_ = false;
+  }
+  updateTicks();
+  plot_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void HeatmapView::setMessage(const QString& message) {
+  hasMessage_ = true;
+  values_.clear();
+  rows_ = cols_ = 0;
+  rowLabels_.clear();
+  colLabels_.clear();
+  map_->setVisible(false);
+  highlight_->setVisible(false);
+  message_->setText(message);
+  message_->setVisible(true);
+  plot_->xAxis->setTicker(QSharedPointer<QCPAxisTickerText>::create());
+  plot_->yAxis->setTicker(QSharedPointer<QCPAxisTickerText>::create());
+  plot_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void HeatmapView::setTitle(const QString& title) {
+  titleText_ = title;
+  title_->setText(title);
+  plot_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void HeatmapView::setScale(Scale scale) {
+  scale_ = scale;
+  map_->setGradient(scale == Scale::Diverging ? divergingGradient() : viridisGradient());
+  applyRange();
+  plot_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void HeatmapView::setFixedRange(double lo, double hi) {
+  fixedRange_ = true;
+  lo_ = lo;
+  hi_ = hi;
+  applyRange();
+  plot_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void HeatmapView::setAutoRange() {
+  fixedRange_ = false;
+  applyRange();
+  plot_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void HeatmapView::setLogScale(bool on) {
+  if (log_ == on) return;
+  log_ = on;
+  if (!hasMessage_)
+    for (int r = 0; r < rows_; ++r)
+      for (int c = 0; c < cols_; ++c) map_->data()->setCell(c, r, drawnValue(r, c));
+  applyRange();
+  plot_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+double HeatmapView::drawnValue(int row, int col) const {
+  const double v = value(row, col);
+  if (log_ && scale_ == Scale::Sequential) return std::log10(std::max(v, kLogFloor));
+  return v;
+}
+
+void HeatmapView::applyRange() {
+  double lo = lo_, hi = hi_;
+  if (!fixedRange_) {
+    double mx = 0.0;
+    for (float v : values_) mx = std::max(mx, double(scale_ == Scale::Diverging ? std::abs(v) : v));
+    if (mx <= 0.0) mx = 1.0;
+    lo = scale_ == Scale::Diverging ? -mx : 0.0;
+    hi = mx;
+  }
+  if (log_ && scale_ == Scale::Sequential) {
+    lo = std::log10(std::max(lo, kLogFloor));
+    hi = std::log10(std::max(hi, kLogFloor * 10));
+  }
+  map_->setDataRange(QCPRange(lo, hi));
+  colorScale_->axis()->setLabel(log_ && scale_ == Scale::Sequential ? tr("log10 weight")
+                                                                    : QString());
+}
+
+void HeatmapView::colorRange(double* lo, double* hi) const {
+  *lo = map_->dataRange().lower;
+  *hi = map_->dataRange().upper;
+}
+
+void HeatmapView::setHighlight(int row, int col) {
+  const bool on = row >= 0 && col >= 0 && row < rows_ && col < cols_;
+  highlight_->setVisible(on);
+  if (on) {
+    highlight_->topLeft->setCoords(col - 0.5, row - 0.5);
+    highlight_->bottomRight->setCoords(col + 0.5, row + 0.5);
+  }
+  plot_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void HeatmapView::setVisibleWindow(double x0, double x1, double y0, double y1) {
+  syncing_ = true;
+  plot_->xAxis->setRange(x0, x1);
+  plot_->yAxis->setRange(y0, y1);
+  syncing_ = false;
+  plot_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void HeatmapView::replotNow() { plot_->replot(QCustomPlot::rpImmediateRefresh); }
+
+QString HeatmapView::tooltipFor(int row, int col) const {
+  if (row < 0 || col < 0 || row >= rows_ || col >= cols_) return {};
+  const QString q = row < rowLabels_.size() ? rowLabels_[row] : QString::number(row);
+  const QString k = col < colLabels_.size() ? colLabels_[col] : QString::number(col);
+  return QStringLiteral("%1 → %2: %3").arg(q, k, QString::number(value(row, col), 'g', 4));
+}
+
+void HeatmapView::updateTicks() {
+  plot_->xAxis->setTicker(
+      thinTicker(colLabels_, plot_->xAxis->range(), plot_->axisRect()->width()));
+  plot_->yAxis->setTicker(
+      thinTicker(rowLabels_, plot_->yAxis->range(), plot_->axisRect()->height()));
+}
+
+void HeatmapView::onMouseMove(QMouseEvent* event) {
+  if (hasMessage_) return;
+  const int col = int(std::lround(plot_->xAxis->pixelToCoord(event->position().x())));
+  const int row = int(std::lround(plot_->yAxis->pixelToCoord(event->position().y())));
+  const bool inside = plot_->axisRect()->rect().contains(event->position().toPoint()) && row >= 0 &&
+                      col >= 0 && row < rows_ && col < cols_;
+  const int r = inside ? row : -1, c = inside ? col : -1;
+  if (r == hoverRow_ && c == hoverCol_) return;
+  hoverRow_ = r;
+  hoverCol_ = c;
+  if (inside)
+    QToolTip::showText(event->globalPosition().toPoint(), tooltipFor(r, c), plot_);
+  else
+    QToolTip::hideText();
+  emit cellHovered(r, c);
+}
+
+}  // namespace attn::widgets
