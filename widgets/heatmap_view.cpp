@@ -80,6 +80,10 @@ HeatmapView::HeatmapView(QWidget* parent) : QWidget(parent), plot_(new QCustomPl
   plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
   plot_->setMouseTracking(true);
   connect(plot_, &QCustomPlot::mouseMove, this, &HeatmapView::onMouseMove);
+  connect(plot_, &QCustomPlot::mousePress, this, [this](QMouseEvent* e) {
+    int r, c;
+    if (e->button() == Qt::LeftButton && cellAt(e->position(), &r, &c)) emit cellClicked(r, c);
+  });
   connect(plot_->xAxis, qOverload<const QCPRange&>(&QCPAxis::rangeChanged), this, [this] {
     updateTicks();
     if (!syncing_)
@@ -112,6 +116,7 @@ void HeatmapView::setMatrix(std::vector<float> values, int rows, int cols, QStri
   for (int r = 0; r < rows; ++r)
     for (int c = 0; c < cols; ++c) map_->data()->setCell(c, r, drawnValue(r, c));
   applyRange();
+  updateValueTexts();
   if (!sameShape) {  // a new input resets the zoom; a new layer/head keeps it
     syncing_ = true;
     plot_->xAxis->setRange(-0.5, cols - 0.5);
@@ -130,6 +135,8 @@ void HeatmapView::setMessage(const QString& message) {
   colLabels_.clear();
   map_->setVisible(false);
   highlight_->setVisible(false);
+  for (auto* m : marks_) m->setVisible(false);
+  for (auto* t : valueTexts_) t->setVisible(false);
   message_->setText(message);
   message_->setVisible(true);
   plot_->xAxis->setTicker(QSharedPointer<QCPAxisTickerText>::create());
@@ -141,6 +148,11 @@ void HeatmapView::setTitle(const QString& title) {
   titleText_ = title;
   title_->setText(title);
   plot_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void HeatmapView::setAxisLabels(const QString& columns, const QString& rows) {
+  plot_->xAxis->setLabel(columns);
+  plot_->yAxis->setLabel(rows);
 }
 
 void HeatmapView::setScale(Scale scale) {
@@ -237,12 +249,63 @@ void HeatmapView::updateTicks() {
       thinTicker(rowLabels_, plot_->yAxis->range(), plot_->axisRect()->height()));
 }
 
+bool HeatmapView::cellAt(QPointF pos, int* row, int* col) const {
+  if (hasMessage_) return false;
+  *col = int(std::lround(plot_->xAxis->pixelToCoord(pos.x())));
+  *row = int(std::lround(plot_->yAxis->pixelToCoord(pos.y())));
+  return plot_->axisRect()->rect().contains(pos.toPoint()) && *row >= 0 && *col >= 0 &&
+         *row < rows_ && *col < cols_;
+}
+
+void HeatmapView::setMarkedCells(const std::vector<std::pair<int, int>>& cells) {
+  while (marks_.size() < cells.size()) {
+    auto* m = new QCPItemRect(plot_);
+    m->setPen(QPen(palette().color(QPalette::WindowText), 2));
+    m->setBrush(Qt::NoBrush);
+    marks_.push_back(m);
+  }
+  for (size_t i = 0; i < marks_.size(); ++i) {
+    marks_[i]->setVisible(i < cells.size());
+    if (i < cells.size()) {
+      const auto [r, c] = cells[i];
+      marks_[i]->topLeft->setCoords(c - 0.45, r - 0.45);
+      marks_[i]->bottomRight->setCoords(c + 0.45, r + 0.45);
+    }
+  }
+  plot_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void HeatmapView::setShowValues(bool on) {
+  showValues_ = on;
+  updateValueTexts();
+  plot_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void HeatmapView::updateValueTexts() {
+  const size_t n =
+      showValues_ && !hasMessage_ && rows_ * cols_ <= 400 ? size_t(rows_) * size_t(cols_) : 0;
+  while (valueTexts_.size() < n) {
+    auto* t = new QCPItemText(plot_);
+    t->setPositionAlignment(Qt::AlignCenter);
+    valueTexts_.push_back(t);
+  }
+  double lo, hi;
+  colorRange(&lo, &hi);
+  for (size_t i = 0; i < valueTexts_.size(); ++i) {
+    valueTexts_[i]->setVisible(i < n);
+    if (i >= n) continue;
+    const int r = int(i) / cols_, c = int(i) % cols_;
+    valueTexts_[i]->position->setCoords(c, r);
+    valueTexts_[i]->setText(QString::number(value(r, c), 'g', 3));
+    // Dark text on the bright end of viridis, light text elsewhere.
+    const double f = hi > lo ? (drawnValue(r, c) - lo) / (hi - lo) : 0.0;
+    valueTexts_[i]->setColor(f > 0.6 ? Qt::black : Qt::white);
+  }
+}
+
 void HeatmapView::onMouseMove(QMouseEvent* event) {
-  if (hasMessage_) return;
-  const int col = int(std::lround(plot_->xAxis->pixelToCoord(event->position().x())));
-  const int row = int(std::lround(plot_->yAxis->pixelToCoord(event->position().y())));
-  const bool inside = plot_->axisRect()->rect().contains(event->position().toPoint()) && row >= 0 &&
-                      col >= 0 && row < rows_ && col < cols_;
+  int row = -1, col = -1;
+  const bool inside = cellAt(event->position(), &row, &col);
   const int r = inside ? row : -1, c = inside ? col : -1;
   if (r == hoverRow_ && c == hoverCol_) return;
   hoverRow_ = r;

@@ -35,6 +35,7 @@ class HeatmapView : public QWidget {
   // Replaces the data by a centred message (e.g. "no student loaded").
   void setMessage(const QString& message);
   void setTitle(const QString& title);
+  void setAxisLabels(const QString& columns, const QString& rows);  // default "key", "query"
   void setScale(Scale scale);
   // Colour range: automatic from the data (sequential: [0, max]; diverging:
   // [−m, m] with m = max |value|) unless a fixed range is set (shared ranges).
@@ -43,6 +44,10 @@ class HeatmapView : public QWidget {
   // Log colour scale (sequential only): log10 of values clamped to 1e-4.
   void setLogScale(bool on);
   void setHighlight(int row, int col);  // -1: none
+  // Outlined cells (e.g. the current layer mapping in a loss matrix).
+  void setMarkedCells(const std::vector<std::pair<int, int>>& cells);
+  // Writes each cell's value in it (small matrices only: at most 400 cells).
+  void setShowValues(bool on);
   // Visible cell window, for linking zoom/pan across views.
   void setVisibleWindow(double x0, double x1, double y0, double y1);
 
@@ -62,12 +67,15 @@ class HeatmapView : public QWidget {
 
  signals:
   void cellHovered(int row, int col);  // (-1, -1) when the mouse leaves the cells
+  void cellClicked(int row, int col);
   void windowChanged(double x0, double x1, double y0, double y1);
 
  private:
   void applyRange();
   void updateTicks();
   void onMouseMove(QMouseEvent* event);
+  bool cellAt(QPointF pos, int* row, int* col) const;
+  void updateValueTexts();
 
   QCustomPlot* plot_;
   QCPColorMap* map_;
@@ -75,6 +83,9 @@ class HeatmapView : public QWidget {
   QCPItemRect* highlight_;
   QCPItemText* message_;
   QCPTextElement* title_;
+  std::vector<QCPItemRect*> marks_;       // grown on demand, never deleted
+  std::vector<QCPItemText*> valueTexts_;  // likewise
+  bool showValues_ = false;
   std::vector<float> values_;
   int rows_ = 0, cols_ = 0;
   QStringList rowLabels_, colLabels_;

@@ -2,6 +2,7 @@
 
 #include <QApplication>
 #include <QCheckBox>
+#include <QComboBox>
 #include <QDockWidget>
 #include <QFileDialog>
 #include <QHBoxLayout>
@@ -10,13 +11,16 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QProgressBar>
+#include <QPushButton>
 #include <QScrollArea>
 #include <QSpinBox>
 #include <QStatusBar>
+#include <QTabWidget>
 #include <QToolBar>
 #include <QVBoxLayout>
 
 #include "core/attention/compare.h"
+#include "widgets/head_grid_view.h"
 #include "widgets/heatmap_view.h"
 
 namespace attn::app {
@@ -187,12 +191,76 @@ void MainWindow::buildUi() {
   dock->setWidget(panel);
   addDockWidget(Qt::LeftDockWidgetArea, dock);
 
+  // Layers × heads overview per model.
+  auto* headsDock = new QDockWidget(tr("Heads (entropy)"), this);
+  headsDock->setObjectName("heads");
+  auto* tabs = new QTabWidget(headsDock);
+  for (int sIdx = 0; sIdx < 2; ++sIdx) {
+    auto* scroll = new QScrollArea(tabs);  // deep models scroll instead of being clipped
+    grids_[sIdx] = new widgets::HeadGridView(scroll);
+    scroll->setWidget(grids_[sIdx]);
+    scroll->setWidgetResizable(true);
+    tabs->addTab(scroll, sideName(Side(sIdx)));
+  }
+  connect(grids_[Student], &widgets::HeadGridView::headSelected, this,
+          [this](int l, int h) { selectHead(l, h); });
+  connect(grids_[Teacher], &widgets::HeadGridView::headSelected, this, [this](int l, int h) {
+    // Show the first student layer mapped to this teacher layer, if any.
+    for (size_t j = 0; j < mapping_.size(); ++j)
+      if (mapping_[j] == l) return selectHead(int(j), h);
+    headSpin_->setValue(h);
+  });
+  headsDock->setWidget(tabs);
+  addDockWidget(Qt::LeftDockWidgetArea, headsDock);
+
+  // Loss between every (teacher layer, student layer) pair; the mapping is outlined.
+  auto* lossDock = new QDockWidget(tr("Distillation loss"), this);
+  lossDock->setObjectName("loss");
+  auto* lossPanel = new QWidget(lossDock);
+  auto* ll = new QVBoxLayout(lossPanel);
+  auto* row = new QHBoxLayout();
+  lossKind_ = new QComboBox(lossPanel);
+  lossKind_->addItems({tr("KL(teacher ‖ student)"), tr("MSE")});
+  auto* best = new QPushButton(tr("Best mapping"), lossPanel);
+  best->setToolTip(tr("Monotone mapping with the smallest total loss (dynamic programming)"));
+  auto* uniform = new QPushButton(tr("Uniform"), lossPanel);
+  row->addWidget(lossKind_, 1);
+  row->addWidget(best);
+  row->addWidget(uniform);
+  ll->addLayout(row);
+  lossView_ = new widgets::HeatmapView(lossPanel);
+  lossView_->setShowValues(true);
+  lossView_->setAxisLabels(tr("student layer"), tr("teacher layer"));
+  lossView_->setMinimumSize(260, 240);
+  ll->addWidget(lossView_, 1);
+  lossDock->setWidget(lossPanel);
+  addDockWidget(Qt::LeftDockWidgetArea, lossDock);
+  connect(lossKind_, &QComboBox::currentIndexChanged, this, &MainWindow::scheduleRedraw);
+  connect(lossView_, &widgets::HeatmapView::cellClicked, this, [this](int t, int s) {
+    if (s < int(mapping_.size())) {
+      mapping_[s] = t;
+      scheduleRedraw();
+    }
+  });
+  connect(best, &QPushButton::clicked, this, [this] {
+    const auto c = shown_;
+    if (!c || !c->hasLoss) return;
+    const auto& m = c->loss;
+    mapping_ = bestMonotoneMap(lossKind_->currentIndex() == 0 ? m.kl : m.mse, m.teacherLayers,
+                               m.studentLayers);
+    scheduleRedraw();
+  });
+  connect(uniform, &QPushButton::clicked, this, [this] {
+    mappedFor_[0] = mappedFor_[1] = -1;  // rebuilt as uniform on the next redraw
+    scheduleRedraw();
+  });
+
   busy_ = new QProgressBar(this);
   busy_->setRange(0, 0);
   busy_->setMaximumWidth(140);
   busy_->setVisible(false);
   statusBar()->addPermanentWidget(busy_);
-  resize(1500, 640);
+  resize(1600, 900);
 }
 
 void MainWindow::openModel(Side side) {
@@ -255,8 +323,13 @@ void MainWindow::redraw() {
   layerSpin_->blockSignals(false);
   headSpin_->blockSignals(false);
   const int layer = layerSpin_->value(), head = headSpin_->value();
+  if (sl > 0 && tl > 0 && (mappedFor_[0] != tl || mappedFor_[1] != sl)) {
+    mapping_ = uniformLayerMap(sl, tl);  // default until the user picks pairs
+    mappedFor_[0] = tl;
+    mappedFor_[1] = sl;
+  }
   const int teacherLayer =
-      sl > 0 && tl > 0 ? uniformLayerMap(sl, tl)[std::min(layer, sl - 1)] : std::min(layer, tl - 1);
+      sl > 0 && tl > 0 ? mapping_[std::min(layer, sl - 1)] : std::min(layer, tl - 1);
 
   std::vector<float> maps[2];
   const SideResult* sides[2] = {c->hasTeacher ? &c->teacher : nullptr,
@@ -302,19 +375,59 @@ void MainWindow::redraw() {
     const int seq = c->teacher.forward.seq;
     views_[2]->setMatrix(std::move(diff), seq, seq, c->teacher.tokens, c->teacher.tokens);
     const bool averaged = avg || headsDiffer;
-    views_[2]->setTitle(averaged ? tr("Teacher L%1 − student L%2 · head average")
-                                       .arg(teacherLayer)
-                                       .arg(layer)
-                                 : tr("Teacher L%1 − student L%2 · head %3")
-                                       .arg(teacherLayer)
-                                       .arg(layer)
-                                       .arg(head));
+    views_[2]->setTitle(
+        averaged
+            ? tr("Teacher L%1 − student L%2 · head average").arg(teacherLayer).arg(layer)
+            : tr("Teacher L%1 − student L%2 · head %3").arg(teacherLayer).arg(layer).arg(head));
   }
+  for (int sIdx = 0; sIdx < 2; ++sIdx) {
+    if (sides[sIdx] == nullptr) {
+      grids_[sIdx]->clear(tr("no %1 loaded").arg(sideName(Side(sIdx)).toLower()));
+      continue;
+    }
+    const auto& r = sides[sIdx]->forward;
+    if (c != gridsFor_[sIdx])  // thumbnails are rebuilt only for a new result
+      grids_[sIdx]->setData(r.attention.data(), r.layers, r.heads, r.seq, sides[sIdx]->entropy,
+                            tr("entropy (nats)"));
+    gridsFor_[sIdx] = c;
+    grids_[sIdx]->setSelected(sIdx == Teacher ? teacherLayer : std::min(layer, r.layers - 1),
+                              std::min(head, r.heads - 1));
+  }
+  updateLossView(*c);
   const SideResult* any = sides[0] != nullptr ? sides[0] : sides[1];
   tokenStrip_->setText(tr("%1 tokens: ").arg(any->tokens.size()) +
                        any->tokens.join(QStringLiteral("  ")).toHtmlEscaped());
   emit drawn();
   maybeScreenshot();
+}
+
+void MainWindow::selectHead(int studentLayer, int head) {
+  layerSpin_->setValue(studentLayer);
+  headSpin_->setValue(head);
+  scheduleRedraw();
+}
+
+void MainWindow::updateLossView(const Comparison& c) {
+  if (!c.hasLoss) {
+    lossView_->setTitle(tr("Distillation loss"));
+    lossView_->setMessage(c.hasTeacher && c.hasStudent
+                              ? tr("the models tokenize this text differently")
+                              : tr("load a teacher and a student"));
+    return;
+  }
+  const auto& m = c.loss;
+  const bool kl = lossKind_->currentIndex() == 0;
+  const auto& values = kl ? m.kl : m.mse;
+  QStringList rows, cols;
+  for (int t = 0; t < m.teacherLayers; ++t) rows << tr("T%1").arg(t);
+  for (int s = 0; s < m.studentLayers; ++s) cols << tr("S%1").arg(s);
+  lossView_->setTitle(kl ? tr("KL(teacher ‖ student), mean over rows and heads")
+                         : tr("MSE, ‖A_T − A_S‖²_F / entries"));
+  lossView_->setMatrix(std::vector<float>(values.begin(), values.end()), m.teacherLayers,
+                       m.studentLayers, rows, cols);
+  std::vector<std::pair<int, int>> marks;
+  for (size_t s = 0; s < mapping_.size(); ++s) marks.emplace_back(mapping_[s], int(s));
+  lossView_->setMarkedCells(marks);
 }
 
 void MainWindow::maybeScreenshot() {

@@ -14,9 +14,12 @@ class QSpinBox;
 class QCheckBox;
 class QProgressBar;
 
+class QComboBox;
+
 namespace attn::widgets {
 class HeatmapView;
-}
+class HeadGridView;
+}  // namespace attn::widgets
 
 namespace attn::app {
 
@@ -37,6 +40,11 @@ class MainWindow : public QMainWindow {
   widgets::HeatmapView* teacherView() const { return views_[0]; }
   widgets::HeatmapView* studentView() const { return views_[1]; }
   widgets::HeatmapView* diffView() const { return views_[2]; }
+  widgets::HeatmapView* lossView() const { return lossView_; }
+  widgets::HeadGridView* headGrid(Side side) const { return grids_[side]; }
+  // Student layer s ↔ teacher layer mapping()[s].
+  const std::vector<int>& mapping() const { return mapping_; }
+  void selectHead(int studentLayer, int head);
   std::shared_ptr<const Comparison> shownComparison() const { return shown_; }
   // Renders now instead of after the throttle interval (tests, screenshots).
   void redrawNow();
@@ -52,6 +60,7 @@ class MainWindow : public QMainWindow {
   void scheduleRedraw();
   void redraw();
   void maybeScreenshot();
+  void updateLossView(const Comparison& c);
 
   std::unique_ptr<Session> session_;
   StartOptions options_;
@@ -65,6 +74,13 @@ class MainWindow : public QMainWindow {
   QCheckBox* logScale_ = nullptr;
   QCheckBox* sharedRange_ = nullptr;
   QProgressBar* busy_ = nullptr;
+  widgets::HeadGridView* grids_[2] = {};
+  widgets::HeatmapView* lossView_ = nullptr;
+  QComboBox* lossKind_ = nullptr;
+  std::vector<int> mapping_;
+  int mappedFor_[2] = {-1, -1};
+  std::shared_ptr<const Comparison>
+      gridsFor_[2];  // (teacher, student) layer counts mapping_ was made for
   QTimer redrawTimer_, textTimer_;
   std::shared_ptr<const Comparison> latest_, shown_;
   int redraws_ = 0;

@@ -3,6 +3,8 @@
 #include <QPointer>
 #include <thread>
 
+#include "core/attention/metrics.h"
+
 namespace attn::app {
 
 namespace {
@@ -37,6 +39,8 @@ Result<SideResult> runSide(const Model& m, const QString& text, ThreadPool* pool
   for (const auto& t : e.tokens) s.tokens << QString::fromStdString(t);
   s.offsets = e.offsets;
   s.forward = std::move(*r);
+  s.entropy =
+      headEntropies(s.forward.attention.data(), s.forward.layers, s.forward.heads, s.forward.seq);
   return s;
 }
 }  // namespace
@@ -114,6 +118,10 @@ void Session::requestComparison() {
           if (!r) return makeError("student: " + r.message());
           c->student = std::move(*r);
           c->hasStudent = true;
+        }
+        if (c->hasTeacher && c->hasStudent && c->teacher.ids == c->student.ids) {
+          c->loss = lossMatrix(c->teacher.forward, c->student.forward);
+          c->hasLoss = true;
         }
         return std::shared_ptr<const Comparison>(std::move(c));
       },

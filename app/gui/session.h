@@ -12,6 +12,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/attention/compare.h"
 #include "core/model/model.h"
 #include "core/util/parallel.h"
 
@@ -24,6 +25,7 @@ struct SideResult {
   QStringList tokens;
   std::vector<std::pair<int32_t, int32_t>> offsets;  // code points of the text
   ForwardResult forward;                             // attention [L, H, S, S]
+  std::vector<double> entropy;                       // [L * H] mean row entropy (nats)
 };
 
 struct Comparison {
@@ -31,6 +33,8 @@ struct Comparison {
   QString text;
   bool hasTeacher = false, hasStudent = false;
   SideResult teacher, student;
+  LossMatrix loss;  // teacher × student layers, when both ran and tokenized alike
+  bool hasLoss = false;
 };
 
 class Session : public QObject {

@@ -26,3 +26,70 @@ std::vector<float> headAverage(const float* attention, int heads, int seq) {
 }
 
 }  // namespace attn
+
+#include <limits>
+
+#include "core/attention/metrics.h"
+#include "core/model/transformer.h"
+
+namespace attn {
+
+LossMatrix lossMatrix(const ForwardResult& t, const ForwardResult& s,
+                      const std::vector<uint8_t>& rows) {
+  LossMatrix m;
+  m.teacherLayers = t.layers;
+  m.studentLayers = s.layers;
+  m.mse.assign(size_t(t.layers) * s.layers, 0.0);
+  m.kl.assign(m.mse.size(), 0.0);
+  if (t.seq != s.seq || t.seq == 0) return m;
+  const int S = t.seq;
+  const bool perHead = t.heads == s.heads;
+  const int pairs = perHead ? t.heads : 1;
+  for (int lt = 0; lt < t.layers; ++lt) {
+    std::vector<float> tAvg =
+        perHead ? std::vector<float>() : headAverage(t.attentionMap(lt, 0), t.heads, S);
+    for (int ls = 0; ls < s.layers; ++ls) {
+      std::vector<float> sAvg =
+          perHead ? std::vector<float>() : headAverage(s.attentionMap(ls, 0), s.heads, S);
+      double mse = 0.0, kl = 0.0;
+      for (int h = 0; h < pairs; ++h) {
+        const float* a = perHead ? t.attentionMap(lt, h) : tAvg.data();
+        const float* b = perHead ? s.attentionMap(ls, h) : sAvg.data();
+        mse += attentionMse(a, b, S, rows);
+        kl += attentionKl(a, b, S, rows);
+      }
+      m.mse[size_t(lt) * s.layers + ls] = mse / pairs;
+      m.kl[size_t(lt) * s.layers + ls] = kl / pairs;
+    }
+  }
+  return m;
+}
+
+std::vector<int> bestMonotoneMap(const std::vector<double>& loss, int T, int S) {
+  std::vector<int> map(std::max(0, S), 0);
+  if (T <= 0 || S <= 0) return map;
+  // cost[s][t]: best total for student layers 0..s with student s ↔ teacher t.
+  const double inf = std::numeric_limits<double>::infinity();
+  std::vector<double> cost(size_t(S) * T, inf);
+  std::vector<int> from(size_t(S) * T, 0);
+  for (int t = 0; t < T; ++t) cost[t] = loss[size_t(t) * S];
+  for (int s = 1; s < S; ++s) {
+    double best = inf;
+    int arg = 0;
+    for (int t = 0; t < T; ++t) {  // running minimum over teacher layers ≤ t
+      if (cost[size_t(s - 1) * T + t] < best) best = cost[size_t(s - 1) * T + t], arg = t;
+      cost[size_t(s) * T + t] = best + loss[size_t(t) * S + s];
+      from[size_t(s) * T + t] = arg;
+    }
+  }
+  int t = 0;
+  for (int k = 1; k < T; ++k)
+    if (cost[size_t(S - 1) * T + k] < cost[size_t(S - 1) * T + t]) t = k;
+  for (int s = S - 1; s >= 0; --s) {
+    map[s] = t;
+    t = from[size_t(s) * T + t];
+  }
+  return map;
+}
+
+}  // namespace attn

@@ -2,6 +2,8 @@
 // Legend: H = heads, S = sequence length.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <vector>
 
 namespace attn {
@@ -12,5 +14,32 @@ std::vector<int> uniformLayerMap(int studentLayers, int teacherLayers);
 
 // Mean over heads. attention: [H, S, S] → [S, S].
 std::vector<float> headAverage(const float* attention, int heads, int seq);
+
+}  // namespace attn
+
+namespace attn {
+
+struct ForwardResult;
+
+// Distillation loss between every (teacher layer, student layer) pair of one
+// input. When head counts match, heads are compared one to one; otherwise the
+// head-averaged maps are. Padding rows/keys: pass `rows` (1 = real token).
+struct LossMatrix {
+  int teacherLayers = 0, studentLayers = 0;
+  // [Lt][Ls] row-major: mse[t * Ls + s].
+  std::vector<double> mse;  // ‖A_T − A_S‖²_F / number of entries
+  std::vector<double> kl;   // KL(A_T ‖ A_S), mean over query rows (and heads)
+  double at(const std::vector<double>& m, int t, int s) const {
+    return m[size_t(t) * studentLayers + s];
+  }
+};
+
+LossMatrix lossMatrix(const ForwardResult& teacher, const ForwardResult& student,
+                      const std::vector<uint8_t>& rows = {});
+
+// The monotone mapping (teacher layer non-decreasing in the student layer) with
+// the smallest total loss, by dynamic programming. loss: [Lt][Ls]. out[s] = t.
+std::vector<int> bestMonotoneMap(const std::vector<double>& loss, int teacherLayers,
+                                 int studentLayers);
 
 }  // namespace attn

@@ -1,6 +1,7 @@
 // The explorer, offscreen: heatmap data and labels, the difference map, the
 // Session's error handling and generations, a GUI thread that never blocks
 // while a BERT-base-sized model runs at 512 tokens, and screenshots.
+#include <QDockWidget>
 #include <QElapsedTimer>
 #include <QSignalSpy>
 #include <QTest>
@@ -12,6 +13,7 @@
 #include "core/attention/compare.h"
 #include "core/io/safetensors.h"
 #include "tests/core/test_helpers.h"
+#include "widgets/head_grid_view.h"
 #include "widgets/heatmap_view.h"
 
 using namespace attn;
@@ -134,6 +136,46 @@ class TestGui : public QObject {
     QVERIFY(drawn.count() >= 1);
   }
 
+  void gridAndLossMatrix() {
+    StartOptions o;
+    o.teacher = demo("bert-demo");
+    o.student = demo("bert-demo-student");
+    o.text = "She put the book on the table, and then she read it again.";
+    MainWindow w(o);
+    w.show();
+    QTRY_VERIFY_WITH_TIMEOUT(w.shownComparison() && w.shownComparison()->hasLoss, kLoadTimeoutMs);
+    w.redrawNow();
+    const auto c = w.shownComparison();
+    // The loss matrix shows exactly core's numbers (KL by default).
+    const LossMatrix m = lossMatrix(c->teacher.forward, c->student.forward);
+    auto* lv = w.lossView();
+    QCOMPARE(lv->rows(), 4);
+    QCOMPARE(lv->cols(), 2);
+    for (int t = 0; t < 4; ++t)
+      for (int s2 = 0; s2 < 2; ++s2) QCOMPARE(lv->value(t, s2), float(m.at(m.kl, t, s2)));
+    // Grid statistics are the per-head entropies core computes.
+    auto* grid = w.headGrid(Student);
+    QCOMPARE(grid->layers(), 2);
+    QCOMPARE(grid->stat(1, 2), c->student.entropy[1 * 4 + 2]);
+    // Clicking a thumbnail selects that layer and head in the big views.
+    QTest::mouseClick(grid, Qt::LeftButton, {}, grid->cellRect(1, 3).center());
+    w.redrawNow();
+    QVERIFY2(w.studentView()->title().contains("layer 1 · head 3"),
+             qPrintable(w.studentView()->title()));
+    QVERIFY2(w.teacherView()->title().contains("layer 3 · head 3"),
+             qPrintable(w.teacherView()->title()));
+    // Keyboard: left arrow moves to head 2.
+    grid->setFocus();
+    QTest::keyClick(grid, Qt::Key_Left);
+    w.redrawNow();
+    QVERIFY(w.studentView()->title().contains("head 2"));
+    // Clicking a loss cell maps that teacher layer to that student layer.
+    emit lv->cellClicked(0, 1);
+    w.redrawNow();
+    QCOMPARE(w.mapping(), (std::vector<int>{1, 0}));
+    QVERIFY(w.teacherView()->title().contains("layer 0"));
+  }
+
   void badModelKeepsThePreviousOne() {
     Session s;
     QSignalSpy loaded(&s, &Session::modelLoaded);
@@ -201,15 +243,20 @@ class TestGui : public QObject {
     QTest::addColumn<QString>("file");
     QTest::addColumn<QString>("text");
     QTest::addColumn<int>("head");
+    QTest::addColumn<QString>("dock");  // which tabbed dock is in front
     QTest::newRow("short") << "explorer-short.png"
-                           << "The quick brown fox jumps over the lazy dog." << 1;
-    QTest::newRow("256 tokens") << "explorer-256.png" << longText(254) << 0;
+                           << "The quick brown fox jumps over the lazy dog." << 1 << "heads";
+    QTest::newRow("256 tokens") << "explorer-256.png" << longText(254) << 0 << "heads";
+    QTest::newRow("loss matrix") << "explorer-loss.png"
+                                 << "The cat sat on the mat. The dog sat on the log." << 1
+                                 << "loss";
   }
 
   void screenshots() {
     QFETCH(QString, file);
     QFETCH(QString, text);
     QFETCH(int, head);
+    QFETCH(QString, dock);
     StartOptions o;
     o.teacher = demo("bert-demo");
     o.student = demo("bert-demo-student");

@@ -1,8 +1,12 @@
 // Attention metrics on maps whose values are known in closed form.
 #include <QTest>
 #include <cmath>
+#include <functional>
+#include <random>
 
+#include "core/attention/compare.h"
 #include "core/attention/metrics.h"
+#include "core/model/transformer.h"
 
 using namespace attn;
 
@@ -66,6 +70,64 @@ class TestMetrics : public QObject {
     const double kl = attentionKl(a.data(), c.data(), 4);
     QVERIFY(std::isfinite(kl) && kl > 20.0);
     (void)b;
+  }
+
+  void uniformMapping() {
+    QCOMPARE(uniformLayerMap(2, 4), (std::vector<int>{1, 3}));
+    QCOMPARE(uniformLayerMap(6, 12), (std::vector<int>{1, 3, 5, 7, 9, 11}));
+    QCOMPARE(uniformLayerMap(3, 3), (std::vector<int>{0, 1, 2}));
+    QCOMPARE(uniformLayerMap(4, 6), (std::vector<int>{1, 2, 4, 5}));  // 1.5→2, 3, 4.5→5, 6
+  }
+
+  void lossMatrixByHand() {
+    // Teacher: 2 layers, student: 2 layers, 1 head, 2 tokens.
+    ForwardResult t, st;
+    t.layers = st.layers = 2;
+    t.heads = st.heads = 1;
+    t.seq = st.seq = 2;
+    t.attention = {1.0f, 0.0f, 0.5f, 0.5f,     // teacher layer 0
+                   0.5f, 0.5f, 0.5f, 0.5f};    // teacher layer 1
+    st.attention = {1.0f,  0.0f,  0.5f, 0.5f,  // student layer 0 = teacher layer 0
+                    0.25f, 0.75f, 0.5f, 0.5f};
+    const LossMatrix m = lossMatrix(t, st);
+    QCOMPARE(m.teacherLayers, 2);
+    QVERIFY(std::abs(m.at(m.mse, 0, 0)) < kExact);
+    QVERIFY(std::abs(m.at(m.kl, 0, 0)) < kExact);
+    // teacher 1 vs student 1: row 0 differs by .25 in both cells → MSE = 2·.0625 / 4.
+    QVERIFY(std::abs(m.at(m.mse, 1, 1) - 0.125 / 4) < kFloat);
+    const double kl = 0.5 * std::log(0.5 / 0.25) + 0.5 * std::log(0.5 / 0.75);
+    QVERIFY(std::abs(m.at(m.kl, 1, 1) - kl / 2) < kFloat);
+    // teacher 0 row 0 puts mass where student 1 has 0.25: KL = ln 4 on that row.
+    QVERIFY(std::abs(m.at(m.kl, 0, 1) - std::log(4.0) / 2) < kFloat);
+  }
+
+  void bestMappingEqualsBruteForce() {
+    std::mt19937 rng(3);
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    for (int trial = 0; trial < 200; ++trial) {
+      const int T = 1 + int(rng() % 6), S = 1 + int(rng() % 5);
+      std::vector<double> loss(size_t(T) * S);
+      for (auto& x : loss) x = u(rng);
+      const auto dp = bestMonotoneMap(loss, T, S);
+      double dpCost = 0.0;
+      for (int s = 0; s < S; ++s) {
+        QVERIFY(dp[s] >= 0 && dp[s] < T);
+        if (s > 0) QVERIFY(dp[s] >= dp[s - 1]);
+        dpCost += loss[size_t(dp[s]) * S + s];
+      }
+      // Enumerate every non-decreasing map.
+      double best = 1e300;
+      std::vector<int> cur(S);
+      std::function<void(int, int, double)> rec = [&](int s, int lo, double acc) {
+        if (s == S) {
+          best = std::min(best, acc);
+          return;
+        }
+        for (int t = lo; t < T; ++t) rec(s + 1, t, acc + loss[size_t(t) * S + s]);
+      };
+      rec(0, 0, 0.0);
+      QVERIFY(std::abs(dpCost - best) < 1e-12);
+    }
   }
 
   void perHead() {
