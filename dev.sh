@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PACKAGES=(cmake ninja-build g++ ccache pkg-config qt6-base-dev libqcustomplot-dev
+PACKAGES=(cmake ninja-build g++ ccache pkg-config qt6-base-dev qt6-svg-dev libqcustomplot-dev
           libeigen3-dev libhdf5-dev nlohmann-json3-dev libcli11-dev libbenchmark-dev)
 
 install_missing() {

@@ -2,6 +2,10 @@
 
 #include <qcustomplot.h>
 
+#include <QFileDialog>
+#include <QMenu>
+#include <QMessageBox>
+#include <QSvgGenerator>
 #include <QToolTip>
 #include <QVBoxLayout>
 #include <algorithm>
@@ -78,6 +82,22 @@ HeatmapView::HeatmapView(QWidget* parent) : QWidget(parent), plot_(new QCustomPl
   message_->setText(tr("no data"));
 
   plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+  plot_->setContextMenuPolicy(Qt::CustomContextMenu);
+  connect(plot_, &QWidget::customContextMenuRequested, this, [this](const QPoint& at) {
+    QMenu menu(this);
+    menu.addAction(tr("Save image as…"), this, [this] {
+      const QString path = QFileDialog::getSaveFileName(
+          this, tr("Save image"), QString(), tr("PNG (*.png);;SVG (*.svg);;PDF (*.pdf)"));
+      QString error;
+      if (!path.isEmpty() && !saveImage(path, &error))
+        QMessageBox::warning(this, tr("Could not save"), error);
+    });
+    menu.addAction(tr("Reset zoom"), this, [this] {
+      setVisibleWindow(-0.5, cols_ - 0.5, -0.5, rows_ - 0.5);
+      emit windowChanged(-0.5, cols_ - 0.5, -0.5, rows_ - 0.5);
+    });
+    menu.exec(plot_->mapToGlobal(at));
+  });
   plot_->setMouseTracking(true);
   connect(plot_, &QCustomPlot::mouseMove, this, &HeatmapView::onMouseMove);
   connect(plot_, &QCustomPlot::mousePress, this, [this](QMouseEvent* e) {
@@ -231,6 +251,33 @@ void HeatmapView::setVisibleWindow(double x0, double x1, double y0, double y1) {
   plot_->yAxis->setRange(y0, y1);
   syncing_ = false;
   plot_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+bool HeatmapView::saveImage(const QString& path, QString* error) {
+  const int w = plot_->width(), h = plot_->height();
+  bool ok = false;
+  if (path.endsWith(".png", Qt::CaseInsensitive)) {
+    ok = plot_->savePng(path, w, h, 2.0);
+  } else if (path.endsWith(".pdf", Qt::CaseInsensitive)) {
+    ok = plot_->savePdf(path, w, h);
+  } else if (path.endsWith(".svg", Qt::CaseInsensitive)) {
+    QSvgGenerator svg;
+    svg.setFileName(path);
+    svg.setSize(QSize(w, h));
+    svg.setViewBox(QRect(0, 0, w, h));
+    svg.setTitle(titleText_);
+    QCPPainter painter;
+    ok = painter.begin(&svg);
+    if (ok) {
+      plot_->toPainter(&painter, w, h);
+      ok = painter.end();
+    }
+  } else {
+    if (error) *error = tr("use a .png, .svg or .pdf file name");
+    return false;
+  }
+  if (!ok && error) *error = tr("cannot write %1").arg(path);
+  return ok;
 }
 
 void HeatmapView::replotNow() { plot_->replot(QCustomPlot::rpImmediateRefresh); }

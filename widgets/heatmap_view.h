@@ -64,6 +64,8 @@ class HeatmapView : public QWidget {
   bool showsMessage() const { return hasMessage_; }
   QCustomPlot* plot() const { return plot_; }
   void replotNow();  // draw pending changes immediately (screenshots)
+  // Saves the plot as .png (2× resolution), .svg or .pdf, chosen by the suffix.
+  bool saveImage(const QString& path, QString* error);
 
  signals:
   void cellHovered(int row, int col);  // (-1, -1) when the mouse leaves the cells

@@ -6,6 +6,7 @@
 #include <QCommandLineParser>
 #include <QDir>
 #include <QFileInfo>
+#include <QSettings>
 
 #include "app/gui/main_window.h"
 
@@ -41,11 +42,15 @@ int main(int argc, char** argv) {
   attn::app::StartOptions o;
   o.teacher = p.value(teacher);
   o.student = p.value(student);
-  o.text = p.isSet(text) ? p.value(text)
-                         : QStringLiteral("The quick brown fox jumps over the lazy dog.");
+  o.screenshot = p.value(shot);
+  // The last session's text, unless given or taking a (reproducible) screenshot.
+  const QString lastText =
+      o.screenshot.isEmpty() ? QSettings().value("text/last").toString() : QString();
+  o.text = p.isSet(text)         ? p.value(text)
+           : !lastText.isEmpty() ? lastText
+                                 : QStringLiteral("The quick brown fox jumps over the lazy dog.");
   o.layer = p.isSet(layer) ? p.value(layer).toInt() : -1;
   o.head = p.isSet(head) ? p.value(head).toInt() : -1;
-  o.screenshot = p.value(shot);
   if (o.teacher.isEmpty() && o.student.isEmpty()) {
     const QString demo = demoDir();
     if (!demo.isEmpty()) {

@@ -2,20 +2,27 @@
 
 #include <QApplication>
 #include <QCheckBox>
+#include <QCloseEvent>
 #include <QComboBox>
 #include <QDockWidget>
+#include <QDragEnterEvent>
+#include <QDropEvent>
 #include <QFileDialog>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QLineEdit>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QMimeData>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QSaveFile>
 #include <QScrollArea>
+#include <QSettings>
 #include <QSpinBox>
 #include <QStatusBar>
 #include <QTabWidget>
+#include <QTextStream>
 #include <QToolBar>
 #include <QVBoxLayout>
 
@@ -61,6 +68,7 @@ MainWindow::MainWindow(const StartOptions& options, QWidget* parent)
   });
   connect(session_.get(), &Session::modelLoaded, this, [this](int side, QString path) {
     updateModelPanel(Side(side));
+    rememberModel(path);
     statusBar()->showMessage(tr("%1 loaded: %2").arg(sideName(Side(side)), path), 5000);
   });
   connect(
@@ -161,6 +169,16 @@ void MainWindow::buildUi() {
   openS->setShortcut(QKeySequence(tr("Ctrl+O")));
   file->addAction(openT);
   file->addAction(openS);
+  recentMenus_[Teacher] = file->addMenu(tr("Recent as &teacher"));
+  recentMenus_[Student] = file->addMenu(tr("Recent as &student"));
+  file->addSeparator();
+  file->addAction(tr("&Export shown maps…"), this, [this] {
+    const QString path = QFileDialog::getSaveFileName(
+        this, tr("Export maps"), QString(), tr("NumPy array (*.npy);;CSV, long format (*.csv)"));
+    QString error;
+    if (!path.isEmpty() && !exportMaps(path, &error))
+      QMessageBox::warning(this, tr("Export failed"), error);
+  });
   file->addSeparator();
   file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
   auto* help = menuBar()->addMenu(tr("&Help"));
@@ -254,6 +272,14 @@ void MainWindow::buildUi() {
     mappedFor_[0] = mappedFor_[1] = -1;  // rebuilt as uniform on the next redraw
     scheduleRedraw();
   });
+
+  setAcceptDrops(true);
+  rebuildRecentMenus();
+  QSettings settings;
+  restoreGeometry(settings.value("window/geometry").toByteArray());
+  restoreState(settings.value("window/state").toByteArray());
+  logScale_->setChecked(settings.value("view/logScale", false).toBool());
+  headAverage_->setChecked(settings.value("view/headAverage", false).toBool());
 
   busy_ = new QProgressBar(this);
   busy_->setRange(0, 0);
@@ -399,6 +425,102 @@ void MainWindow::redraw() {
                        any->tokens.join(QStringLiteral("  ")).toHtmlEscaped());
   emit drawn();
   maybeScreenshot();
+}
+
+QStringList MainWindow::recentModels() const {
+  return QSettings().value("models/recent").toStringList();
+}
+
+void MainWindow::rememberModel(const QString& path) {
+  QStringList list = recentModels();
+  list.removeAll(path);
+  list.prepend(path);
+  while (list.size() > 8) list.removeLast();
+  QSettings().setValue("models/recent", list);
+  rebuildRecentMenus();
+}
+
+void MainWindow::rebuildRecentMenus() {
+  const QStringList list = recentModels();
+  for (int side = 0; side < 2; ++side) {
+    recentMenus_[side]->clear();
+    for (const QString& p : list)
+      recentMenus_[side]->addAction(p, this, [this, side, p] { session_->loadModel(side, p); });
+    recentMenus_[side]->setEnabled(!list.isEmpty());
+  }
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+  QSettings settings;
+  settings.setValue("window/geometry", saveGeometry());
+  settings.setValue("window/state", saveState());
+  settings.setValue("view/logScale", logScale_->isChecked());
+  settings.setValue("view/headAverage", headAverage_->isChecked());
+  settings.setValue("text/last", textEdit_->text());
+  QMainWindow::closeEvent(event);
+}
+
+void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
+  const auto urls = event->mimeData()->urls();
+  if (urls.size() == 1 && urls.front().isLocalFile()) event->acceptProposedAction();
+}
+
+void MainWindow::dropEvent(QDropEvent* event) {
+  const auto urls = event->mimeData()->urls();
+  if (urls.size() != 1 || !urls.front().isLocalFile()) return;
+  openDropped(urls.front().toLocalFile(), event->position().toPoint());
+  event->acceptProposedAction();
+}
+
+// Dropped on the teacher's map (or left of it): the teacher; elsewhere: the student.
+void MainWindow::openDropped(const QString& path, QPoint windowPos) {
+  const QPoint at = views_[Teacher]->mapFrom(this, windowPos);
+  session_->loadModel(at.x() < views_[Teacher]->width() ? Teacher : Student, path);
+}
+
+bool MainWindow::exportMaps(const QString& path, QString* error) {
+  const auto c = shown_;
+  if (!c || views_[0]->showsMessage() || views_[1]->showsMessage()) {
+    *error = tr("load a teacher and a student first");
+    return false;
+  }
+  const int n = views_[0]->rows();
+  const bool withDiff = !views_[2]->showsMessage();
+  if (views_[1]->rows() != n) {
+    *error = tr("the two maps have different sizes (the models tokenize differently)");
+    return false;
+  }
+  if (path.endsWith(".csv", Qt::CaseInsensitive)) {
+    QSaveFile f(path);
+    if (!f.open(QIODevice::WriteOnly | QIODevice::Text)) {
+      *error = f.errorString();
+      return false;
+    }
+    QTextStream out(&f);
+    out << "map,query_index,query_token,key_index,key_token,weight\n";
+    const char* names[] = {"teacher", "student", "difference"};
+    auto quote = [](QString t) { return '"' + t.replace('"', "\"\"") + '"'; };
+    for (int v = 0; v < (withDiff ? 3 : 2); ++v)
+      for (int i = 0; i < n; ++i)
+        for (int j = 0; j < n; ++j)
+          out << names[v] << ',' << i << ',' << quote(views_[v]->rowLabels().value(i)) << ',' << j
+              << ',' << quote(views_[v]->colLabels().value(j)) << ','
+              << QString::number(views_[v]->value(i, j), 'g', 9) << '\n';
+    out.flush();
+    if (!f.commit()) {
+      *error = f.errorString();
+      return false;
+    }
+    return true;
+  }
+  std::vector<float> data;
+  for (int v = 0; v < (withDiff ? 3 : 2); ++v)
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j) data.push_back(views_[v]->value(i, j));
+  const QString npy = path.endsWith(".npy") ? path : path + ".npy";
+  const Status st = session_->writeArray(npy, {withDiff ? 3 : 2, n, n}, data);
+  if (!st) *error = QString::fromStdString(st.message());
+  return st.ok();
 }
 
 void MainWindow::selectHead(int studentLayer, int head) {

@@ -15,6 +15,7 @@ class QCheckBox;
 class QProgressBar;
 
 class QComboBox;
+class QMenu;
 
 namespace attn::widgets {
 class HeatmapView;
@@ -45,13 +46,25 @@ class MainWindow : public QMainWindow {
   // Student layer s ↔ teacher layer mapping()[s].
   const std::vector<int>& mapping() const { return mapping_; }
   void selectHead(int studentLayer, int head);
+  QStringList recentModels() const;
+  // Writes the three shown maps: .npy float32 [3, S, S] (teacher, student,
+  // teacher − student) or .csv in long format (map, query, key, weight).
+  bool exportMaps(const QString& path, QString* error);
+  // What a drop of a model folder / .safetensors file at windowPos does.
+  void openDropped(const QString& path, QPoint windowPos);
+
   std::shared_ptr<const Comparison> shownComparison() const { return shown_; }
   // Renders now instead of after the throttle interval (tests, screenshots).
   void redrawNow();
   int redrawCount() const { return redraws_; }
 
  signals:
-  void drawn();  // after the heatmaps show a comparison
+  void drawn();
+
+ protected:
+  void closeEvent(QCloseEvent* event) override;
+  void dragEnterEvent(QDragEnterEvent* event) override;
+  void dropEvent(QDropEvent* event) override;  // after the heatmaps show a comparison
 
  private:
   void buildUi();
@@ -61,6 +74,8 @@ class MainWindow : public QMainWindow {
   void redraw();
   void maybeScreenshot();
   void updateLossView(const Comparison& c);
+  void rememberModel(const QString& path);
+  void rebuildRecentMenus();
 
   std::unique_ptr<Session> session_;
   StartOptions options_;
@@ -78,9 +93,9 @@ class MainWindow : public QMainWindow {
   widgets::HeatmapView* lossView_ = nullptr;
   QComboBox* lossKind_ = nullptr;
   std::vector<int> mapping_;
-  int mappedFor_[2] = {-1, -1};
-  std::shared_ptr<const Comparison>
-      gridsFor_[2];  // (teacher, student) layer counts mapping_ was made for
+  int mappedFor_[2] = {-1, -1};  // (teacher, student) layer counts mapping_ was made for
+  std::shared_ptr<const Comparison> gridsFor_[2];  // result the thumbnails show
+  QMenu* recentMenus_[2] = {};
   QTimer redrawTimer_, textTimer_;
   std::shared_ptr<const Comparison> latest_, shown_;
   int redraws_ = 0;

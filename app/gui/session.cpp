@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "core/attention/metrics.h"
+#include "core/io/npy.h"
 
 namespace attn::app {
 
@@ -64,6 +65,11 @@ void Session::jobStarted() {
 
 void Session::jobFinished() {
   if (--running_ == 0) emit busyChanged(false);
+}
+
+Status Session::writeArray(const QString& path, const Shape& shape,
+                           const std::vector<float>& data) {
+  return writeNpyF32(path.toStdString(), shape, data.data());
 }
 
 void Session::loadModel(int side, const QString& path) {

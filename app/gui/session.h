@@ -48,6 +48,8 @@ class Session : public QObject {
   QString modelPath(Side side) const { return paths_[side]; }
   QString text() const { return text_; }
   quint64 generation() const { return generation_; }
+  // Small synchronous write of a float32 .npy (exports of what is on screen).
+  Status writeArray(const QString& path, const Shape& shape, const std::vector<float>& data);
 
  public slots:
   // Loads in the worker; on failure the previous model stays.

@@ -1,9 +1,15 @@
 // The explorer, offscreen: heatmap data and labels, the difference map, the
 // Session's error handling and generations, a GUI thread that never blocks
 // while a BERT-base-sized model runs at 512 tokens, and screenshots.
+#include <QApplication>
 #include <QDockWidget>
+#include <QDropEvent>
 #include <QElapsedTimer>
+#include <QFile>
+#include <QMimeData>
+#include <QSettings>
 #include <QSignalSpy>
+#include <QStandardPaths>
 #include <QTest>
 #include <QTimer>
 #include <cmath>
@@ -11,6 +17,7 @@
 
 #include "app/gui/main_window.h"
 #include "core/attention/compare.h"
+#include "core/io/npy.h"
 #include "core/io/safetensors.h"
 #include "tests/core/test_helpers.h"
 #include "widgets/head_grid_view.h"
@@ -81,6 +88,82 @@ class TestGui : public QObject {
   Q_OBJECT
 
  private slots:
+  void initTestCase() {
+    QStandardPaths::setTestModeEnabled(true);  // QSettings go to a test location
+    QSettings().clear();
+  }
+
+  void exportsAndSettings() {
+    StartOptions o;
+    o.teacher = demo("bert-demo");
+    o.student = demo("bert-demo-student");
+    o.text = "The cat sat on the mat.";
+    QStringList recent;
+    {
+      MainWindow w(o);
+      w.show();
+      QTRY_VERIFY_WITH_TIMEOUT(w.shownComparison() && w.shownComparison()->hasLoss, kLoadTimeoutMs);
+      w.redrawNow();
+      const int S = w.teacherView()->rows();
+      attn::test::TempDir tmp;
+      QString error;
+      // .npy: [3, S, S] = teacher, student, teacher − student, exactly as shown.
+      const QString npy = QString::fromStdString((tmp / "maps.npy").string());
+      QVERIFY2(w.exportMaps(npy, &error), qPrintable(error));
+      auto a = readNpy(npy.toStdString());
+      QVERIFY(a.ok());
+      QCOMPARE(a->shape, (Shape{3, S, S}));
+      for (int i = 0; i < S; ++i)
+        for (int j = 0; j < S; ++j) {
+          QCOMPARE(float(a->values[size_t(i) * S + j]), w.teacherView()->value(i, j));
+          QCOMPARE(float(a->values[size_t(S * S) + size_t(i) * S + j]),
+                   w.studentView()->value(i, j));
+          QCOMPARE(float(a->values[size_t(2 * S * S) + size_t(i) * S + j]),
+                   w.diffView()->value(i, j));
+        }
+      // .csv: a header and one line per cell of the three maps.
+      const QString csv = QString::fromStdString((tmp / "maps.csv").string());
+      QVERIFY2(w.exportMaps(csv, &error), qPrintable(error));
+      QFile f(csv);
+      QVERIFY(f.open(QIODevice::ReadOnly | QIODevice::Text));
+      const QStringList lines = QString::fromUtf8(f.readAll()).split('\n', Qt::SkipEmptyParts);
+      QCOMPARE(lines.size(), 1 + 3 * S * S);
+      QCOMPARE(lines[0], QString("map,query_index,query_token,key_index,key_token,weight"));
+      QVERIFY(lines[1].startsWith("teacher,0,\"[CLS]\",0,\"[CLS]\","));
+      // Plots as PNG, SVG and PDF.
+      for (const char* ext : {"png", "svg", "pdf"}) {
+        const QString path = QString::fromStdString((tmp / (std::string("map.") + ext)).string());
+        QVERIFY2(w.diffView()->saveImage(path, &error), qPrintable(error));
+        QFile img(path);
+        QVERIFY(img.open(QIODevice::ReadOnly));
+        const QByteArray head = img.read(8);
+        if (QByteArray(ext) == "png") QVERIFY(head.startsWith("\x89PNG"));
+        if (QByteArray(ext) == "svg") QVERIFY(head.startsWith("<?xml"));
+        if (QByteArray(ext) == "pdf") QVERIFY(head.startsWith("%PDF"));
+      }
+      QVERIFY(!w.diffView()->saveImage("x.bmp", &error));
+      recent = w.recentModels();
+      w.close();  // saves geometry, dock layout and the text
+    }
+    QVERIFY(recent.contains(demo("bert-demo")) && recent.contains(demo("bert-demo-student")));
+    QCOMPARE(QSettings().value("text/last").toString(), QString("The cat sat on the mat."));
+    QVERIFY(!QSettings().value("window/state").toByteArray().isEmpty());
+  }
+
+  void dropOpensAModel() {
+    StartOptions o;
+    o.teacher = demo("bert-demo");
+    MainWindow w(o);
+    w.show();
+    QTRY_VERIFY_WITH_TIMEOUT(w.shownComparison() != nullptr, kLoadTimeoutMs);
+    QSignalSpy loaded(&w.session(), &Session::modelLoaded);
+    w.openDropped(demo("bert-demo-student"),
+                  w.studentView()->mapTo(&w, w.studentView()->rect().center()));
+    QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, kLoadTimeoutMs);
+    QCOMPARE(loaded.at(0).at(0).toInt(), int(Student));
+    QVERIFY(w.session().model(Student) != nullptr);
+  }
+
   void heatmapShowsWhatItIsGiven() {
     HeatmapView v;
     v.resize(400, 400);
