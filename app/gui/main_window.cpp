@@ -27,6 +27,7 @@
 #include <QVBoxLayout>
 
 #include "core/attention/compare.h"
+#include "widgets/bar_chart_view.h"
 #include "widgets/head_grid_view.h"
 #include "widgets/heatmap_view.h"
 
@@ -249,8 +250,10 @@ void MainWindow::buildUi() {
   lossView_ = new widgets::HeatmapView(lossPanel);
   lossView_->setShowValues(true);
   lossView_->setAxisLabels(tr("student layer"), tr("teacher layer"));
-  lossView_->setMinimumSize(260, 240);
+  lossView_->setMinimumSize(340, 240);
   ll->addWidget(lossView_, 1);
+  layerLoss_ = new widgets::BarChartView(lossPanel);
+  ll->addWidget(layerLoss_);
   lossDock->setWidget(lossPanel);
   addDockWidget(Qt::LeftDockWidgetArea, lossDock);
   connect(lossKind_, &QComboBox::currentIndexChanged, this, &MainWindow::scheduleRedraw);
@@ -543,13 +546,19 @@ void MainWindow::updateLossView(const Comparison& c) {
   QStringList rows, cols;
   for (int t = 0; t < m.teacherLayers; ++t) rows << tr("T%1").arg(t);
   for (int s = 0; s < m.studentLayers; ++s) cols << tr("S%1").arg(s);
-  lossView_->setTitle(kl ? tr("KL(teacher ‖ student), mean over rows and heads")
-                         : tr("MSE, ‖A_T − A_S‖²_F / entries"));
+  lossView_->setTitle(kl ? tr("KL(T ‖ S), mean over rows") : tr("MSE = ‖A_T − A_S‖²_F / n"));
   lossView_->setMatrix(std::vector<float>(values.begin(), values.end()), m.teacherLayers,
                        m.studentLayers, rows, cols);
   std::vector<std::pair<int, int>> marks;
-  for (size_t s = 0; s < mapping_.size(); ++s) marks.emplace_back(mapping_[s], int(s));
+  QStringList pairs;
+  std::vector<double> perLayer;
+  for (size_t s = 0; s < mapping_.size(); ++s) {
+    marks.emplace_back(mapping_[s], int(s));
+    pairs << tr("S%1↔T%2").arg(s).arg(mapping_[s]);
+    perLayer.push_back(m.at(values, mapping_[s], int(s)));
+  }
   lossView_->setMarkedCells(marks);
+  layerLoss_->setBars(pairs, perLayer, kl ? tr("KL of mapped pair") : tr("MSE of mapped pair"));
 }
 
 void MainWindow::maybeScreenshot() {

@@ -20,6 +20,7 @@ class QMenu;
 namespace attn::widgets {
 class HeatmapView;
 class HeadGridView;
+class BarChartView;
 }  // namespace attn::widgets
 
 namespace attn::app {
@@ -42,6 +43,7 @@ class MainWindow : public QMainWindow {
   widgets::HeatmapView* studentView() const { return views_[1]; }
   widgets::HeatmapView* diffView() const { return views_[2]; }
   widgets::HeatmapView* lossView() const { return lossView_; }
+  widgets::BarChartView* layerLossView() const { return layerLoss_; }
   widgets::HeadGridView* headGrid(Side side) const { return grids_[side]; }
   // Student layer s ↔ teacher layer mapping()[s].
   const std::vector<int>& mapping() const { return mapping_; }
@@ -91,6 +93,7 @@ class MainWindow : public QMainWindow {
   QProgressBar* busy_ = nullptr;
   widgets::HeadGridView* grids_[2] = {};
   widgets::HeatmapView* lossView_ = nullptr;
+  widgets::BarChartView* layerLoss_ = nullptr;
   QComboBox* lossKind_ = nullptr;
   std::vector<int> mapping_;
   int mappedFor_[2] = {-1, -1};  // (teacher, student) layer counts mapping_ was made for

@@ -20,6 +20,7 @@
 #include "core/io/npy.h"
 #include "core/io/safetensors.h"
 #include "tests/core/test_helpers.h"
+#include "widgets/bar_chart_view.h"
 #include "widgets/head_grid_view.h"
 #include "widgets/heatmap_view.h"
 
@@ -236,6 +237,10 @@ class TestGui : public QObject {
     QCOMPARE(lv->cols(), 2);
     for (int t = 0; t < 4; ++t)
       for (int s2 = 0; s2 < 2; ++s2) QCOMPARE(lv->value(t, s2), float(m.at(m.kl, t, s2)));
+    // Per-layer bars: the loss of each mapped pair (uniform: S0↔T1, S1↔T3).
+    QCOMPARE(w.layerLossView()->count(), 2);
+    QCOMPARE(w.layerLossView()->value(0), m.at(m.kl, 1, 0));
+    QCOMPARE(w.layerLossView()->value(1), m.at(m.kl, 3, 1));
     // Grid statistics are the per-head entropies core computes.
     auto* grid = w.headGrid(Student);
     QCOMPARE(grid->layers(), 2);

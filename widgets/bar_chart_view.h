@@ -1,0 +1,31 @@
+// A labelled bar chart (e.g. the loss of each mapped layer pair). The bars are
+// created once; setBars() replaces their data.
+#pragma once
+
+#include <QStringList>
+#include <QWidget>
+#include <vector>
+
+class QCustomPlot;
+class QCPBars;
+
+namespace attn::widgets {
+
+class BarChartView : public QWidget {
+  Q_OBJECT
+
+ public:
+  explicit BarChartView(QWidget* parent = nullptr);
+  void setBars(const QStringList& labels, const std::vector<double>& values,
+               const QString& valueLabel);
+  int count() const { return int(values_.size()); }
+  double value(int i) const { return values_[size_t(i)]; }
+  QCustomPlot* plot() const { return plot_; }
+
+ private:
+  QCustomPlot* plot_;
+  QCPBars* bars_;
+  std::vector<double> values_;
+};
+
+}  // namespace attn::widgets
