@@ -9,6 +9,7 @@
 #include <QDropEvent>
 #include <QFileDialog>
 #include <QHBoxLayout>
+#include <QInputDialog>
 #include <QLabel>
 #include <QLineEdit>
 #include <QMenuBar>
@@ -111,7 +112,16 @@ void MainWindow::buildUi() {
     textTimer_.stop();
     session_->setText(textEdit_->text());
   });
-  layout->addWidget(textEdit_);
+  examples_ = new QComboBox(central);
+  examples_->setToolTip(tr("Examples from the corpus file (File ▸ Open corpus)"));
+  examples_->setMinimumWidth(260);
+  examples_->setMaximumWidth(420);
+  examples_->setVisible(false);
+  connect(examples_, &QComboBox::activated, this, &MainWindow::chooseExample);
+  auto* textRow = new QHBoxLayout();
+  textRow->addWidget(textEdit_, 1);
+  textRow->addWidget(examples_);
+  layout->addLayout(textRow);
   // One line of tokens that scrolls sideways, so long inputs do not push the maps down.
   tokenStrip_ = new QLabel(central);
   tokenStrip_->setTextInteractionFlags(Qt::TextSelectableByMouse);
@@ -173,6 +183,32 @@ void MainWindow::buildUi() {
   recentMenus_[Teacher] = file->addMenu(tr("Recent as &teacher"));
   recentMenus_[Student] = file->addMenu(tr("Recent as &student"));
   file->addSeparator();
+  file->addAction(tr("Open &corpus…"), this, [this] {
+    const QString path = QFileDialog::getOpenFileName(
+        this, tr("Open corpus"), QString(),
+        tr("Corpus (*.txt *.tsv *.csv *.jsonl);;Text, one example per line (*.txt);;"
+           "Tab-separated (*.tsv);;CSV (*.csv);;JSON lines (*.jsonl)"));
+    if (path.isEmpty()) return;
+    auto cols = session_->corpusColumns(path);
+    if (!cols)
+      return (void)QMessageBox::warning(this, tr("Cannot open corpus"),
+                                        QString::fromStdString(cols.message()));
+    QString column;
+    if (!cols->empty()) {
+      QStringList names;
+      for (const auto& c : *cols) names << QString::fromStdString(c);
+      int guess = 0;
+      for (const char* likely : {"sentence", "text"})
+        if (names.contains(likely)) guess = int(names.indexOf(likely));
+      bool ok = false;
+      column = QInputDialog::getItem(this, tr("Corpus column"), tr("Column with the text:"), names,
+                                     guess, false, &ok);
+      if (!ok) return;
+    }
+    QString error;
+    if (!openCorpus(path, column, &error))
+      QMessageBox::warning(this, tr("Cannot open corpus"), error);
+  });
   file->addAction(tr("&Export shown maps…"), this, [this] {
     const QString path = QFileDialog::getSaveFileName(
         this, tr("Export maps"), QString(), tr("NumPy array (*.npy);;CSV, long format (*.csv)"));
@@ -428,6 +464,34 @@ void MainWindow::redraw() {
                        any->tokens.join(QStringLiteral("  ")).toHtmlEscaped());
   emit drawn();
   maybeScreenshot();
+}
+
+bool MainWindow::openCorpus(const QString& path, const QString& column, QString* error) {
+  auto examples = session_->readCorpus(path, column);
+  if (!examples) {
+    *error = QString::fromStdString(examples.message());
+    return false;
+  }
+  examples_->clear();
+  for (const auto& e : *examples) {
+    const QString text = QString::fromStdString(e);
+    const QString shown = text.simplified();
+    examples_->addItem(shown.size() > 70 ? shown.left(67) + "…" : shown, text);
+  }
+  examples_->setVisible(examples_->count() > 0);
+  statusBar()->showMessage(tr("%1 examples from %2").arg(examples_->count()).arg(path), 5000);
+  return true;
+}
+
+int MainWindow::exampleCount() const { return examples_->count(); }
+
+void MainWindow::chooseExample(int index) {
+  if (index < 0 || index >= examples_->count()) return;
+  examples_->setCurrentIndex(index);
+  const QString text = examples_->itemData(index).toString();
+  textEdit_->setText(text);
+  textTimer_.stop();
+  session_->setText(text);
 }
 
 QStringList MainWindow::recentModels() const {

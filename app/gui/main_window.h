@@ -52,6 +52,11 @@ class MainWindow : public QMainWindow {
   // Writes the three shown maps: .npy float32 [3, S, S] (teacher, student,
   // teacher − student) or .csv in long format (map, query, key, weight).
   bool exportMaps(const QString& path, QString* error);
+  // Loads examples from a corpus file into the example picker; column names
+  // the .tsv/.csv column or .jsonl field (empty for .txt).
+  bool openCorpus(const QString& path, const QString& column, QString* error);
+  int exampleCount() const;
+  void chooseExample(int index);
   // What a drop of a model folder / .safetensors file at windowPos does.
   void openDropped(const QString& path, QPoint windowPos);
 
@@ -85,6 +90,7 @@ class MainWindow : public QMainWindow {
   QLabel* modelInfo_[2] = {};
   QLabel* tokenStrip_ = nullptr;
   QLineEdit* textEdit_ = nullptr;
+  QComboBox* examples_ = nullptr;
   QSpinBox* layerSpin_ = nullptr;
   QSpinBox* headSpin_ = nullptr;
   QCheckBox* headAverage_ = nullptr;

@@ -5,6 +5,7 @@
 
 #include "core/attention/metrics.h"
 #include "core/io/npy.h"
+#include "core/text/corpus.h"
 
 namespace attn::app {
 
@@ -65,6 +66,15 @@ void Session::jobStarted() {
 
 void Session::jobFinished() {
   if (--running_ == 0) emit busyChanged(false);
+}
+
+Result<std::vector<std::string>> Session::corpusColumns(const QString& path) const {
+  return text::corpusColumns(path.toStdString());
+}
+
+Result<std::vector<std::string>> Session::readCorpus(const QString& path,
+                                                     const QString& column) const {
+  return text::readCorpus(path.toStdString(), column.toStdString());
 }
 
 Status Session::writeArray(const QString& path, const Shape& shape,

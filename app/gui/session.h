@@ -48,6 +48,9 @@ class Session : public QObject {
   QString modelPath(Side side) const { return paths_[side]; }
   QString text() const { return text_; }
   quint64 generation() const { return generation_; }
+  // Corpus files of examples (.txt, .tsv/.csv column, .jsonl field).
+  Result<std::vector<std::string>> corpusColumns(const QString& path) const;
+  Result<std::vector<std::string>> readCorpus(const QString& path, const QString& column) const;
   // Small synchronous write of a float32 .npy (exports of what is on screen).
   Status writeArray(const QString& path, const Shape& shape, const std::vector<float>& data);
 

@@ -151,6 +151,25 @@ class TestGui : public QObject {
     QVERIFY(!QSettings().value("window/state").toByteArray().isEmpty());
   }
 
+  void corpusPicker() {
+    StartOptions o;
+    o.student = demo("bert-demo-student");
+    MainWindow w(o);
+    attn::test::TempDir tmp;
+    attn::test::writeBytes(tmp / "c.csv",
+                           "label,sentence\npos,\"A cat, a mat.\"\nneg,The dog ran.\n");
+    QString error;
+    QVERIFY(!w.openCorpus(QString::fromStdString((tmp / "c.csv").string()), "missing", &error));
+    QVERIFY(error.contains("no column named"));
+    QVERIFY2(w.openCorpus(QString::fromStdString((tmp / "c.csv").string()), "sentence", &error),
+             qPrintable(error));
+    QCOMPARE(w.exampleCount(), 2);
+    w.chooseExample(1);
+    QTRY_VERIFY_WITH_TIMEOUT(w.shownComparison() && w.shownComparison()->text == "The dog ran.",
+                             kLoadTimeoutMs);
+    QCOMPARE(w.session().text(), QString("The dog ran."));
+  }
+
   void dropOpensAModel() {
     StartOptions o;
     o.teacher = demo("bert-demo");
