@@ -68,6 +68,14 @@ void HeadGridView::setData(const float* attention, int layers, int heads, int se
   update();
 }
 
+void HeadGridView::setStats(std::vector<double> stats, const QString& statName) {
+  if (stats.size() != size_t(layers_) * heads_) return;
+  stats_ = std::move(stats);
+  statName_ = statName;
+  setToolTip(tr("%1 per head; click to show a head, arrows / PgUp / PgDn to move").arg(statName_));
+  update();
+}
+
 void HeadGridView::setSelected(int layer, int head) {
   selLayer_ = layer;
   selHead_ = head;

@@ -20,6 +20,8 @@ class HeadGridView : public QWidget {
   void setData(const float* attention, int layers, int heads, int seq, std::vector<double> stats,
                const QString& statName);
   void clear(const QString& message);
+  // Replaces the numbers under the thumbnails; same [L * H] layout.
+  void setStats(std::vector<double> stats, const QString& statName);
   void setSelected(int layer, int head);
   int layers() const { return layers_; }
   int heads() const { return heads_; }

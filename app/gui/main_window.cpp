@@ -247,9 +247,17 @@ void MainWindow::buildUi() {
   addDockWidget(Qt::LeftDockWidgetArea, dock);
 
   // Layers × heads overview per model.
-  auto* headsDock = new QDockWidget(tr("Heads (entropy)"), this);
+  auto* headsDock = new QDockWidget(tr("Heads"), this);
   headsDock->setObjectName("heads");
-  auto* tabs = new QTabWidget(headsDock);
+  auto* headsPanel = new QWidget(headsDock);
+  auto* hl = new QVBoxLayout(headsPanel);
+  hl->setContentsMargins(0, 0, 0, 0);
+  gridStat_ = new QComboBox(headsPanel);
+  gridStat_->addItems({tr("Entropy (nats)"), tr("Mean attention distance (tokens)")});
+  connect(gridStat_, &QComboBox::currentIndexChanged, this, &MainWindow::scheduleRedraw);
+  hl->addWidget(gridStat_);
+  auto* tabs = new QTabWidget(headsPanel);
+  hl->addWidget(tabs, 1);
   for (int sIdx = 0; sIdx < 2; ++sIdx) {
     auto* scroll = new QScrollArea(tabs);  // deep models scroll instead of being clipped
     grids_[sIdx] = new widgets::HeadGridView(scroll);
@@ -265,7 +273,7 @@ void MainWindow::buildUi() {
       if (mapping_[j] == l) return selectHead(int(j), h);
     headSpin_->setValue(h);
   });
-  headsDock->setWidget(tabs);
+  headsDock->setWidget(headsPanel);
   addDockWidget(Qt::LeftDockWidgetArea, headsDock);
 
   // Loss between every (teacher layer, student layer) pair; the mapping is outlined.
@@ -451,9 +459,13 @@ void MainWindow::redraw() {
       continue;
     }
     const auto& r = sides[sIdx]->forward;
+    const bool distance = gridStat_->currentIndex() == 1;
+    const auto& stats = distance ? sides[sIdx]->distance : sides[sIdx]->entropy;
+    const QString statName = gridStat_->currentText();
     if (c != gridsFor_[sIdx])  // thumbnails are rebuilt only for a new result
-      grids_[sIdx]->setData(r.attention.data(), r.layers, r.heads, r.seq, sides[sIdx]->entropy,
-                            tr("entropy (nats)"));
+      grids_[sIdx]->setData(r.attention.data(), r.layers, r.heads, r.seq, stats, statName);
+    else
+      grids_[sIdx]->setStats(stats, statName);
     gridsFor_[sIdx] = c;
     grids_[sIdx]->setSelected(sIdx == Teacher ? teacherLayer : std::min(layer, r.layers - 1),
                               std::min(head, r.heads - 1));

@@ -101,6 +101,7 @@ class MainWindow : public QMainWindow {
   widgets::HeatmapView* lossView_ = nullptr;
   widgets::BarChartView* layerLoss_ = nullptr;
   QComboBox* lossKind_ = nullptr;
+  QComboBox* gridStat_ = nullptr;
   std::vector<int> mapping_;
   int mappedFor_[2] = {-1, -1};  // (teacher, student) layer counts mapping_ was made for
   std::shared_ptr<const Comparison> gridsFor_[2];  // result the thumbnails show

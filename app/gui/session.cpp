@@ -43,6 +43,9 @@ Result<SideResult> runSide(const Model& m, const QString& text, ThreadPool* pool
   s.forward = std::move(*r);
   s.entropy =
       headEntropies(s.forward.attention.data(), s.forward.layers, s.forward.heads, s.forward.seq);
+  for (int l = 0; l < s.forward.layers; ++l)
+    for (int h = 0; h < s.forward.heads; ++h)
+      s.distance.push_back(meanAttentionDistance(s.forward.attentionMap(l, h), s.forward.seq));
   return s;
 }
 }  // namespace

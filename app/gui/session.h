@@ -26,6 +26,7 @@ struct SideResult {
   std::vector<std::pair<int32_t, int32_t>> offsets;  // code points of the text
   ForwardResult forward;                             // attention [L, H, S, S]
   std::vector<double> entropy;                       // [L * H] mean row entropy (nats)
+  std::vector<double> distance;                      // [L * H] mean attention distance (tokens)
 };
 
 struct Comparison {

@@ -2,6 +2,7 @@
 // Session's error handling and generations, a GUI thread that never blocks
 // while a BERT-base-sized model runs at 512 tokens, and screenshots.
 #include <QApplication>
+#include <QComboBox>
 #include <QDockWidget>
 #include <QDropEvent>
 #include <QElapsedTimer>
@@ -17,6 +18,7 @@
 
 #include "app/gui/main_window.h"
 #include "core/attention/compare.h"
+#include "core/attention/metrics.h"
 #include "core/io/npy.h"
 #include "core/io/safetensors.h"
 #include "tests/core/test_helpers.h"
@@ -264,6 +266,14 @@ class TestGui : public QObject {
     auto* grid = w.headGrid(Student);
     QCOMPARE(grid->layers(), 2);
     QCOMPARE(grid->stat(1, 2), c->student.entropy[1 * 4 + 2]);
+    // The other statistic: mean attention distance, as core computes it.
+    auto* stat = w.findChild<QDockWidget*>("heads")->findChild<QComboBox*>();
+    QVERIFY(stat != nullptr);
+    stat->setCurrentIndex(1);
+    w.redrawNow();
+    QCOMPARE(grid->stat(1, 2),
+             meanAttentionDistance(c->student.forward.attentionMap(1, 2), c->student.forward.seq));
+    stat->setCurrentIndex(0);
     // Clicking a thumbnail selects that layer and head in the big views.
     QTest::mouseClick(grid, Qt::LeftButton, {}, grid->cellRect(1, 3).center());
     w.redrawNow();
