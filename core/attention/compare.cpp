@@ -39,27 +39,35 @@ LossMatrix lossMatrix(const ForwardResult& t, const ForwardResult& s,
   LossMatrix m;
   m.teacherLayers = t.layers;
   m.studentLayers = s.layers;
+  m.studentHeads = s.heads;
   m.mse.assign(size_t(t.layers) * s.layers, 0.0);
   m.kl.assign(m.mse.size(), 0.0);
+  m.headMse.assign(m.mse.size() * s.heads, 0.0);
+  m.headKl.assign(m.headMse.size(), 0.0);
   if (t.seq != s.seq || t.seq == 0) return m;
   const int S = t.seq;
   const bool perHead = t.heads == s.heads;
-  const int pairs = perHead ? t.heads : 1;
   for (int lt = 0; lt < t.layers; ++lt) {
-    std::vector<float> tAvg =
-        perHead ? std::vector<float>() : headAverage(t.attentionMap(lt, 0), t.heads, S);
+    const std::vector<float> tAvg = headAverage(t.attentionMap(lt, 0), t.heads, S);
     for (int ls = 0; ls < s.layers; ++ls) {
-      std::vector<float> sAvg =
-          perHead ? std::vector<float>() : headAverage(s.attentionMap(ls, 0), s.heads, S);
+      const size_t at = size_t(lt) * s.layers + ls;
       double mse = 0.0, kl = 0.0;
-      for (int h = 0; h < pairs; ++h) {
+      for (int h = 0; h < s.heads; ++h) {
         const float* a = perHead ? t.attentionMap(lt, h) : tAvg.data();
-        const float* b = perHead ? s.attentionMap(ls, h) : sAvg.data();
-        mse += attentionMse(a, b, S, rows);
-        kl += attentionKl(a, b, S, rows);
+        const float* b = s.attentionMap(ls, h);
+        m.headMse[at * s.heads + h] = attentionMse(a, b, S, rows);
+        m.headKl[at * s.heads + h] = attentionKl(a, b, S, rows);
+        mse += m.headMse[at * s.heads + h];
+        kl += m.headKl[at * s.heads + h];
       }
-      m.mse[size_t(lt) * s.layers + ls] = mse / pairs;
-      m.kl[size_t(lt) * s.layers + ls] = kl / pairs;
+      if (perHead) {
+        m.mse[at] = mse / s.heads;
+        m.kl[at] = kl / s.heads;
+      } else {  // different head counts: compare the head-averaged maps
+        const std::vector<float> sAvg = headAverage(s.attentionMap(ls, 0), s.heads, S);
+        m.mse[at] = attentionMse(tAvg.data(), sAvg.data(), S, rows);
+        m.kl[at] = attentionKl(tAvg.data(), sAvg.data(), S, rows);
+      }
     }
   }
   return m;

@@ -32,6 +32,14 @@ struct LossMatrix {
   double at(const std::vector<double>& m, int t, int s) const {
     return m[size_t(t) * studentLayers + s];
   }
+  // Per student head: [Lt][Ls][Hs]. Student head h of layer s against teacher
+  // head h of layer t when head counts match, else against the teacher's head
+  // average of layer t. (The layer values above average these when heads match.)
+  int studentHeads = 0;
+  std::vector<double> headMse, headKl;
+  double headAt(const std::vector<double>& m, int t, int s, int h) const {
+    return m[(size_t(t) * studentLayers + s) * studentHeads + h];
+  }
 };
 
 LossMatrix lossMatrix(const ForwardResult& teacher, const ForwardResult& student,

@@ -4,7 +4,8 @@
 
 namespace attn {
 
-Result<std::shared_ptr<const Model>> loadModel(const std::filesystem::path& path) {
+Result<std::shared_ptr<const Model>> loadModel(const std::filesystem::path& path,
+                                               const LoadOptions& options) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec))
     return makeError("'" + path.string() + "' does not exist");
@@ -24,7 +25,8 @@ Result<std::shared_ptr<const Model>> loadModel(const std::filesystem::path& path
   m->checkpoint = std::move(*ck);
   m->source = path;
   m->fileBytes = m->checkpoint.totalFileBytes;
-  auto w = bindWeights(m->config, m->checkpoint, m->warnings);
+  auto w = bindWeights(m->config, m->checkpoint, m->warnings, options);
+  if (!w && isCancelled(options.cancel)) return makeError("cancelled");
   if (!w) return makeError(path.string() + ": " + w.message());
   m->weights = std::move(*w);
   m->parameters = countParameters(m->checkpoint);
@@ -38,6 +40,8 @@ Result<std::shared_ptr<const Model>> loadModel(const std::filesystem::path& path
   if (m->tokenizer && m->tokenizer->vocabSize() > m->config.vocabSize)
     m->warnings.push_back("the tokenizer has " + std::to_string(m->tokenizer->vocabSize()) +
                           " tokens but the model only " + std::to_string(m->config.vocabSize));
+  if (isCancelled(options.cancel)) return makeError("cancelled");
+  if (options.progress) options.progress(1.0);
   return std::shared_ptr<const Model>(std::move(m));
 }
 

@@ -27,7 +27,9 @@ struct Model {
 
 // path: a Hugging Face model directory (config.json + model.safetensors or a
 // sharded index) or a .safetensors file with config.json beside it.
-Result<std::shared_ptr<const Model>> loadModel(const std::filesystem::path& path);
+// options: progress while the weights are bound, and cancellation.
+Result<std::shared_ptr<const Model>> loadModel(const std::filesystem::path& path,
+                                               const LoadOptions& options = {});
 
 // Random weights in memory, sized like a known model: "bert-base"
 // (12 × 768, 12 heads, FFN 3072, V 30522) or "gpt2-small" (12 × 768, V 50257).

@@ -22,14 +22,16 @@ namespace {
 
 class Binder {
  public:
-  Binder(const Checkpoint& ck, std::string prefix, std::vector<std::string>& warnings)
-      : ck_(ck), prefix_(std::move(prefix)), warnings_(warnings) {}
+  Binder(const Checkpoint& ck, std::string prefix, std::vector<std::string>& warnings,
+         const LoadOptions& options)
+      : ck_(ck), prefix_(std::move(prefix)), warnings_(warnings), options_(options) {}
 
   // Finds prefix+name, checks its shape, converts to F32.
   Result<Tensor> get(const std::string& name, const Shape& expect) {
     const std::string full = prefix_ + name;
     const Tensor* t = ck_.find(full);
     if (t == nullptr) return makeError("tensor '" + full + "' is missing from the checkpoint");
+    if (isCancelled(options_.cancel)) return makeError("cancelled");
     if (t->shape() != expect)
       return makeError("tensor '" + full + "' has shape " + shapeString(t->shape()) +
                        ", config says " + shapeString(expect));
@@ -43,6 +45,9 @@ class Binder {
     for (int64_t i = 0, n = f.numel(); i < n; ++i) bad += !std::isfinite(p[i]);
     if (bad > 0)
       warnings_.push_back("tensor '" + full + "' has " + std::to_string(bad) + " NaN/Inf values");
+    bound_ += double(t->nbytes());
+    if (options_.progress && ck_.totalFileBytes > 0)
+      options_.progress(std::min(1.0, bound_ / double(ck_.totalFileBytes)));
     return f;
   }
 
@@ -73,6 +78,8 @@ class Binder {
   const Checkpoint& ck_;
   std::string prefix_;
   std::vector<std::string>& warnings_;
+  const LoadOptions& options_;
+  double bound_ = 0.0;
 };
 
 #define ATTN_TRY(dst, expr)     \
@@ -114,8 +121,8 @@ constexpr EncoderNames kDistilBertNames = {
 // BERT, RoBERTa, DistilBERT: embeddings (+ token types when the config has
 // them), LayerNorm, then post-LN encoder layers.
 Result<ModelWeights> bindEncoder(const ModelConfig& c, const Checkpoint& ck, EncoderNames n,
-                                 std::vector<std::string>& warnings) {
-  Binder b(ck, findPrefix(ck, "embeddings.word_embeddings.weight", {"", n.prefixed}), warnings);
+                                 std::vector<std::string>& warnings, const LoadOptions& o) {
+  Binder b(ck, findPrefix(ck, "embeddings.word_embeddings.weight", {"", n.prefixed}), warnings, o);
   const int D = c.hidden, F = c.intermediate;
   ModelWeights w;
   ATTN_TRY(w.wordEmb, b.get("embeddings.word_embeddings.weight", {c.vocabSize, D}));
@@ -140,8 +147,8 @@ Result<ModelWeights> bindEncoder(const ModelConfig& c, const Checkpoint& ck, Enc
 }
 
 Result<ModelWeights> bindGpt2(const ModelConfig& c, const Checkpoint& ck,
-                              std::vector<std::string>& warnings) {
-  Binder b(ck, findPrefix(ck, "wte.weight", {"", "transformer."}), warnings);
+                              std::vector<std::string>& warnings, const LoadOptions& o) {
+  Binder b(ck, findPrefix(ck, "wte.weight", {"", "transformer."}), warnings, o);
   const int D = c.hidden, F = c.intermediate;
   ModelWeights w;
   ATTN_TRY(w.wordEmb, b.get("wte.weight", {c.vocabSize, D}));
@@ -171,19 +178,19 @@ bool isBuffer(const std::string& name) {
 }  // namespace
 
 Result<ModelWeights> bindWeights(const ModelConfig& c, const Checkpoint& ck,
-                                 std::vector<std::string>& warnings) {
+                                 std::vector<std::string>& warnings, const LoadOptions& o) {
   switch (c.arch) {
     case Architecture::Bert:
-      return bindEncoder(c, ck, kBertNames, warnings);
+      return bindEncoder(c, ck, kBertNames, warnings, o);
     case Architecture::Roberta: {
       EncoderNames n = kBertNames;
       n.prefixed = "roberta.";
-      return bindEncoder(c, ck, n, warnings);
+      return bindEncoder(c, ck, n, warnings, o);
     }
     case Architecture::DistilBert:
-      return bindEncoder(c, ck, kDistilBertNames, warnings);
+      return bindEncoder(c, ck, kDistilBertNames, warnings, o);
     case Architecture::Gpt2:
-      return bindGpt2(c, ck, warnings);
+      return bindGpt2(c, ck, warnings, o);
   }
   return makeError("unknown architecture");
 }

@@ -3,12 +3,14 @@
 // Legend: D = hidden, F = FFN size, V = vocabulary, P = max positions.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "core/io/safetensors.h"
 #include "core/model/config.h"
 #include "core/tensor/tensor.h"
+#include "core/util/parallel.h"
 
 namespace attn {
 
@@ -45,10 +47,19 @@ struct ModelWeights {
   std::vector<LayerWeights> layers;
 };
 
+// Progress and cancellation of a model load. progress(f) is called after
+// each bound tensor with f in [0, 1] (bytes of the checkpoint bound so far),
+// from the loading thread; a cancelled load returns the error "cancelled".
+struct LoadOptions {
+  std::function<void(double)> progress;
+  const CancelToken* cancel = nullptr;
+};
+
 // Binds the checkpoint's tensors (F16/BF16 upcast to F32, F32 used in place).
 // Warnings (NaN/Inf values) are appended to `warnings`.
 Result<ModelWeights> bindWeights(const ModelConfig& config, const Checkpoint& ck,
-                                 std::vector<std::string>& warnings);
+                                 std::vector<std::string>& warnings,
+                                 const LoadOptions& options = {});
 
 // Parameter count of a checkpoint: every tensor but non-parameter buffers
 // (GPT-2 attn.bias / masked_bias, position_ids), tied copies counted once.

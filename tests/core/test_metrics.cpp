@@ -101,6 +101,40 @@ class TestMetrics : public QObject {
     QVERIFY(std::abs(m.at(m.kl, 0, 1) - std::log(4.0) / 2) < kFloat);
   }
 
+  void perHeadLossTable() {
+    // Two heads on both sides: the layer value is the mean of the head values.
+    ForwardResult t, st;
+    t.layers = 1;
+    st.layers = 2;
+    t.heads = st.heads = 2;
+    t.seq = st.seq = 2;
+    t.attention = {1.0f, 0.0f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f};
+    st.attention = {0.5f, 0.5f, 0.5f, 0.5f, 0.5f,  0.5f,  0.5f, 0.5f,   // layer 0
+                    1.0f, 0.0f, 0.5f, 0.5f, 0.25f, 0.75f, 0.5f, 0.5f};  // layer 1
+    const LossMatrix m = lossMatrix(t, st);
+    QCOMPARE(m.studentHeads, 2);
+    // Layer 1 head 0 equals teacher head 0; head 1: row 0 (.5,.5) vs (.25,.75).
+    QVERIFY(std::abs(m.headAt(m.headKl, 0, 1, 0)) < kExact);
+    const double kl = (0.5 * std::log(0.5 / 0.25) + 0.5 * std::log(0.5 / 0.75)) / 2;
+    QVERIFY(std::abs(m.headAt(m.headKl, 0, 1, 1) - kl) < kFloat);
+    QVERIFY(std::abs(m.headAt(m.headMse, 0, 1, 1) - 0.125 / 4) < kFloat);
+    // Layer 0 head 0: teacher row 0 one-hot vs (.5, .5) → ln 2 on one of two rows.
+    QVERIFY(std::abs(m.headAt(m.headKl, 0, 0, 0) - std::log(2.0) / 2) < kFloat);
+    QVERIFY(std::abs(m.at(m.kl, 0, 0) - std::log(2.0) / 4) < kFloat);
+    QVERIFY(std::abs(m.at(m.kl, 0, 1) - kl / 2) < kFloat);
+
+    // One teacher head against two student heads: each student head is compared
+    // with the teacher's (only) head, the layer value with the head averages.
+    ForwardResult t1 = t;
+    t1.heads = 1;
+    t1.attention.resize(4);
+    const LossMatrix d = lossMatrix(t1, st);
+    QVERIFY(std::abs(d.headAt(d.headKl, 0, 1, 1) - (std::log(1.0 / 0.25)) / 2) <
+            kFloat);  // (1, 0) vs (.25, .75) on row 0
+    // Student layer 1 head average: row 0 (.625, .375), row 1 (.5, .5).
+    QVERIFY(std::abs(d.at(d.kl, 0, 1) - std::log(1.0 / 0.625) / 2) < kFloat);
+  }
+
   void bestMappingEqualsBruteForce() {
     std::mt19937 rng(3);
     std::uniform_real_distribution<double> u(0.0, 1.0);

@@ -112,6 +112,29 @@ class TestModelLoading : public QObject {
     QCOMPARE((*h)->weights.wordEmb.dtype(), DType::F32);  // upcast copy
   }
 
+  void progressAndCancel() {
+    std::vector<double> seen;
+    LoadOptions opt;
+    opt.progress = [&](double f) { seen.push_back(f); };
+    auto m = loadModel(fixture("bert_mlm_f16"), opt);
+    QVERIFY2(m.ok(), m.ok() ? "" : m.message().c_str());
+    QVERIFY(seen.size() > 10);  // one report per bound tensor, then 1
+    for (size_t i = 1; i < seen.size(); ++i) QVERIFY(seen[i] >= seen[i - 1]);
+    QVERIFY(seen.front() > 0.0);
+    QCOMPARE(seen.back(), 1.0);
+
+    CancelToken cancel;
+    int calls = 0;
+    opt.cancel = &cancel;
+    opt.progress = [&](double) {
+      if (++calls == 3) cancel.cancel();  // cancelled half-way through binding
+    };
+    auto c = loadModel(fixture("bert_mlm_f16"), opt);
+    QVERIFY(!c.ok());
+    QCOMPARE(QString::fromStdString(c.message()), QString("cancelled"));
+    QCOMPARE(calls, 3);
+  }
+
   void parameterCounts() {
     // BERT: embeddings + L layers + pooler, from the config's sizes.
     auto b = loadModel(fixture("bert_tiny"));
