@@ -5,6 +5,8 @@
 #include <QVBoxLayout>
 #include <algorithm>
 
+#include "widgets/plot_theme.h"
+
 namespace attn::widgets {
 
 BarChartView::BarChartView(QWidget* parent) : QWidget(parent), plot_(new QCustomPlot(this)) {
@@ -19,6 +21,12 @@ BarChartView::BarChartView(QWidget* parent) : QWidget(parent), plot_(new QCustom
   plot_->xAxis->grid()->setVisible(false);
   plot_->xAxis->setSubTicks(false);
   plot_->xAxis->setTickLength(0, 3);
+  applyPlotPalette(plot_, palette());
+}
+
+void BarChartView::changeEvent(QEvent* event) {
+  if (event->type() == QEvent::PaletteChange) applyPlotPalette(plot_, palette());
+  QWidget::changeEvent(event);
 }
 
 void BarChartView::setBars(const QStringList& labels, const std::vector<double>& values,

@@ -22,6 +22,9 @@ class BarChartView : public QWidget {
   double value(int i) const { return values_[size_t(i)]; }
   QCustomPlot* plot() const { return plot_; }
 
+ protected:
+  void changeEvent(QEvent* event) override;
+
  private:
   QCustomPlot* plot_;
   QCPBars* bars_;

@@ -12,6 +12,7 @@
 #include <cmath>
 
 #include "widgets/color_maps.h"
+#include "widgets/plot_theme.h"
 
 namespace attn::widgets {
 
@@ -74,6 +75,12 @@ HeatmapView::HeatmapView(QWidget* parent) : QWidget(parent), plot_(new QCustomPl
   highlight_->setPen(QPen(QColor(255, 64, 64), 2));
   highlight_->setBrush(Qt::NoBrush);
   highlight_->setVisible(false);
+  for (QCPItemRect** band : {&focusRows_, &focusCols_}) {
+    *band = new QCPItemRect(plot_);
+    (*band)->setPen(QPen(QColor(255, 160, 0), 1.5, Qt::DashLine));
+    (*band)->setBrush(Qt::NoBrush);
+    (*band)->setVisible(false);
+  }
   message_ = new QCPItemText(plot_);
   message_->position->setType(QCPItemPosition::ptAxisRectRatio);
   message_->position->setCoords(0.5, 0.5);
@@ -117,6 +124,35 @@ HeatmapView::HeatmapView(QWidget* parent) : QWidget(parent), plot_(new QCustomPl
                          plot_->yAxis->range().lower, plot_->yAxis->range().upper);
   });
   setMessage(tr("no data"));
+  applyPlotPalette(plot_, palette());
+}
+
+void HeatmapView::changeEvent(QEvent* event) {
+  if (event->type() == QEvent::PaletteChange) {
+    applyPlotPalette(plot_, palette());
+    message_->setColor(palette().color(QPalette::WindowText));
+    for (size_t i = 0; i < marks_.size(); ++i)
+      marks_[i]->setPen(QPen(palette().color(QPalette::WindowText), 2));
+  }
+  QWidget::changeEvent(event);
+}
+
+void HeatmapView::setFocusBand(int first, int last) {
+  focusFirst_ = first;
+  focusLast_ = std::max(first, last);
+  updateFocusBand();
+  plot_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void HeatmapView::updateFocusBand() {
+  const bool on = focusFirst_ >= 0 && focusLast_ < rows_ && focusLast_ < cols_ && !hasMessage_;
+  focusRows_->setVisible(on);
+  focusCols_->setVisible(on);
+  if (!on) return;
+  focusRows_->topLeft->setCoords(-0.5, focusFirst_ - 0.5);
+  focusRows_->bottomRight->setCoords(cols_ - 0.5, focusLast_ + 0.5);
+  focusCols_->topLeft->setCoords(focusFirst_ - 0.5, -0.5);
+  focusCols_->bottomRight->setCoords(focusLast_ + 0.5, rows_ - 0.5);
 }
 
 void HeatmapView::setMatrix(std::vector<float> values, int rows, int cols, QStringList rowLabels,
@@ -137,6 +173,7 @@ void HeatmapView::setMatrix(std::vector<float> values, int rows, int cols, QStri
     for (int c = 0; c < cols; ++c) map_->data()->setCell(c, r, drawnValue(r, c));
   applyRange();
   updateValueTexts();
+  updateFocusBand();
   if (!sameShape) {  // a new input resets the zoom; a new layer/head keeps it
     syncing_ = true;
     plot_->xAxis->setRange(-0.5, cols - 0.5);
@@ -155,6 +192,8 @@ void HeatmapView::setMessage(const QString& message) {
   colLabels_.clear();
   map_->setVisible(false);
   highlight_->setVisible(false);
+  focusRows_->setVisible(false);
+  focusCols_->setVisible(false);
   for (auto* m : marks_) m->setVisible(false);
   for (auto* t : valueTexts_) t->setVisible(false);
   message_->setText(message);

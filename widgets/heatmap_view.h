@@ -44,6 +44,10 @@ class HeatmapView : public QWidget {
   // Log colour scale (sequential only): log10 of values clamped to 1e-4.
   void setLogScale(bool on);
   void setHighlight(int row, int col);  // -1: none
+  // Outlines rows and columns [first, last] (a token, or the tokens of one
+  // aligned group, chosen in the token strip); first = -1 clears.
+  void setFocusBand(int first, int last);
+  std::pair<int, int> focusBand() const { return {focusFirst_, focusLast_}; }
   // Outlined cells (e.g. the current layer mapping in a loss matrix).
   void setMarkedCells(const std::vector<std::pair<int, int>>& cells);
   // Writes each cell's value in it (small matrices only: at most 400 cells).
@@ -78,11 +82,16 @@ class HeatmapView : public QWidget {
   void onMouseMove(QMouseEvent* event);
   bool cellAt(QPointF pos, int* row, int* col) const;
   void updateValueTexts();
+  void updateFocusBand();
+  void changeEvent(QEvent* event) override;
 
   QCustomPlot* plot_;
   QCPColorMap* map_;
   QCPColorScale* colorScale_;
   QCPItemRect* highlight_;
+  QCPItemRect* focusRows_;
+  QCPItemRect* focusCols_;
+  int focusFirst_ = -1, focusLast_ = -1;
   QCPItemText* message_;
   QCPTextElement* title_;
   std::vector<QCPItemRect*> marks_;       // grown on demand, never deleted

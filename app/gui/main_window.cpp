@@ -25,12 +25,16 @@
 #include <QTabWidget>
 #include <QTextStream>
 #include <QToolBar>
+#include <QToolButton>
 #include <QVBoxLayout>
+#include <cmath>
 
+#include "core/attention/align.h"
 #include "core/attention/compare.h"
 #include "widgets/bar_chart_view.h"
 #include "widgets/head_grid_view.h"
 #include "widgets/heatmap_view.h"
+#include "widgets/token_strip_view.h"
 
 namespace attn::app {
 
@@ -67,14 +71,30 @@ MainWindow::MainWindow(const StartOptions& options, QWidget* parent)
 
   connect(session_.get(), &Session::loadStarted, this, [this](int side, QString path) {
     statusBar()->showMessage(tr("Loading %1: %2").arg(sideName(Side(side)), path));
+    ++loadsPending_;
+    busy_->setValue(0);
+    updateBusy();
+  });
+  connect(session_.get(), &Session::loadProgress, this, [this](int, double f) {
+    if (loadsPending_ > 0) busy_->setValue(int(f * 100));
   });
   connect(session_.get(), &Session::modelLoaded, this, [this](int side, QString path) {
+    --loadsPending_;
+    updateBusy();
     updateModelPanel(Side(side));
     rememberModel(path);
     statusBar()->showMessage(tr("%1 loaded: %2").arg(sideName(Side(side)), path), 5000);
   });
   connect(
       session_.get(), &Session::loadFailed, this, [this](int side, QString path, QString message) {
+        --loadsPending_;
+        updateBusy();
+        if (message == QLatin1String("cancelled")) {
+          statusBar()->showMessage(tr("Loading %1 cancelled; the %2 shown is unchanged")
+                                       .arg(path, sideName(Side(side)).toLower()),
+                                   8000);
+          return;
+        }
         statusBar()->showMessage(tr("Could not load %1").arg(path), 8000);
         if (!options_.screenshot.isEmpty()) {
           qCritical("%s", qPrintable(message));
@@ -90,7 +110,10 @@ MainWindow::MainWindow(const StartOptions& options, QWidget* parent)
           });
   connect(session_.get(), &Session::comparisonFailed, this,
           [this](QString message) { statusBar()->showMessage(message, 8000); });
-  connect(session_.get(), &Session::busyChanged, this, [this](bool b) { busy_->setVisible(b); });
+  connect(session_.get(), &Session::busyChanged, this, [this](bool b) {
+    sessionBusy_ = b;
+    updateBusy();
+  });
 
   textEdit_->setText(options.text);
   session_->setText(options.text);
@@ -123,15 +146,20 @@ void MainWindow::buildUi() {
   textRow->addWidget(examples_);
   layout->addLayout(textRow);
   // One line of tokens that scrolls sideways, so long inputs do not push the maps down.
-  tokenStrip_ = new QLabel(central);
-  tokenStrip_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  tokenStrip_ = new widgets::TokenStripView(central);
+  tokenStrip_->setMessage(tr("Tokens appear here once a model has read the text"));
+  tokenStrip_->setToolTip(tr("Click a token to outline its row and column in the maps"));
   auto* strip = new QScrollArea(central);
   strip->setWidget(tokenStrip_);
   strip->setWidgetResizable(true);
   strip->setFrameShape(QFrame::NoFrame);
   strip->setVerticalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
-  strip->setFixedHeight(tokenStrip_->sizeHint().height() + 18);
+  strip->setSizePolicy(QSizePolicy::Preferred, QSizePolicy::Fixed);
   layout->addWidget(strip);
+  connect(tokenStrip_, &widgets::TokenStripView::tokenClicked, this, [this](int row, int index) {
+    const bool same = row == tokenStrip_->focusRow() && index == tokenStrip_->focusIndex();
+    focusToken(same ? -1 : row, same ? -1 : index);  // a second click clears
+  });
 
   auto* maps = new QHBoxLayout();
   for (int i = 0; i < 3; ++i) {
@@ -164,6 +192,15 @@ void MainWindow::buildUi() {
   tools->addWidget(new QLabel(tr(" Head "), tools));
   headSpin_ = new QSpinBox(tools);
   tools->addWidget(headSpin_);
+  // Only when the two models have different head counts: the teacher head of the pair.
+  teacherHeadAction_[0] = tools->addWidget(new QLabel(tr(" Teacher head "), tools));
+  teacherHeadSpin_ = new QSpinBox(tools);
+  teacherHeadSpin_->setToolTip(
+      tr("The models have different head counts: the teacher head compared with the student "
+         "head (or tick Average heads)"));
+  teacherHeadAction_[1] = tools->addWidget(teacherHeadSpin_);
+  for (auto* a : teacherHeadAction_) a->setVisible(false);
+  connect(teacherHeadSpin_, &QSpinBox::valueChanged, this, &MainWindow::scheduleRedraw);
   headAverage_ = new QCheckBox(tr("Average heads"), tools);
   logScale_ = new QCheckBox(tr("Log scale"), tools);
   sharedRange_ = new QCheckBox(tr("Shared colour range"), tools);
@@ -253,7 +290,10 @@ void MainWindow::buildUi() {
   auto* hl = new QVBoxLayout(headsPanel);
   hl->setContentsMargins(0, 0, 0, 0);
   gridStat_ = new QComboBox(headsPanel);
-  gridStat_->addItems({tr("Entropy (nats)"), tr("Mean attention distance (tokens)")});
+  gridStat_->addItems({tr("Entropy (nats)"), tr("Mean attention distance (tokens)"),
+                       tr("Loss vs mapped teacher head")});
+  gridStat_->setItemData(2, tr("KL or MSE, as chosen in the Distillation loss panel"),
+                         Qt::ToolTipRole);
   connect(gridStat_, &QComboBox::currentIndexChanged, this, &MainWindow::scheduleRedraw);
   hl->addWidget(gridStat_);
   auto* tabs = new QTabWidget(headsPanel);
@@ -268,10 +308,14 @@ void MainWindow::buildUi() {
   connect(grids_[Student], &widgets::HeadGridView::headSelected, this,
           [this](int l, int h) { selectHead(l, h); });
   connect(grids_[Teacher], &widgets::HeadGridView::headSelected, this, [this](int l, int h) {
-    // Show the first student layer mapped to this teacher layer, if any.
+    // Show the first student layer mapped to this teacher layer, if any. With
+    // different head counts the teacher head is chosen on its own.
+    const bool differ = teacherHeadAction_[1]->isVisible();
+    if (differ) setTeacherHead(h);
+    const int studentHead = differ ? headSpin_->value() : h;
     for (size_t j = 0; j < mapping_.size(); ++j)
-      if (mapping_[j] == l) return selectHead(int(j), h);
-    headSpin_->setValue(h);
+      if (mapping_[j] == l) return selectHead(int(j), studentHead);
+    if (!differ) headSpin_->setValue(h);
   });
   headsDock->setWidget(headsPanel);
   addDockWidget(Qt::LeftDockWidgetArea, headsDock);
@@ -330,10 +374,27 @@ void MainWindow::buildUi() {
 
   busy_ = new QProgressBar(this);
   busy_->setRange(0, 0);
-  busy_->setMaximumWidth(140);
+  busy_->setMaximumWidth(160);
   busy_->setVisible(false);
   statusBar()->addPermanentWidget(busy_);
+  cancelButton_ = new QToolButton(this);
+  cancelButton_->setObjectName("cancelLoad");
+  cancelButton_->setText(tr("Cancel"));
+  cancelButton_->setToolTip(tr("Stop loading; the models shown stay"));
+  cancelButton_->setVisible(false);
+  connect(cancelButton_, &QToolButton::clicked, session_.get(), &Session::cancelLoads);
+  statusBar()->addPermanentWidget(cancelButton_);
   resize(1600, 900);
+}
+
+// Loading: a percentage bar and a Cancel button; computing: a busy indicator.
+void MainWindow::updateBusy() {
+  const bool loading = loadsPending_ > 0;
+  busy_->setRange(0, loading ? 100 : 0);
+  busy_->setFormat(tr("Loading %p%"));
+  busy_->setTextVisible(loading);
+  busy_->setVisible(loading || sessionBusy_);
+  cancelButton_->setVisible(loading);
 }
 
 void MainWindow::openModel(Side side) {
@@ -349,9 +410,14 @@ void MainWindow::updateModelPanel(Side side) {
     return;
   }
   const auto& c = m->config;
+  // The dtype of the weights: that of the largest tensor (not of a small buffer).
   QString dtype = "F32";
-  if (!m->checkpoint.tensors.empty())
-    dtype = QString::fromUtf8(dtypeName(m->checkpoint.tensors.begin()->second.tensor.dtype()));
+  size_t largest = 0;
+  for (const auto& [name, entry] : m->checkpoint.tensors)
+    if (entry.tensor.nbytes() > largest) {
+      largest = entry.tensor.nbytes();
+      dtype = QString::fromUtf8(dtypeName(entry.tensor.dtype()));
+    }
   modelInfo_[side]->setText(
       tr("<b>%1</b><br>%2<br>%3 (%4)<br>%5 layers × %6 heads, hidden %7<br>%8 parameters, "
          "%9, %10")
@@ -378,24 +444,30 @@ void MainWindow::redraw() {
   const auto c = latest_;
   if (!c) return;
   ++redraws_;
+  const bool newResult = c != shown_;
   shown_ = c;
   const bool avg = headAverage_->isChecked();
   // Layer selection follows the student when there is one (the mapping runs
-  // student → teacher); head selection is shared.
+  // student → teacher). The head is shared when head counts match; otherwise
+  // the student head and the teacher head are chosen separately.
   const int sl = c->hasStudent ? c->student.forward.layers : 0;
   const int tl = c->hasTeacher ? c->teacher.forward.layers : 0;
+  const int sh = c->hasStudent ? c->student.forward.heads : 0;
+  const int th = c->hasTeacher ? c->teacher.forward.heads : 0;
+  const bool headsDiffer = sh > 0 && th > 0 && sh != th;
   const int layers = sl > 0 ? sl : tl;
-  layerSpin_->blockSignals(true);
-  headSpin_->blockSignals(true);
+  for (auto* spin : {layerSpin_, headSpin_, teacherHeadSpin_}) spin->blockSignals(true);
   layerSpin_->setRange(0, std::max(0, layers - 1));
-  const int heads = std::max(c->hasTeacher ? c->teacher.forward.heads : 0,
-                             c->hasStudent ? c->student.forward.heads : 0);
-  headSpin_->setRange(0, std::max(0, heads - 1));
+  headSpin_->setRange(0, std::max(0, (sh > 0 ? sh : th) - 1));
+  teacherHeadSpin_->setRange(0, std::max(0, th - 1));
   if (options_.layer >= 0) layerSpin_->setValue(options_.layer), options_.layer = -1;
   if (options_.head >= 0) headSpin_->setValue(options_.head), options_.head = -1;
-  layerSpin_->blockSignals(false);
-  headSpin_->blockSignals(false);
-  const int layer = layerSpin_->value(), head = headSpin_->value();
+  for (auto* spin : {layerSpin_, headSpin_, teacherHeadSpin_}) spin->blockSignals(false);
+  for (auto* a : teacherHeadAction_) a->setVisible(headsDiffer);
+  teacherHeadSpin_->setEnabled(!avg);
+  const int layer = layerSpin_->value();
+  const int heads[2] = {headsDiffer ? teacherHeadSpin_->value() : headSpin_->value(),
+                        headSpin_->value()};
   if (sl > 0 && tl > 0 && (mappedFor_[0] != tl || mappedFor_[1] != sl)) {
     mapping_ = uniformLayerMap(sl, tl);  // default until the user picks pairs
     mappedFor_[0] = tl;
@@ -407,8 +479,7 @@ void MainWindow::redraw() {
   std::vector<float> maps[2];
   const SideResult* sides[2] = {c->hasTeacher ? &c->teacher : nullptr,
                                 c->hasStudent ? &c->student : nullptr};
-  const bool headsDiffer =
-      c->hasTeacher && c->hasStudent && c->teacher.forward.heads != c->student.forward.heads;
+  int shownLayer[2] = {0, 0}, shownHead[2] = {0, 0};
   for (int s = 0; s < 2; ++s) {
     if (sides[s] == nullptr) {
       views_[s]->setTitle(sideName(Side(s)));
@@ -416,14 +487,15 @@ void MainWindow::redraw() {
       continue;
     }
     const auto& r = sides[s]->forward;
-    const int l = s == Teacher ? teacherLayer : std::min(layer, r.layers - 1);
-    const bool average = avg || headsDiffer;
-    maps[s] = layerMap(r, l, head, average);
-    views_[s]->setTitle(average ? tr("%1 · layer %2 · head average").arg(sideName(Side(s))).arg(l)
-                                : tr("%1 · layer %2 · head %3")
-                                      .arg(sideName(Side(s)))
-                                      .arg(l)
-                                      .arg(std::min(head, r.heads - 1)));
+    shownLayer[s] = s == Teacher ? teacherLayer : std::min(layer, r.layers - 1);
+    shownHead[s] = std::min(heads[s], r.heads - 1);
+    maps[s] = layerMap(r, shownLayer[s], shownHead[s], avg);
+    views_[s]->setTitle(
+        avg ? tr("%1 · layer %2 · head average").arg(sideName(Side(s))).arg(shownLayer[s])
+            : tr("%1 · layer %2 · head %3")
+                  .arg(sideName(Side(s)))
+                  .arg(shownLayer[s])
+                  .arg(shownHead[s]));
     views_[s]->setLogScale(logScale_->isChecked());
     views_[s]->setMatrix(maps[s], r.seq, r.seq, sides[s]->tokens, sides[s]->tokens);
   }
@@ -436,46 +508,150 @@ void MainWindow::redraw() {
   }
 
   views_[2]->setTitle(tr("Teacher − student"));
+  const QString pair = avg ? tr("Teacher L%1 − student L%2 · head average")
+                                 .arg(shownLayer[Teacher])
+                                 .arg(shownLayer[Student])
+                       : headsDiffer ? tr("Teacher L%1 h%2 − student L%3 h%4")
+                                           .arg(shownLayer[Teacher])
+                                           .arg(shownHead[Teacher])
+                                           .arg(shownLayer[Student])
+                                           .arg(shownHead[Student])
+                                     : tr("Teacher L%1 − student L%2 · head %3")
+                                           .arg(shownLayer[Teacher])
+                                           .arg(shownLayer[Student])
+                                           .arg(shownHead[Student]);
   if (maps[0].empty() || maps[1].empty()) {
     views_[2]->setMessage(tr("load a teacher and a student to compare"));
-  } else if (c->teacher.ids != c->student.ids) {
-    views_[2]->setMessage(
-        tr("the two models tokenize this text differently;\n"
-           "aligning their maps is not available yet"));
-  } else {
+  } else if (c->teacher.ids == c->student.ids) {
     std::vector<float> diff(maps[0].size());
     for (size_t i = 0; i < diff.size(); ++i) diff[i] = maps[0][i] - maps[1][i];
     const int seq = c->teacher.forward.seq;
     views_[2]->setMatrix(std::move(diff), seq, seq, c->teacher.tokens, c->teacher.tokens);
-    const bool averaged = avg || headsDiffer;
-    views_[2]->setTitle(
-        averaged
-            ? tr("Teacher L%1 − student L%2 · head average").arg(teacherLayer).arg(layer)
-            : tr("Teacher L%1 − student L%2 · head %3").arg(teacherLayer).arg(layer).arg(head));
+    views_[2]->setTitle(pair);
+  } else if (c->aligned) {
+    // Different tokenizations: both maps mapped onto the common character groups.
+    const int g = c->alignment.groups;
+    const auto a = alignedMap(maps[0].data(), c->teacher.forward.seq, c->alignment.groupA, g);
+    const auto b = alignedMap(maps[1].data(), c->student.forward.seq, c->alignment.groupB, g);
+    std::vector<float> diff(a.size());
+    for (size_t i = 0; i < diff.size(); ++i) diff[i] = a[i] - b[i];
+    views_[2]->setMatrix(std::move(diff), g, g, c->groupLabels, c->groupLabels);
+    views_[2]->setTitle(pair + tr("\naligned by characters: %1 groups").arg(g));
+  } else {
+    views_[2]->setMessage(tr("the two models' tokens share no characters to align"));
   }
+  const bool lossStat = gridStat_->currentIndex() == 2;
+  const bool kl = lossKind_->currentIndex() == 0;
   for (int sIdx = 0; sIdx < 2; ++sIdx) {
     if (sides[sIdx] == nullptr) {
       grids_[sIdx]->clear(tr("no %1 loaded").arg(sideName(Side(sIdx)).toLower()));
       continue;
     }
     const auto& r = sides[sIdx]->forward;
-    const bool distance = gridStat_->currentIndex() == 1;
-    const auto& stats = distance ? sides[sIdx]->distance : sides[sIdx]->entropy;
-    const QString statName = gridStat_->currentText();
+    std::vector<double> stats;
+    QString statName = gridStat_->currentText();
+    if (lossStat) {
+      stats = headLossStats(*c, Side(sIdx), kl);
+      statName = kl ? tr("KL(teacher ‖ student) of the mapped pair") : tr("MSE of the mapped pair");
+    } else {
+      stats = gridStat_->currentIndex() == 1 ? sides[sIdx]->distance : sides[sIdx]->entropy;
+    }
     if (c != gridsFor_[sIdx])  // thumbnails are rebuilt only for a new result
-      grids_[sIdx]->setData(r.attention.data(), r.layers, r.heads, r.seq, stats, statName);
+      grids_[sIdx]->setData(r.attention.data(), r.layers, r.heads, r.seq, std::move(stats),
+                            statName);
     else
-      grids_[sIdx]->setStats(stats, statName);
+      grids_[sIdx]->setStats(std::move(stats), statName);
     gridsFor_[sIdx] = c;
-    grids_[sIdx]->setSelected(sIdx == Teacher ? teacherLayer : std::min(layer, r.layers - 1),
-                              std::min(head, r.heads - 1));
+    grids_[sIdx]->setSelected(shownLayer[sIdx], shownHead[sIdx]);
   }
   updateLossView(*c);
-  const SideResult* any = sides[0] != nullptr ? sides[0] : sides[1];
-  tokenStrip_->setText(tr("%1 tokens: ").arg(any->tokens.size()) +
-                       any->tokens.join(QStringLiteral("  ")).toHtmlEscaped());
+  if (newResult || c != stripFor_) updateTokenStrip(*c);
   emit drawn();
   maybeScreenshot();
+}
+
+// Per-head statistic "loss against the mapped teacher head" ([L * H], NaN where
+// it does not apply): for the student, each head of layer s against the mapped
+// teacher layer's head (or head average); for the teacher, its heads of each
+// mapped layer against the first student layer mapped to it (equal head counts).
+std::vector<double> MainWindow::headLossStats(const Comparison& c, Side side, bool kl) const {
+  const auto& r = side == Teacher ? c.teacher.forward : c.student.forward;
+  std::vector<double> out(size_t(r.layers) * r.heads, std::nan(""));
+  if (!c.hasLoss) return out;
+  const LossMatrix& m = c.loss;
+  const auto& values = kl ? m.headKl : m.headMse;
+  for (size_t s = 0; s < mapping_.size() && int(s) < m.studentLayers; ++s) {
+    const int t = mapping_[s];
+    if (side == Student) {
+      for (int h = 0; h < r.heads; ++h) out[s * r.heads + h] = m.headAt(values, t, int(s), h);
+    } else if (r.heads == m.studentHeads && std::isnan(out[size_t(t) * r.heads])) {
+      for (int h = 0; h < r.heads; ++h)
+        out[size_t(t) * r.heads + h] = m.headAt(values, t, int(s), h);
+    }
+  }
+  return out;
+}
+
+void MainWindow::updateTokenStrip(const Comparison& c) {
+  stripFor_ = latest_;
+  for (auto* v : views_) v->setFocusBand(-1, -1);
+  if (!c.hasTeacher && !c.hasStudent) {
+    tokenStrip_->setMessage(tr("no model loaded"));
+    return;
+  }
+  std::vector<widgets::TokenStripView::Row> rows;
+  if (c.hasTeacher && c.hasStudent && c.teacher.ids != c.student.ids && c.aligned) {
+    rows.push_back(
+        {tr("Teacher (%1)").arg(c.teacher.tokens.size()), c.teacher.tokens, c.alignment.groupA});
+    rows.push_back(
+        {tr("Student (%1)").arg(c.student.tokens.size()), c.student.tokens, c.alignment.groupB});
+  } else if (c.hasTeacher && c.hasStudent && c.teacher.ids != c.student.ids) {
+    rows.push_back({tr("Teacher (%1)").arg(c.teacher.tokens.size()), c.teacher.tokens, {}});
+    rows.push_back({tr("Student (%1)").arg(c.student.tokens.size()), c.student.tokens, {}});
+  } else {
+    const SideResult& any = c.hasTeacher ? c.teacher : c.student;
+    const QString who =
+        c.hasTeacher && c.hasStudent ? tr("Both") : sideName(c.hasTeacher ? Teacher : Student);
+    rows.push_back({tr("%1 (%2)").arg(who).arg(any.tokens.size()), any.tokens, {}});
+  }
+  tokenStrip_->setRows(std::move(rows));
+  tokenStrip_->parentWidget()->parentWidget()->setFixedHeight(tokenStrip_->sizeHint().height() +
+                                                              18);
+}
+
+void MainWindow::focusToken(int row, int index) {
+  tokenStrip_->setFocusToken(row, index);
+  const auto c = stripFor_;
+  if (!c || tokenStrip_->focusRow() < 0) {
+    for (auto* v : views_) v->setFocusBand(-1, -1);
+    return;
+  }
+  if (tokenStrip_->rowCount() == 1) {  // one tokenization: the same index everywhere
+    for (auto* v : views_) v->setFocusBand(index, index);
+    return;
+  }
+  // Two tokenizations: the clicked token's group, as token ranges on each side.
+  const int g = tokenStrip_->groupOf(row, index);
+  const std::vector<int>* groups[2] = {&c->alignment.groupA, &c->alignment.groupB};
+  for (int s = 0; s < 2; ++s) {
+    int first = -1, last = -1;
+    if (g < 0 || !c->aligned) {
+      if (s == row) first = last = index;  // not aligned: only its own map
+    } else {
+      for (int i = 0; i < int(groups[s]->size()); ++i)
+        if ((*groups[s])[size_t(i)] == g) {
+          if (first < 0) first = i;
+          last = i;
+        }
+    }
+    views_[s]->setFocusBand(first, last);
+  }
+  views_[2]->setFocusBand(c->aligned ? g : -1, c->aligned ? g : -1);
+}
+
+void MainWindow::setTeacherHead(int head) {
+  teacherHeadSpin_->setValue(head);
+  scheduleRedraw();
 }
 
 bool MainWindow::openCorpus(const QString& path, const QString& column, QString* error) {
@@ -622,7 +798,8 @@ void MainWindow::updateLossView(const Comparison& c) {
   QStringList rows, cols;
   for (int t = 0; t < m.teacherLayers; ++t) rows << tr("T%1").arg(t);
   for (int s = 0; s < m.studentLayers; ++s) cols << tr("S%1").arg(s);
-  lossView_->setTitle(kl ? tr("KL(T ‖ S), mean over rows") : tr("MSE = ‖A_T − A_S‖²_F / n"));
+  lossView_->setTitle((kl ? tr("KL(T ‖ S), mean over rows") : tr("MSE = ‖A_T − A_S‖²_F / n")) +
+                      (c.aligned ? tr("\non maps aligned by characters") : QString()));
   lossView_->setMatrix(std::vector<float>(values.begin(), values.end()), m.teacherLayers,
                        m.studentLayers, rows, cols);
   std::vector<std::pair<int, int>> marks;

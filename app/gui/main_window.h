@@ -13,6 +13,7 @@ class QLineEdit;
 class QSpinBox;
 class QCheckBox;
 class QProgressBar;
+class QToolButton;
 
 class QComboBox;
 class QMenu;
@@ -21,6 +22,7 @@ namespace attn::widgets {
 class HeatmapView;
 class HeadGridView;
 class BarChartView;
+class TokenStripView;
 }  // namespace attn::widgets
 
 namespace attn::app {
@@ -45,6 +47,13 @@ class MainWindow : public QMainWindow {
   widgets::HeatmapView* lossView() const { return lossView_; }
   widgets::BarChartView* layerLossView() const { return layerLoss_; }
   widgets::HeadGridView* headGrid(Side side) const { return grids_[side]; }
+  widgets::TokenStripView* tokenStrip() const { return tokenStrip_; }
+  // Token `index` of strip row `row` highlighted as row and column bands in the
+  // heatmaps (its aligned group in the other model's map); (-1, -1) clears.
+  void focusToken(int row, int index);
+  // Teacher head shown when head counts differ and heads are not averaged.
+  void setTeacherHead(int head);
+  bool loading() const { return loadsPending_ > 0; }
   // Student layer s ↔ teacher layer mapping()[s].
   const std::vector<int>& mapping() const { return mapping_; }
   void selectHead(int studentLayer, int head);
@@ -88,15 +97,24 @@ class MainWindow : public QMainWindow {
   StartOptions options_;
   widgets::HeatmapView* views_[3] = {};
   QLabel* modelInfo_[2] = {};
-  QLabel* tokenStrip_ = nullptr;
+  widgets::TokenStripView* tokenStrip_ = nullptr;
+  std::shared_ptr<const Comparison> stripFor_;
   QLineEdit* textEdit_ = nullptr;
   QComboBox* examples_ = nullptr;
   QSpinBox* layerSpin_ = nullptr;
   QSpinBox* headSpin_ = nullptr;
+  QSpinBox* teacherHeadSpin_ = nullptr;
+  QAction* teacherHeadAction_[2] = {};  // label and spin box in the toolbar
   QCheckBox* headAverage_ = nullptr;
   QCheckBox* logScale_ = nullptr;
   QCheckBox* sharedRange_ = nullptr;
   QProgressBar* busy_ = nullptr;
+  QToolButton* cancelButton_ = nullptr;
+  int loadsPending_ = 0;
+  bool sessionBusy_ = false;
+  void updateBusy();
+  void updateTokenStrip(const Comparison& c);
+  std::vector<double> headLossStats(const Comparison& c, Side side, bool kl) const;
   widgets::HeadGridView* grids_[2] = {};
   widgets::HeatmapView* lossView_ = nullptr;
   widgets::BarChartView* layerLoss_ = nullptr;

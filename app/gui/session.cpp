@@ -48,6 +48,31 @@ Result<SideResult> runSide(const Model& m, const QString& text, ThreadPool* pool
       s.distance.push_back(meanAttentionDistance(s.forward.attentionMap(l, h), s.forward.seq));
   return s;
 }
+// Groups the two tokenizations by character offsets and maps both models'
+// attention onto the groups.
+void alignSides(Comparison& c) {
+  c.alignment = alignTokens(c.teacher.offsets, c.student.offsets);
+  const int g = c.alignment.groups;
+  if (g == 0) return;
+  c.aligned = true;
+  c.alignedTeacher = alignedAttention(c.teacher.forward, c.alignment.groupA, g);
+  c.alignedStudent = alignedAttention(c.student.forward, c.alignment.groupB, g);
+  const QList<uint> chars = c.text.toUcs4();
+  for (int i = 0; i < g; ++i) {
+    const auto [b, e] = c.alignment.spans[size_t(i)];
+    if (b < 0) {  // special tokens: the teacher's, as its tokenizer names them
+      QStringList names;
+      for (size_t t = 0; t < c.alignment.groupA.size(); ++t)
+        if (c.alignment.groupA[t] == i) names << c.teacher.tokens[qsizetype(t)];
+      c.groupLabels << names.join(' ');
+      continue;
+    }
+    QString label;
+    for (int k = b; k < e && k < int(chars.size()); ++k)
+      label += QString::fromUcs4(reinterpret_cast<const char32_t*>(&chars[k]), 1);
+    c.groupLabels << label.simplified();
+  }
+}
 }  // namespace
 
 Session::Session(int computeThreads, QObject* parent) : QObject(parent) {
@@ -85,12 +110,37 @@ Status Session::writeArray(const QString& path, const Shape& shape,
   return writeNpyF32(path.toStdString(), shape, data.data());
 }
 
+void Session::cancelLoads() {
+  loadCancel_->cancel();
+  loadCancel_ = std::make_shared<CancelToken>();  // later loads are not affected
+}
+
 void Session::loadModel(int side, const QString& path) {
   if (side != Teacher && side != Student) return;
   emit loadStarted(side, path);
   jobStarted();
+  QPointer<Session> self(this);
+  auto cancel = loadCancel_;
   runThen(
-      worker_, this, [path] { return attn::loadModel(path.toStdString()); },
+      worker_, this,
+      [path, side, self, cancel]() -> Result<std::shared_ptr<const Model>> {
+        if (cancel->cancelled()) return makeError("cancelled");
+        LoadOptions opt;
+        opt.cancel = cancel.get();
+        int lastPercent = -1;
+        opt.progress = [&](double f) {
+          const int percent = int(f * 100);
+          if (percent == lastPercent || !self) return;
+          lastPercent = percent;
+          QMetaObject::invokeMethod(
+              self.data(),
+              [self, side, f] {
+                if (self) emit self->loadProgress(side, f);
+              },
+              Qt::QueuedConnection);
+        };
+        return attn::loadModel(path.toStdString(), opt);
+      },
       [this, side, path](Result<std::shared_ptr<const Model>> r) {
         jobFinished();
         if (!r) {
@@ -141,6 +191,13 @@ void Session::requestComparison() {
         if (c->hasTeacher && c->hasStudent && c->teacher.ids == c->student.ids) {
           c->loss = lossMatrix(c->teacher.forward, c->student.forward);
           c->hasLoss = true;
+        } else if (c->hasTeacher && c->hasStudent) {
+          alignSides(*c);
+          if (cancel->cancelled()) return makeError("cancelled");
+          if (c->aligned) {
+            c->loss = lossMatrix(c->alignedTeacher, c->alignedStudent);
+            c->hasLoss = true;
+          }
         }
         return std::shared_ptr<const Comparison>(std::move(c));
       },

@@ -12,6 +12,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/attention/align.h"
 #include "core/attention/compare.h"
 #include "core/model/model.h"
 #include "core/util/parallel.h"
@@ -34,7 +35,16 @@ struct Comparison {
   QString text;
   bool hasTeacher = false, hasStudent = false;
   SideResult teacher, student;
-  LossMatrix loss;  // teacher × student layers, when both ran and tokenized alike
+  // When both ran but tokenized the text differently: their tokens grouped by
+  // character offsets, each model's attention mapped onto the groups (attention
+  // only), and a label per group (its text, or the special tokens it holds).
+  bool aligned = false;
+  TokenAlignment alignment;
+  ForwardResult alignedTeacher, alignedStudent;
+  QStringList groupLabels;
+  // Teacher × student layers (and per student head), on the aligned maps when
+  // the tokenizations differ.
+  LossMatrix loss;
   bool hasLoss = false;
 };
 
@@ -58,10 +68,13 @@ class Session : public QObject {
  public slots:
   // Loads in the worker; on failure the previous model stays.
   void loadModel(int side, const QString& path);
+  // Cancels the loads that are queued or running; their models are not replaced.
+  void cancelLoads();
   void setText(const QString& text);
 
  signals:
   void loadStarted(int side, QString path);
+  void loadProgress(int side, double fraction);  // 0 … 1, a few dozen times per load
   void modelLoaded(int side, QString path);
   void loadFailed(int side, QString path, QString message);
   void comparisonReady(std::shared_ptr<const attn::app::Comparison> result);
@@ -78,6 +91,7 @@ class Session : public QObject {
   QString text_;
   quint64 generation_ = 0;
   std::shared_ptr<CancelToken> cancel_;
+  std::shared_ptr<CancelToken> loadCancel_ = std::make_shared<CancelToken>();
   QThreadPool worker_;  // one thread: jobs run in order, never two at once
   std::shared_ptr<ThreadPool> compute_;
   int running_ = 0;

@@ -1,7 +1,10 @@
 // The explorer, offscreen: heatmap data and labels, the difference map, the
 // Session's error handling and generations, a GUI thread that never blocks
 // while a BERT-base-sized model runs at 512 tokens, and screenshots.
+#include <qcustomplot.h>
+
 #include <QApplication>
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDockWidget>
 #include <QDropEvent>
@@ -13,10 +16,12 @@
 #include <QStandardPaths>
 #include <QTest>
 #include <QTimer>
+#include <QToolButton>
 #include <cmath>
 #include <random>
 
 #include "app/gui/main_window.h"
+#include "core/attention/align.h"
 #include "core/attention/compare.h"
 #include "core/attention/metrics.h"
 #include "core/io/npy.h"
@@ -25,6 +30,7 @@
 #include "widgets/bar_chart_view.h"
 #include "widgets/head_grid_view.h"
 #include "widgets/heatmap_view.h"
+#include "widgets/token_strip_view.h"
 
 using namespace attn;
 using namespace attn::app;
@@ -44,16 +50,45 @@ QString longText(int words) {
   return w.join(' ') + ".";
 }
 
-// A BERT-base-shaped checkpoint (12 × 768, FFN 3072) with the demo's real vocabulary.
-void writeBertBase(const std::filesystem::path& dir) {
+// The demo pair (or another teacher / student) on `text`.
+StartOptions pairOptions(const QString& text, const QString& teacher = demo("bert-demo"),
+                         const QString& student = demo("bert-demo-student")) {
+  StartOptions o;
+  o.teacher = teacher;
+  o.student = student;
+  o.text = text;
+  return o;
+}
+
+// Waits until both models ran on the text, then draws at once.
+bool waitForBoth(MainWindow& w) {
+  const bool ok = QTest::qWaitFor(
+      [&] {
+        const auto c = w.shownComparison();
+        return c && c->hasTeacher && c->hasStudent;
+      },
+      kLoadTimeoutMs);
+  if (ok) w.redrawNow();
+  return ok;
+}
+
+// A BERT checkpoint with random weights and the demo's real vocabulary;
+// default sizes are BERT-base's (12 × 768, 12 heads, FFN 3072).
+void writeBert(const std::filesystem::path& dir, int layers = 12, int heads = 12, int hidden = 768,
+               int ffn = 3072) {
   std::filesystem::create_directories(dir);
   std::filesystem::copy_file(std::string(ATTN_DEMO_DIR) + "/bert-demo/vocab.txt",
                              dir / "vocab.txt");
   attn::test::writeBytes(dir / "config.json",
-                         R"({"model_type": "bert", "architectures": ["BertModel"],
-    "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
-    "intermediate_size": 3072, "vocab_size": 30522, "max_position_embeddings": 512,
-    "type_vocab_size": 2, "layer_norm_eps": 1e-12, "hidden_act": "gelu"})");
+                         QString(R"({"model_type": "bert", "architectures": ["BertModel"],
+    "hidden_size": %1, "num_hidden_layers": %2, "num_attention_heads": %3,
+    "intermediate_size": %4, "vocab_size": 30522, "max_position_embeddings": 512,
+    "type_vocab_size": 2, "layer_norm_eps": 1e-12, "hidden_act": "gelu"})")
+                             .arg(hidden)
+                             .arg(layers)
+                             .arg(heads)
+                             .arg(ffn)
+                             .toStdString());
   std::mt19937 rng(7);
   std::normal_distribution<float> d(0.0f, 0.02f);
   auto t = [&](Shape s, float fill = NAN) {
@@ -61,26 +96,27 @@ void writeBertBase(const std::filesystem::path& dir) {
     for (auto& x : v) x = std::isnan(fill) ? d(rng) : fill;
     return Tensor::fromF32(std::move(s), std::move(v));
   };
+  const int D = hidden, F = ffn;
   std::vector<std::pair<std::string, Tensor>> ts = {
-      {"embeddings.word_embeddings.weight", t({30522, 768})},
-      {"embeddings.position_embeddings.weight", t({512, 768})},
-      {"embeddings.token_type_embeddings.weight", t({2, 768})},
-      {"embeddings.LayerNorm.weight", t({768}, 1.0f)},
-      {"embeddings.LayerNorm.bias", t({768}, 0.0f)}};
-  for (int l = 0; l < 12; ++l) {
+      {"embeddings.word_embeddings.weight", t({30522, D})},
+      {"embeddings.position_embeddings.weight", t({512, D})},
+      {"embeddings.token_type_embeddings.weight", t({2, D})},
+      {"embeddings.LayerNorm.weight", t({D}, 1.0f)},
+      {"embeddings.LayerNorm.bias", t({D}, 0.0f)}};
+  for (int l = 0; l < layers; ++l) {
     const std::string p = "encoder.layer." + std::to_string(l) + ".";
     for (const char* n : {"attention.self.query", "attention.self.key", "attention.self.value",
                           "attention.output.dense"}) {
-      ts.emplace_back(p + n + ".weight", t({768, 768}));
-      ts.emplace_back(p + n + ".bias", t({768}));
+      ts.emplace_back(p + n + ".weight", t({D, D}));
+      ts.emplace_back(p + n + ".bias", t({D}));
     }
-    ts.emplace_back(p + "intermediate.dense.weight", t({3072, 768}));
-    ts.emplace_back(p + "intermediate.dense.bias", t({3072}));
-    ts.emplace_back(p + "output.dense.weight", t({768, 3072}));
-    ts.emplace_back(p + "output.dense.bias", t({768}));
+    ts.emplace_back(p + "intermediate.dense.weight", t({F, D}));
+    ts.emplace_back(p + "intermediate.dense.bias", t({F}));
+    ts.emplace_back(p + "output.dense.weight", t({D, F}));
+    ts.emplace_back(p + "output.dense.bias", t({D}));
     for (const char* n : {"attention.output.LayerNorm", "output.LayerNorm"}) {
-      ts.emplace_back(p + n + ".weight", t({768}, 1.0f));
-      ts.emplace_back(p + n + ".bias", t({768}, 0.0f));
+      ts.emplace_back(p + n + ".weight", t({D}, 1.0f));
+      ts.emplace_back(p + n + ".bias", t({D}, 0.0f));
     }
   }
   QVERIFY(writeSafetensors(dir / "model.safetensors", ts).ok());
@@ -214,16 +250,9 @@ class TestGui : public QObject {
   }
 
   void diffIsTeacherMinusStudent() {
-    StartOptions o;
-    o.teacher = demo("bert-demo");
-    o.student = demo("bert-demo-student");
-    o.text = "The cat sat on the mat. The dog sat on the log.";
-    MainWindow w(o);
+    MainWindow w(pairOptions("The cat sat on the mat. The dog sat on the log."));
     QSignalSpy drawn(&w, &MainWindow::drawn);
-    QTRY_VERIFY_WITH_TIMEOUT(
-        w.shownComparison() && w.shownComparison()->hasTeacher && w.shownComparison()->hasStudent,
-        kLoadTimeoutMs);
-    w.redrawNow();
+    QVERIFY(waitForBoth(w));
     const auto c = w.shownComparison();
     const int S = c->teacher.forward.seq;
     QCOMPARE(w.diffView()->rows(), S);
@@ -242,14 +271,9 @@ class TestGui : public QObject {
   }
 
   void gridAndLossMatrix() {
-    StartOptions o;
-    o.teacher = demo("bert-demo");
-    o.student = demo("bert-demo-student");
-    o.text = "She put the book on the table, and then she read it again.";
-    MainWindow w(o);
+    MainWindow w(pairOptions("She put the book on the table, and then she read it again."));
     w.show();
-    QTRY_VERIFY_WITH_TIMEOUT(w.shownComparison() && w.shownComparison()->hasLoss, kLoadTimeoutMs);
-    w.redrawNow();
+    QVERIFY(waitForBoth(w));
     const auto c = w.shownComparison();
     // The loss matrix shows exactly core's numbers (KL by default).
     const LossMatrix m = lossMatrix(c->teacher.forward, c->student.forward);
@@ -293,6 +317,185 @@ class TestGui : public QObject {
     QVERIFY(w.teacherView()->title().contains("layer 0"));
   }
 
+  void differentTokenizersAreAligned() {
+    MainWindow w(pairOptions("Tokenizers disagree: unbelievably, self-attention isn't free!",
+                             demo("bert-demo"),                                         // WordPiece
+                             QStringLiteral(ATTN_TEST_DATA_DIR "/models/gpt2_tiny")));  // BPE
+    w.show();
+    // Loading shows a percentage bar and a Cancel button.
+    QVERIFY(w.loading());
+    auto* cancel = w.findChild<QToolButton*>("cancelLoad");
+    QVERIFY(cancel != nullptr && cancel->text() == "Cancel" && cancel->isVisibleTo(&w));
+    QTRY_VERIFY_WITH_TIMEOUT(
+        w.shownComparison() && w.shownComparison()->hasTeacher && w.shownComparison()->hasStudent,
+        kLoadTimeoutMs);
+    w.redrawNow();
+    QVERIFY(!w.loading());
+    QVERIFY(!cancel->isVisibleTo(&w));
+    const auto c = w.shownComparison();
+    QVERIFY(c->teacher.ids.size() != c->student.ids.size());
+    QVERIFY(c->aligned);
+    const TokenAlignment al = alignTokens(c->teacher.offsets, c->student.offsets);
+    QCOMPARE(c->alignment.groupA, al.groupA);
+    const int g = al.groups;
+    // The difference map is teacher − student on the character groups
+    // (uniform mapping: student layer 0 ↔ teacher layer 1; head 0).
+    const auto a =
+        alignedMap(c->teacher.forward.attentionMap(1, 0), c->teacher.forward.seq, al.groupA, g);
+    const auto b =
+        alignedMap(c->student.forward.attentionMap(0, 0), c->student.forward.seq, al.groupB, g);
+    QCOMPARE(w.diffView()->rows(), g);
+    for (int i = 0; i < g; ++i)
+      for (int j = 0; j < g; ++j)
+        QCOMPARE(w.diffView()->value(i, j), a[size_t(i) * g + j] - b[size_t(i) * g + j]);
+    QVERIFY2(w.diffView()->title().contains("aligned by characters"),
+             qPrintable(w.diffView()->title()));
+    QCOMPARE(w.diffView()->rowLabels().first(), QString("Token"));  // the text, not a token
+    // The loss matrix is core's, on the aligned maps, and says so.
+    QVERIFY(c->hasLoss);
+    const LossMatrix m = lossMatrix(alignedAttention(c->teacher.forward, al.groupA, g),
+                                    alignedAttention(c->student.forward, al.groupB, g));
+    QCOMPARE(w.lossView()->value(3, 1), float(m.at(m.kl, 3, 1)));
+    QVERIFY(w.lossView()->title().contains("aligned"));
+    // Both token strips, aligned: tokens of one group start at the same x.
+    auto* strip = w.tokenStrip();
+    QCOMPARE(strip->rowCount(), 2);
+    const int bel = int(c->teacher.tokens.indexOf("##bel"));
+    QVERIFY(bel > 0);
+    const int group = al.groupA[size_t(bel)];
+    int firstS = -1, lastS = -1;
+    for (int i = 0; i < int(al.groupB.size()); ++i)
+      if (al.groupB[size_t(i)] == group) {
+        if (firstS < 0) firstS = i;
+        lastS = i;
+      }
+    QVERIFY(firstS >= 0);
+    QCOMPARE(strip->tokenRect(0, bel).left(), strip->tokenRect(1, firstS).left());
+    // Clicking it outlines its row and column in all three maps.
+    QTest::mouseClick(strip, Qt::LeftButton, {}, strip->tokenRect(0, bel).center());
+    QCOMPARE(w.teacherView()->focusBand(), std::make_pair(bel, bel));
+    QCOMPARE(w.studentView()->focusBand(), std::make_pair(firstS, lastS));
+    QCOMPARE(w.diffView()->focusBand(), std::make_pair(group, group));
+    // [CLS] has no counterpart: its band shows only in the teacher's map.
+    QTest::mouseClick(strip, Qt::LeftButton, {}, strip->tokenRect(0, 0).center());
+    QCOMPARE(w.teacherView()->focusBand(), std::make_pair(0, 0));
+    QCOMPARE(w.studentView()->focusBand().first, -1);
+    // A second click clears.
+    QTest::mouseClick(strip, Qt::LeftButton, {}, strip->tokenRect(0, 0).center());
+    QCOMPARE(w.teacherView()->focusBand().first, -1);
+    const QString path = QStringLiteral(QT_TESTCASE_BUILDDIR "/explorer-aligned.png");
+    for (auto* v : {w.teacherView(), w.studentView(), w.diffView()}) v->replotNow();
+    QVERIFY(w.grab().save(path));
+  }
+
+  void sameTokensShareOneStrip() {
+    MainWindow w(pairOptions("the cat sat"));
+    w.show();
+    QVERIFY(waitForBoth(w));
+    auto* strip = w.tokenStrip();
+    QCOMPARE(strip->rowCount(), 1);
+    QCOMPARE(strip->row(0).tokens, (QStringList{"[CLS]", "the", "cat", "sat", "[SEP]"}));
+    QTest::mouseClick(strip, Qt::LeftButton, {}, strip->tokenRect(0, 2).center());
+    for (auto* v : {w.teacherView(), w.studentView(), w.diffView()})
+      QCOMPARE(v->focusBand(), std::make_pair(2, 2));
+    // The band stays when the head changes.
+    w.selectHead(1, 2);
+    w.redrawNow();
+    QCOMPARE(w.studentView()->focusBand(), std::make_pair(2, 2));
+  }
+
+  void differentHeadCountsPickAPair() {
+    attn::test::TempDir tmp;
+    writeBert(tmp / "two-heads", 2, 2, 32, 64);
+    MainWindow w(pairOptions("The cat sat on the mat.", demo("bert-demo"),  // 4 heads
+                             QString::fromStdString((tmp / "two-heads").string())));
+    w.show();
+    QVERIFY(waitForBoth(w));
+    w.selectHead(1, 1);
+    w.setTeacherHead(3);
+    w.redrawNow();
+    const auto c = w.shownComparison();
+    const int S = c->teacher.forward.seq;
+    // Uniform mapping: student layer 1 ↔ teacher layer 3.
+    const float* t = c->teacher.forward.attentionMap(3, 3);
+    const float* s = c->student.forward.attentionMap(1, 1);
+    for (int i = 0; i < S; ++i)
+      for (int j = 0; j < S; ++j) QCOMPARE(w.diffView()->value(i, j), t[i * S + j] - s[i * S + j]);
+    QVERIFY2(w.teacherView()->title().contains("layer 3 · head 3"),
+             qPrintable(w.teacherView()->title()));
+    QVERIFY(w.studentView()->title().contains("layer 1 · head 1"));
+    // Head averages on request.
+    auto* avg = w.findChild<QCheckBox*>();
+    QVERIFY(avg != nullptr && avg->text().contains("Average"));
+    avg->setChecked(true);
+    w.redrawNow();
+    const auto ta = headAverage(c->teacher.forward.attentionMap(3, 0), 4, S);
+    const auto sa = headAverage(c->student.forward.attentionMap(1, 0), 2, S);
+    QCOMPARE(w.diffView()->value(1, 2), ta[size_t(S) + 2] - sa[size_t(S) + 2]);
+    // Grid statistic "loss vs mapped teacher head": each student head against the
+    // teacher layer's head average (head counts differ), as core computes it.
+    auto* stat = w.findChild<QDockWidget*>("heads")->findChild<QComboBox*>();
+    stat->setCurrentIndex(2);
+    w.redrawNow();
+    const LossMatrix m = lossMatrix(c->teacher.forward, c->student.forward);
+    QCOMPARE(w.headGrid(Student)->stat(1, 1), m.headAt(m.headKl, 3, 1, 1));
+    QCOMPARE(w.headGrid(Student)->stat(1, 1),
+             attentionKl(ta.data(), c->student.forward.attentionMap(1, 1), S));
+    QVERIFY(std::isnan(w.headGrid(Teacher)->stat(0, 0)));  // teacher heads: only when counts match
+  }
+
+  void gridShowsLossAgainstTheMappedTeacherHead() {
+    MainWindow w(pairOptions("She put the book on the table."));
+    w.show();
+    QVERIFY(waitForBoth(w));
+    auto* stat = w.findChild<QDockWidget*>("heads")->findChild<QComboBox*>();
+    stat->setCurrentIndex(2);
+    w.redrawNow();
+    const auto c = w.shownComparison();
+    const int S = c->teacher.forward.seq;
+    // Uniform: S0 ↔ T1, S1 ↔ T3; head h against teacher head h.
+    for (int h = 0; h < 4; ++h) {
+      const double kl0 = attentionKl(c->teacher.forward.attentionMap(1, h),
+                                     c->student.forward.attentionMap(0, h), S);
+      QVERIFY(std::abs(w.headGrid(Student)->stat(0, h) - kl0) < 1e-12);
+      QCOMPARE(w.headGrid(Teacher)->stat(1, h), w.headGrid(Student)->stat(0, h));
+    }
+    QVERIFY(std::isnan(w.headGrid(Teacher)->stat(0, 0)));  // teacher layer 0 is not mapped
+    // MSE when the loss panel says MSE.
+    w.findChild<QDockWidget*>("loss")->findChild<QComboBox*>()->setCurrentIndex(1);
+    w.redrawNow();
+    QVERIFY(std::abs(w.headGrid(Student)->stat(1, 2) -
+                     attentionMse(c->teacher.forward.attentionMap(3, 2),
+                                  c->student.forward.attentionMap(1, 2), S)) < 1e-12);
+  }
+
+  void plotsFollowADarkPalette() {
+    QPalette dark;
+    dark.setColor(QPalette::Window, QColor(30, 30, 34));
+    dark.setColor(QPalette::WindowText, QColor(230, 230, 230));
+    dark.setColor(QPalette::Base, QColor(42, 42, 48));
+    dark.setColor(QPalette::AlternateBase, QColor(56, 56, 64));
+    dark.setColor(QPalette::Text, QColor(230, 230, 230));
+    dark.setColor(QPalette::Button, QColor(45, 45, 50));
+    dark.setColor(QPalette::ButtonText, QColor(230, 230, 230));
+    const QPalette before = QApplication::palette();
+    QApplication::setPalette(dark);
+    {
+      MainWindow w(pairOptions("The quick brown fox jumps over the lazy dog."));
+      w.show();
+      QVERIFY(waitForBoth(w));
+      for (auto* v : {w.teacherView(), w.studentView(), w.diffView(), w.lossView()}) {
+        v->replotNow();
+        QCOMPARE(v->plot()->grab().toImage().pixelColor(1, 1), dark.color(QPalette::Window));
+        QCOMPARE(v->plot()->xAxis->tickLabelColor(), dark.color(QPalette::WindowText));
+      }
+      QCOMPARE(w.layerLossView()->plot()->grab().toImage().pixelColor(1, 1),
+               dark.color(QPalette::Window));
+      QVERIFY(w.grab().save(QStringLiteral(QT_TESTCASE_BUILDDIR "/explorer-dark.png")));
+    }
+    QApplication::setPalette(before);
+  }
+
   void badModelKeepsThePreviousOne() {
     Session s;
     QSignalSpy loaded(&s, &Session::modelLoaded);
@@ -328,7 +531,7 @@ class TestGui : public QObject {
 
   void guiThreadNeverBlocks() {
     attn::test::TempDir tmp;
-    writeBertBase(tmp / "bert-base");
+    writeBert(tmp / "bert-base");
     Session s(2);
     QSignalSpy loaded(&s, &Session::modelLoaded);
     QSignalSpy ready(&s, &Session::comparisonReady);
@@ -354,6 +557,19 @@ class TestGui : public QObject {
     QVERIFY(c->teacher.forward.seq >= 500);
     qInfo("seq %d, worst GUI timer lateness %lld ms", c->teacher.forward.seq, worst);
     QVERIFY2(worst <= kMaxTimerLatenessMs, qPrintable(QString("late by %1 ms").arg(worst)));
+
+    // A load queued behind this long comparison and cancelled never replaces
+    // anything; a load after the cancel is not affected by it.
+    QSignalSpy loadFailed(&s, &Session::loadFailed);
+    s.setText(longText(507));
+    s.loadModel(Student, demo("bert-demo-student"));
+    s.cancelLoads();
+    QTRY_COMPARE_WITH_TIMEOUT(loadFailed.count(), 1, 120000);
+    QCOMPARE(loadFailed.at(0).at(2).toString(), QString("cancelled"));
+    QVERIFY(s.model(Student) == nullptr);
+    s.loadModel(Student, demo("bert-demo-student"));
+    QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 2, 120000);
+    QVERIFY(s.model(Student) != nullptr);
   }
 
   void screenshots_data() {
@@ -374,17 +590,11 @@ class TestGui : public QObject {
     QFETCH(QString, text);
     QFETCH(int, head);
     QFETCH(QString, dock);
-    StartOptions o;
-    o.teacher = demo("bert-demo");
-    o.student = demo("bert-demo-student");
-    o.text = text;
+    StartOptions o = pairOptions(text);
     o.head = head;
     MainWindow w(o);
     w.show();
-    QTRY_VERIFY_WITH_TIMEOUT(
-        w.shownComparison() && w.shownComparison()->hasStudent && w.shownComparison()->hasTeacher,
-        kLoadTimeoutMs);
-    w.redrawNow();
+    QVERIFY(waitForBoth(w));
     for (auto* v : {w.teacherView(), w.studentView(), w.diffView()}) v->replotNow();
     const QString path = QStringLiteral(QT_TESTCASE_BUILDDIR "/") + file;
     QVERIFY(w.grab().save(path));
