@@ -385,6 +385,7 @@ class TestGui : public QObject {
     QCOMPARE(w.teacherView()->focusBand().first, -1);
     const QString path = QStringLiteral(QT_TESTCASE_BUILDDIR "/explorer-aligned.png");
     for (auto* v : {w.teacherView(), w.studentView(), w.diffView()}) v->replotNow();
+    QTest::qWait(100);  // queued replots of the docked plots run first
     QVERIFY(w.grab().save(path));
   }
 
@@ -491,6 +492,7 @@ class TestGui : public QObject {
       }
       QCOMPARE(w.layerLossView()->plot()->grab().toImage().pixelColor(1, 1),
                dark.color(QPalette::Window));
+      QTest::qWait(100);
       QVERIFY(w.grab().save(QStringLiteral(QT_TESTCASE_BUILDDIR "/explorer-dark.png")));
     }
     QApplication::setPalette(before);
@@ -597,6 +599,7 @@ class TestGui : public QObject {
     QVERIFY(waitForBoth(w));
     for (auto* v : {w.teacherView(), w.studentView(), w.diffView()}) v->replotNow();
     const QString path = QStringLiteral(QT_TESTCASE_BUILDDIR "/") + file;
+    QTest::qWait(100);  // queued replots of the docked plots run first
     QVERIFY(w.grab().save(path));
     QVERIFY(QFileInfo(path).size() > 10000);
   }
