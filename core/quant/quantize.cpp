@@ -1,0 +1,532 @@
+#include "core/quant/quantize.h"
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <numeric>
+
+namespace attn::quant {
+
+// ---- Spec, traits, packing ------------------------------------------------
+
+const MethodTraits& traits(Method m) {
+  for (const auto& t : kMethods)
+    if (t.method == m) return t;
+  return kMethods[0];
+}
+
+Result<Method> parseMethod(const std::string& name) {
+  for (const auto& t : kMethods)
+    if (name == t.name) return t.method;
+  return makeError("unknown quantization method '" + name +
+                   "' (expected uniform, kmeans, log2, binary or ternary)");
+}
+
+std::string granularityName(Granularity g) {
+  switch (g) {
+    case Granularity::Tensor:
+      return "tensor";
+    case Granularity::Channel:
+      return "channel";
+    case Granularity::Group:
+      return "group";
+  }
+  return "?";
+}
+
+Result<Spec> parseGranularity(const std::string& text, Spec spec) {
+  if (text == "tensor") {
+    spec.granularity = Granularity::Tensor;
+  } else if (text == "channel") {
+    spec.granularity = Granularity::Channel;
+  } else if (text.rfind("group:", 0) == 0) {
+    const std::string n = text.substr(6);
+    char* end = nullptr;
+    const long g = std::strtol(n.c_str(), &end, 10);
+    if (n.empty() || *end != '\0' || g < 1 || g > (1 << 24))
+      return makeError("group size '" + n + "' is not a positive integer");
+    spec.granularity = Granularity::Group;
+    spec.groupSize = int(g);
+  } else {
+    return makeError("unknown granularity '" + text + "' (expected tensor, channel or group:G)");
+  }
+  return spec;
+}
+
+std::string describe(const Spec& s) {
+  std::string d = std::string(traits(s.method).name) + " " + std::to_string(s.bits) + "-bit";
+  if (s.method == Method::Uniform) d += s.symmetric ? " symmetric" : " asymmetric";
+  d += s.granularity == Granularity::Group ? ", group " + std::to_string(s.groupSize)
+                                           : ", per " + granularityName(s.granularity);
+  if (s.method == Method::Uniform && s.clip == Clip::Percentile) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", s.percentile);
+    d += std::string(", clipped at the ") + buf + "th percentile";
+  } else if (s.method == Method::Uniform && s.clip == Clip::Mse) {
+    d += ", MSE-optimal clipping";
+  }
+  return d;
+}
+
+Status validate(const Spec& s, int64_t rows, int64_t cols) {
+  const MethodTraits& t = traits(s.method);
+  if (s.bits < t.minBits || s.bits > t.maxBits)
+    return makeError(std::string(t.name) + " quantization takes " +
+                     (t.minBits == t.maxBits
+                          ? std::to_string(t.minBits)
+                          : std::to_string(t.minBits) + "–" + std::to_string(t.maxBits)) +
+                     " bits, not " + std::to_string(s.bits));
+  if (rows < 1 || cols < 1) return makeError("cannot quantize an empty tensor");
+  if (s.granularity == Granularity::Group) {
+    if (!t.group)
+      return makeError(std::string(t.name) +
+                       " quantization works per tensor or per channel, not per group");
+    if (s.groupSize < 1 || cols % s.groupSize != 0)
+      return makeError("group size " + std::to_string(s.groupSize) +
+                       " does not divide the input dimension " + std::to_string(cols));
+  }
+  if (s.method == Method::Uniform && s.clip == Clip::Percentile &&
+      !(s.percentile > 50.0 && s.percentile <= 100.0))
+    return makeError("clipping percentile must be in (50, 100], not " +
+                     std::to_string(s.percentile));
+  return Ok{};
+}
+
+int64_t blockCount(const Spec& s, int64_t rows, int64_t cols) {
+  switch (s.granularity) {
+    case Granularity::Tensor:
+      return 1;
+    case Granularity::Channel:
+      return rows;
+    case Granularity::Group:
+      return rows * (cols / std::max(1, s.groupSize));
+  }
+  return 1;
+}
+
+std::vector<uint8_t> packCodes(const std::vector<uint32_t>& codes, int bits) {
+  std::vector<uint8_t> out((codes.size() * size_t(bits) + 7) / 8, 0);
+  if (bits == 8) {
+    for (size_t i = 0; i < codes.size(); ++i) out[i] = uint8_t(codes[i]);
+    return out;
+  }
+  uint64_t bit = 0;
+  for (uint32_t c : codes)
+    for (int k = 0; k < bits; ++k, ++bit)
+      if ((c >> k) & 1u) out[bit >> 3] |= uint8_t(1u << (bit & 7));
+  return out;
+}
+
+std::vector<uint32_t> unpackCodes(const std::vector<uint8_t>& packed, int bits, int64_t n) {
+  std::vector<uint32_t> out(size_t(std::max<int64_t>(0, n)), 0);
+  if (bits == 8) {
+    for (size_t i = 0; i < out.size(); ++i) out[i] = packed[i];
+    return out;
+  }
+  uint64_t bit = 0;
+  for (auto& c : out)
+    for (int k = 0; k < bits; ++k, ++bit) c |= uint32_t((packed[bit >> 3] >> (bit & 7)) & 1u) << k;
+  return out;
+}
+
+uint32_t QuantizedTensor::code(int64_t i) const {
+  const int b = spec.bits;
+  if (b == 8) return packed[size_t(i)];
+  uint32_t c = 0;
+  const uint64_t first = uint64_t(i) * b;
+  for (int k = 0; k < b; ++k) {
+    const uint64_t bit = first + k;
+    c |= uint32_t((packed[bit >> 3] >> (bit & 7)) & 1u) << k;
+  }
+  return c;
+}
+
+int64_t QuantizedTensor::storageBytes() const {
+  return int64_t(packed.size()) + 4 * int64_t(scales.size()) + int64_t(zeros.size()) +
+         int64_t(exponents.size()) + 4 * int64_t(codebook.size());
+}
+
+float QuantizedTensor::level(int64_t block, uint32_t u) const {
+  const int b = spec.bits;
+  switch (spec.method) {
+    case Method::Uniform:
+      if (spec.symmetric) return scales[size_t(block)] * float(int(u) - (1 << (b - 1)));
+      return scales[size_t(block)] * float(int(u) - int(zeros[size_t(block)]));
+    case Method::KMeans:
+      return codebook[size_t(block) * (size_t(1) << b) + u];
+    case Method::Log2: {
+      const uint32_t sign = 1u << (b - 1), k = u & (sign - 1);
+      if (k == 0) return 0.0f;
+      const float mag = std::ldexp(1.0f, int(exponents[size_t(block)]) - int(k - 1));
+      return (u & sign) ? -mag : mag;
+    }
+    case Method::Binary:
+      return u ? scales[size_t(block)] : -scales[size_t(block)];
+    case Method::Ternary:
+      return u == 1 ? scales[size_t(block)] : u == 2 ? -scales[size_t(block)] : 0.0f;
+  }
+  return 0.0f;
+}
+
+std::vector<float> QuantizedTensor::dequantize() const {
+  const int64_t n = numel();
+  std::vector<float> out(size_t(std::max<int64_t>(0, n)));
+  const int64_t blocks = blockCount(spec, rows, cols);
+  const int64_t per = blocks > 0 ? n / blocks : n;
+  const std::vector<uint32_t> codes = unpackCodes(packed, spec.bits, n);
+  for (int64_t i = 0; i < n; ++i) out[size_t(i)] = level(i / per, codes[size_t(i)]);
+  return out;
+}
+
+// ---- Quantizers (one block = `len` contiguous weights) ----------------------
+
+namespace {
+
+constexpr float kEps = FLT_EPSILON;  // PyTorch's MinMaxObserver eps (float32 epsilon)
+
+// Parameters and codes of one block.
+struct BlockOut {
+  float scale = 0.0f;
+  uint8_t zero = 0;
+  int8_t exponent = 0;
+  std::vector<float> levels;  // kmeans
+};
+
+float roundHalfEven(float x) { return std::nearbyint(x); }  // default rounding mode
+
+// Uniform with a given range: symmetric (a) or asymmetric ([lo, hi]).
+struct UniformGrid {
+  float scale, inv;
+  int zero, qmin, qmax, offset;  // stored u = q + offset
+};
+
+UniformGrid symmetricGrid(float a, int bits) {
+  const int qmax = (1 << (bits - 1)) - 1;
+  const float s = std::max(a / float(qmax), kEps);
+  return {s, 1.0f / s, 0, -qmax, qmax, 1 << (bits - 1)};
+}
+
+UniformGrid affineGrid(float lo, float hi, int bits) {
+  const int qmax = (1 << bits) - 1;
+  lo = std::min(lo, 0.0f);
+  hi = std::max(hi, 0.0f);
+  const float s = std::max((hi - lo) / float(qmax), kEps);
+  const int z = std::clamp(int(-roundHalfEven(lo / s)), 0, qmax);
+  return {s, 1.0f / s, z, 0, qmax, 0};
+}
+
+inline int quantizeOne(float w, const UniformGrid& g) {
+  const int q = int(roundHalfEven(w * g.inv)) + g.zero;
+  return std::clamp(q, g.qmin, g.qmax);
+}
+
+inline float dequantizeOne(int q, const UniformGrid& g) { return g.scale * float(q - g.zero); }
+
+double gridError(const float* w, int64_t len, const UniformGrid& g) {
+  double e = 0.0;
+  for (int64_t i = 0; i < len; ++i) {
+    const double d = double(w[i]) - dequantizeOne(quantizeOne(w[i], g), g);
+    e += d * d;
+  }
+  return e;
+}
+
+// Value at percentile p (in [0, 100]) of v (modified).
+float percentileOf(std::vector<float>& v, double p) {
+  const size_t k =
+      std::min(v.size() - 1, size_t(std::max(0.0, std::ceil(p / 100.0 * double(v.size())) - 1)));
+  std::nth_element(v.begin(), v.begin() + std::ptrdiff_t(k), v.end());
+  return v[k];
+}
+
+UniformGrid uniformGridFor(const float* w, int64_t len, const Spec& s) {
+  float mn = w[0], mx = w[0], amax = 0.0f;
+  for (int64_t i = 0; i < len; ++i) {
+    mn = std::min(mn, w[i]);
+    mx = std::max(mx, w[i]);
+    amax = std::max(amax, std::fabs(w[i]));
+  }
+  if (s.clip == Clip::Percentile) {
+    if (s.symmetric) {
+      std::vector<float> a(static_cast<size_t>(len));
+      for (int64_t i = 0; i < len; ++i) a[size_t(i)] = std::fabs(w[i]);
+      amax = percentileOf(a, s.percentile);
+    } else {
+      std::vector<float> v(w, w + len);
+      mx = percentileOf(v, s.percentile);
+      mn = percentileOf(v, 100.0 - s.percentile);
+    }
+  }
+  auto grid = [&](double f) {
+    return s.symmetric ? symmetricGrid(float(amax * f), s.bits)
+                       : affineGrid(float(mn * f), float(mx * f), s.bits);
+  };
+  if (s.clip != Clip::Mse) return grid(1.0);
+  UniformGrid best = grid(1.0);
+  double bestErr = gridError(w, len, best);
+  for (int k = 1; k <= 80; ++k) {  // factors 0.99 … 0.20
+    const UniformGrid g = grid(1.0 - 0.01 * k);
+    const double e = gridError(w, len, g);
+    if (e < bestErr) bestErr = e, best = g;
+  }
+  return best;
+}
+
+void quantizeUniform(const float* w, int64_t len, const Spec& s, uint32_t* codes, BlockOut& out) {
+  const UniformGrid g = uniformGridFor(w, len, s);
+  for (int64_t i = 0; i < len; ++i) codes[i] = uint32_t(quantizeOne(w[i], g) + g.offset);
+  out.scale = g.scale;
+  out.zero = uint8_t(g.zero);
+}
+
+// Sorts float32 values ascending: LSD radix sort on order-preserving keys
+// (3 passes of 11 bits) for large blocks, std::sort for small ones.
+void sortFloats(std::vector<float>& v) {
+  if (v.size() < 4096) {
+    std::sort(v.begin(), v.end());
+    return;
+  }
+  std::vector<uint32_t> a(v.size()), b(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    uint32_t u;
+    std::memcpy(&u, &v[i], 4);
+    a[i] = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+  }
+  for (int pass = 0; pass < 3; ++pass) {
+    const int shift = 11 * pass;
+    size_t count[2049] = {};
+    for (uint32_t x : a) ++count[((x >> shift) & 2047u) + 1];
+    for (int k = 0; k < 2048; ++k) count[k + 1] += count[k];
+    for (uint32_t x : a) b[count[(x >> shift) & 2047u]++] = x;
+    a.swap(b);
+  }
+  for (size_t i = 0; i < v.size(); ++i) {
+    const uint32_t x = a[i];
+    const uint32_t u = (x & 0x80000000u) ? (x & 0x7fffffffu) : ~x;
+    std::memcpy(&v[i], &u, 4);
+  }
+}
+
+// Lloyd's algorithm in 1-D on sorted values with prefix sums: each iteration
+// costs O(K log n). Clusters are contiguous ranges of the sorted values.
+void quantizeKMeans(const float* w, int64_t len, const Spec& s, uint32_t* codes, BlockOut& out,
+                    int* iterations, std::vector<double>* history) {
+  const int K = 1 << s.bits;
+  std::vector<float> v(w, w + len);
+  sortFloats(v);
+  std::vector<double> sum(size_t(len) + 1, 0.0), sq(size_t(len) + 1, 0.0);
+  for (int64_t i = 0; i < len; ++i) {
+    sum[size_t(i) + 1] = sum[size_t(i)] + v[size_t(i)];
+    sq[size_t(i) + 1] = sq[size_t(i)] + double(v[size_t(i)]) * v[size_t(i)];
+  }
+  std::vector<float> c(static_cast<size_t>(K));
+  for (int k = 0; k < K; ++k)
+    c[size_t(k)] = v[std::min(size_t(len) - 1, size_t((k + 0.5) / K * double(len)))];
+  std::vector<int64_t> ends(size_t(K), -1), prev;
+  auto assign = [&] {  // ends[k] = one past the last value of cluster k
+    for (int k = 0; k + 1 < K; ++k) {
+      const float mid = c[size_t(k)] + 0.5f * (c[size_t(k) + 1] - c[size_t(k)]);
+      ends[size_t(k)] = std::upper_bound(v.begin(), v.end(), mid) - v.begin();
+    }
+    ends[size_t(K) - 1] = len;
+  };
+  auto error = [&] {
+    double e = 0.0;
+    int64_t b = 0;
+    for (int k = 0; k < K; ++k) {
+      const int64_t en = std::max(b, ends[size_t(k)]);
+      const double ck = c[size_t(k)];
+      e += (sq[size_t(en)] - sq[size_t(b)]) - 2 * ck * (sum[size_t(en)] - sum[size_t(b)]) +
+           double(en - b) * ck * ck;
+      b = en;
+    }
+    return e / double(len);
+  };
+  int it = 0;
+  assign();
+  while (it < kKMeansMaxIterations) {
+    int64_t b = 0;
+    for (int k = 0; k < K; ++k) {  // update: each level the mean of its values
+      const int64_t en = std::max(b, ends[size_t(k)]);
+      if (en > b) c[size_t(k)] = float((sum[size_t(en)] - sum[size_t(b)]) / double(en - b));
+      b = en;
+    }
+    std::sort(c.begin(), c.end());
+    ++it;
+    prev = ends;
+    assign();
+    if (history) history->push_back(error());
+    if (ends == prev) break;  // no assignment changed
+  }
+  *iterations = it;
+  std::vector<float> mids(size_t(K) - 1);
+  for (int k = 0; k + 1 < K; ++k)
+    mids[size_t(k)] = c[size_t(k)] + 0.5f * (c[size_t(k) + 1] - c[size_t(k)]);
+  for (int64_t i = 0; i < len; ++i)  // half-way goes to the lower level
+    codes[i] = uint32_t(std::lower_bound(mids.begin(), mids.end(), w[i]) - mids.begin());
+  out.levels = std::move(c);
+}
+
+void quantizeLog2(const float* w, int64_t len, const Spec& s, uint32_t* codes, BlockOut& out) {
+  float amax = 0.0f;
+  for (int64_t i = 0; i < len; ++i) amax = std::max(amax, std::fabs(w[i]));
+  const int emax =
+      amax > 0 ? std::clamp(int(std::nearbyint(std::log2(double(amax)))), -127, 127) : 0;
+  const uint32_t sign = 1u << (s.bits - 1);
+  const int M = int(sign) - 1;  // magnitudes 2^emax … 2^(emax − M + 1)
+  for (int64_t i = 0; i < len; ++i) {
+    if (w[i] == 0.0f || amax == 0.0f) {
+      codes[i] = 0;
+      continue;
+    }
+    const double t = double(emax) - std::log2(std::fabs(double(w[i])));
+    const int k = std::max(1, int(std::nearbyint(t)) + 1);
+    codes[i] = k > M ? 0u : uint32_t(k) | (w[i] < 0 ? sign : 0u);
+  }
+  out.exponent = int8_t(emax);
+}
+
+void quantizeBinary(const float* w, int64_t len, uint32_t* codes, BlockOut& out) {
+  double a = 0.0;
+  for (int64_t i = 0; i < len; ++i) {
+    a += std::fabs(double(w[i]));
+    codes[i] = w[i] >= 0.0f ? 1u : 0u;
+  }
+  out.scale = float(a / double(len));
+}
+
+void quantizeTernary(const float* w, int64_t len, uint32_t* codes, BlockOut& out) {
+  double a = 0.0;
+  for (int64_t i = 0; i < len; ++i) a += std::fabs(double(w[i]));
+  const double delta = 0.7 * a / double(len);
+  double kept = 0.0;
+  int64_t n = 0;
+  for (int64_t i = 0; i < len; ++i) {
+    const double x = w[i];
+    codes[i] = x > delta ? 1u : x < -delta ? 2u : 0u;
+    if (std::fabs(x) > delta) kept += std::fabs(x), ++n;
+  }
+  out.scale = n > 0 ? float(kept / double(n)) : 0.0f;
+}
+
+}  // namespace
+
+Result<QuantizedTensor> quantize(const float* w, int64_t rows, int64_t cols, const Spec& spec,
+                                 ThreadPool* pool, std::vector<double>* mseHistory) {
+  if (Status st = validate(spec, rows, cols); !st) return st.error();
+  const int64_t n = rows * cols;
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(w[i]))
+      return makeError("weight " + std::to_string(i) + " is " + std::to_string(w[i]) +
+                       "; NaN/Inf weights cannot be quantized");
+  QuantizedTensor q;
+  q.spec = spec;
+  q.rows = rows;
+  q.cols = cols;
+  const int64_t blocks = blockCount(spec, rows, cols), len = n / blocks;
+  std::vector<uint32_t> codes(static_cast<size_t>(n));
+  std::vector<BlockOut> outs(static_cast<size_t>(blocks));
+  std::vector<int> iters(static_cast<size_t>(blocks), 0);
+  auto one = [&](int64_t b) {
+    const float* x = w + b * len;
+    uint32_t* c = codes.data() + b * len;
+    BlockOut& o = outs[size_t(b)];
+    switch (spec.method) {
+      case Method::Uniform:
+        return quantizeUniform(x, len, spec, c, o);
+      case Method::KMeans:
+        return quantizeKMeans(x, len, spec, c, o, &iters[size_t(b)], b == 0 ? mseHistory : nullptr);
+      case Method::Log2:
+        return quantizeLog2(x, len, spec, c, o);
+      case Method::Binary:
+        return quantizeBinary(x, len, c, o);
+      case Method::Ternary:
+        return quantizeTernary(x, len, c, o);
+    }
+  };
+  if (pool != nullptr && blocks > 1)
+    pool->run(blocks, one);
+  else
+    for (int64_t b = 0; b < blocks; ++b) one(b);
+
+  q.packed = packCodes(codes, spec.bits);
+  for (const BlockOut& o : outs) {
+    switch (spec.method) {
+      case Method::Uniform:
+        q.scales.push_back(o.scale);
+        if (!spec.symmetric) q.zeros.push_back(o.zero);
+        break;
+      case Method::KMeans:
+        q.codebook.insert(q.codebook.end(), o.levels.begin(), o.levels.end());
+        break;
+      case Method::Log2:
+        q.exponents.push_back(o.exponent);
+        break;
+      case Method::Binary:
+      case Method::Ternary:
+        q.scales.push_back(o.scale);
+        break;
+    }
+  }
+  q.iterations = *std::max_element(iters.begin(), iters.end());
+  return q;
+}
+
+// ---- Error statistics ------------------------------------------------------
+
+Histogram histogram(const float* x, int64_t n, int bins, double lo, double hi) {
+  Histogram h;
+  h.lo = lo;
+  h.hi = hi;
+  h.counts.assign(size_t(std::max(1, hi > lo ? bins : 1)), 0);
+  const double width = hi > lo ? (hi - lo) / double(h.counts.size()) : 1.0;
+  const int64_t last = int64_t(h.counts.size()) - 1;
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = x[i];
+    if (!(v >= lo && v <= hi)) continue;
+    h.counts[size_t(std::min(last, int64_t((v - lo) / width)))]++;
+  }
+  return h;
+}
+
+ErrorStats errorStats(const float* w, const QuantizedTensor& q, int bins) {
+  ErrorStats st;
+  const int64_t n = q.numel();
+  const std::vector<float> r = q.dequantize();
+  std::vector<float> err(static_cast<size_t>(n));
+  double sig = 0.0, noise = 0.0;
+  float mn = n > 0 ? w[0] : 0.0f, mx = mn;
+  int64_t argmax = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = double(w[i]) - double(r[size_t(i)]);
+    err[size_t(i)] = float(d);
+    sig += double(w[i]) * w[i];
+    noise += d * d;
+    st.maxAbsError = std::max(st.maxAbsError, std::fabs(d));
+    mn = std::min(mn, w[i]);
+    mx = std::max(mx, w[i]);
+    if (std::fabs(w[i]) > std::fabs(w[argmax])) argmax = i;
+  }
+  st.mse = n > 0 ? noise / double(n) : 0.0;
+  st.sqnrDb = noise > 0 ? 10.0 * std::log10(sig / noise) : std::numeric_limits<double>::infinity();
+  st.bytesBefore = 4 * n;
+  st.bytesAfter = q.storageBytes();
+  st.bitsPerWeight = q.bitsPerWeight();
+  st.weights = histogram(w, n, bins, mn, mx);
+  st.errors = histogram(err.data(), n, bins, -st.maxAbsError, st.maxAbsError);
+  const int64_t blocks = blockCount(q.spec, q.rows, q.cols);
+  const int64_t block = n > 0 ? argmax / (n / blocks) : 0;
+  for (uint32_t u = 0; u < (1u << q.spec.bits); ++u) {
+    if (q.spec.method == Method::Uniform && q.spec.symmetric && u == 0) continue;  // unused code
+    if (q.spec.method == Method::Ternary && u == 3) continue;
+    if (q.spec.method == Method::Log2 && u == (1u << (q.spec.bits - 1))) continue;  // "−0"
+    st.levels.push_back(q.level(block, u));
+  }
+  std::sort(st.levels.begin(), st.levels.end());
+  st.levels.erase(std::unique(st.levels.begin(), st.levels.end()), st.levels.end());
+  return st;
+}
+
+}  // namespace attn::quant

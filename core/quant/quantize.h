@@ -1,0 +1,45 @@
+// Quantizing weight tensors (formats in core/quant/formats.h) and measuring
+// the error. Legend: w is [rows, cols] row-major float32, n = rows · cols.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/quant/formats.h"
+#include "core/util/parallel.h"
+
+namespace attn::quant {
+
+// Reference implementation of every format: deterministic, blocks quantized
+// independently (in parallel on `pool` when given). Errors: an invalid spec
+// (see validate) or non-finite weights. mseHistory, when given, receives the
+// k-means squared error after each Lloyd iteration of the first block.
+Result<QuantizedTensor> quantize(const float* w, int64_t rows, int64_t cols, const Spec& spec,
+                                 ThreadPool* pool = nullptr,
+                                 std::vector<double>* mseHistory = nullptr);
+
+struct Histogram {
+  double lo = 0.0, hi = 0.0;  // bin i covers [lo + i·width, lo + (i+1)·width), last bin closed
+  std::vector<int64_t> counts;
+  double width() const { return counts.empty() ? 0.0 : (hi - lo) / double(counts.size()); }
+};
+// Histogram of x over [lo, hi]; values outside are not counted. hi == lo gives one bin.
+Histogram histogram(const float* x, int64_t n, int bins, double lo, double hi);
+
+// Per-tensor error of a quantization: w against q.dequantize().
+struct ErrorStats {
+  double mse = 0.0;          // Σ(w − ŵ)² / n
+  double sqnrDb = 0.0;       // 10·log10(Σw² / Σ(w − ŵ)²); +inf when exact
+  double maxAbsError = 0.0;  // max |w − ŵ|
+  int64_t bytesBefore = 0;   // float32 storage: 4n
+  int64_t bytesAfter = 0;    // q.storageBytes()
+  double bitsPerWeight = 0.0;
+  Histogram weights;  // of w over [min w, max w]
+  Histogram errors;   // of w − ŵ over [−m, m], m = max |w − ŵ|
+  // The levels of the block holding the largest |w| (all 2^b codes, ascending,
+  // duplicates removed): what a histogram of w can draw as its grid.
+  std::vector<float> levels;
+};
+ErrorStats errorStats(const float* w, const QuantizedTensor& q, int bins = 64);
+
+}  // namespace attn::quant

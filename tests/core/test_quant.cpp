@@ -1,0 +1,405 @@
+// Quantization formats: PyTorch's codes and scales where PyTorch has the
+// method (fixtures from tests/tools/make_quant_fixtures.py), error bounds for
+// every entry of the trait table, packing, k-means, binary and ternary rules,
+// error statistics and invalid specs.
+#include <QTest>
+#include <cmath>
+#include <random>
+
+#include "core/io/npy.h"
+#include "core/quant/quantize.h"
+#include "tests/core/test_helpers.h"
+
+using namespace attn;
+using namespace attn::quant;
+
+namespace {
+constexpr double kRoundingSlack = 1e-6;      // relative slack on the half-step bound (float32 math)
+constexpr double kMseMonotoneSlack = 1e-12;  // k-means: float32 levels, double error
+
+std::vector<float> randomWeights(int64_t n, uint32_t seed, float sigma = 0.05f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, sigma);
+  std::vector<float> w(static_cast<size_t>(n));
+  for (auto& x : w) x = d(rng);
+  return w;
+}
+
+std::vector<Granularity> granularities(const MethodTraits& t) {
+  std::vector<Granularity> g = {Granularity::Tensor, Granularity::Channel};
+  if (t.group) g.push_back(Granularity::Group);
+  return g;
+}
+
+NpyArray load(const QString& name) {
+  auto a = readNpy(test::dataDir() / "quant" / (name.toStdString() + ".npy"));
+  if (!a) qFatal("%s", a.message().c_str());
+  return *a;
+}
+}  // namespace
+
+class TestQuant : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void sameCodesAsPyTorch_data() {
+    QTest::addColumn<QString>("name");
+    QTest::addColumn<bool>("symmetric");
+    QTest::addColumn<int>("granularity");
+    QTest::newRow("qint8 per tensor") << "qint8_tensor" << true << int(Granularity::Tensor);
+    QTest::newRow("qint8 per channel") << "qint8_channel" << true << int(Granularity::Channel);
+    QTest::newRow("quint8 affine per tensor")
+        << "quint8_tensor" << false << int(Granularity::Tensor);
+    QTest::newRow("quint8 affine per channel")
+        << "quint8_channel" << false << int(Granularity::Channel);
+  }
+
+  void sameCodesAsPyTorch() {
+    QFETCH(QString, name);
+    QFETCH(bool, symmetric);
+    QFETCH(int, granularity);
+    const NpyArray w = load("weights");
+    const NpyArray codes = load(name + "_codes"), scales = load(name + "_scales"),
+                   zeros = load(name + "_zeros");
+    const int64_t rows = w.shape[0], cols = w.shape[1];
+    std::vector<float> wf(w.values.begin(), w.values.end());
+    Spec s;
+    s.bits = 8;
+    s.symmetric = symmetric;
+    s.granularity = Granularity(granularity);
+    auto q = quantize(wf.data(), rows, cols, s);
+    QVERIFY2(q.ok(), q.ok() ? "" : q.message().c_str());
+    QCOMPARE(q->scales.size(), scales.values.size());
+    for (size_t i = 0; i < scales.values.size(); ++i)
+      QCOMPARE(q->scales[i], float(scales.values[i]));  // bit-exact float32 scales
+    if (!symmetric) {
+      QCOMPARE(q->zeros.size(), zeros.values.size());
+      for (size_t i = 0; i < zeros.values.size(); ++i)
+        QCOMPARE(int(q->zeros[i]), int(zeros.values[i]));
+    }
+    int mismatches = 0;
+    for (int64_t i = 0; i < rows * cols; ++i) {
+      const int ours = symmetric ? int(q->code(i)) - 128 : int(q->code(i));
+      if (ours != int(codes.values[size_t(i)]) && ++mismatches <= 5)
+        qWarning("code %lld: ours %d, torch %d (w = %.9g)", qlonglong(i), ours,
+                 int(codes.values[size_t(i)]), double(wf[size_t(i)]));
+    }
+    QCOMPARE(mismatches, 0);
+  }
+
+  void everyFormatWithinItsBound() {
+    const int64_t rows = 32, cols = 128;
+    const auto w = randomWeights(rows * cols, 11);
+    for (const MethodTraits& t : kMethods)
+      for (Granularity g : granularities(t))
+        for (int bits = t.minBits; bits <= t.maxBits; ++bits)
+          for (bool sym : {true, false}) {
+            if (t.method != Method::Uniform && !sym) continue;
+            Spec s;
+            s.method = t.method;
+            s.bits = bits;
+            s.granularity = g;
+            s.groupSize = 32;
+            s.symmetric = sym;
+            const QString what = QString::fromStdString(describe(s));
+            auto q = quantize(w.data(), rows, cols, s);
+            QVERIFY2(q.ok(), qPrintable(what));
+            const auto r = q->dequantize();
+            const int64_t blocks = blockCount(s, rows, cols), len = rows * cols / blocks;
+            QCOMPARE(int64_t(q->packed.size()), (rows * cols * bits + 7) / 8);
+            for (int64_t i = 0; i < rows * cols; ++i) {
+              const int64_t b = i / len;
+              const double x = w[size_t(i)], y = r[size_t(i)], err = std::fabs(x - y);
+              switch (t.method) {
+                case Method::Uniform: {  // no clipping: within half a step
+                  const double half = 0.5 * q->scales[size_t(b)] * (1 + kRoundingSlack);
+                  QVERIFY2(err <= half, qPrintable(what + QString(" at %1: %2").arg(i).arg(err)));
+                  break;
+                }
+                case Method::KMeans:  // the nearest level
+                  for (int k = 0; k < (1 << bits); ++k)
+                    QVERIFY2(err <= std::fabs(x - q->level(b, uint32_t(k))) + 1e-9,
+                             qPrintable(what));
+                  break;
+                case Method::Log2:
+                  if (y != 0.0) {
+                    QVERIFY(std::signbit(x) == std::signbit(y));
+                    const double e = std::log2(std::fabs(y));
+                    QCOMPARE(e, std::round(e));  // a power of two
+                    if (std::fabs(y) < std::ldexp(1.0, q->exponents[size_t(b)]))
+                      QVERIFY2(std::fabs(std::log2(std::fabs(x)) - e) <= 0.5 + 1e-9,
+                               qPrintable(what));
+                  }
+                  break;
+                case Method::Binary:
+                  QCOMPARE(std::fabs(y), double(q->scales[size_t(b)]));
+                  QVERIFY(x >= 0 ? y > 0 : y < 0);
+                  break;
+                case Method::Ternary:
+                  QVERIFY(y == 0 || std::fabs(y) == double(q->scales[size_t(b)]));
+                  break;
+              }
+            }
+            // Bits per weight as the header states: b + parameter bits / block size.
+            const double params = t.method == Method::Uniform  ? (sym ? 32 : 40)
+                                  : t.method == Method::KMeans ? 32.0 * (1 << bits)
+                                  : t.method == Method::Log2   ? 8
+                                                               : 32;
+            const double expect = double(q->packed.size()) * 8 / double(rows * cols) + params / len;
+            QVERIFY2(std::fabs(q->bitsPerWeight() - expect) < 1e-9, qPrintable(what));
+          }
+  }
+
+  void moreBitsLessError() {
+    const auto w = randomWeights(64 * 96, 5);
+    for (Method m : {Method::Uniform, Method::KMeans}) {
+      double last = -1;
+      for (int bits = 2; bits <= 8; ++bits) {
+        Spec s;
+        s.method = m;
+        s.bits = bits;
+        s.granularity = Granularity::Tensor;  // per row, 2^7 levels would fit 96 values exactly
+        auto q = quantize(w.data(), 64, 96, s);
+        QVERIFY(q.ok());
+        const ErrorStats st = errorStats(w.data(), *q);
+        QVERIFY2(st.sqnrDb > last, qPrintable(QString("%1 bits, method %2: %3 dB after %4 dB")
+                                                  .arg(bits)
+                                                  .arg(traits(m).name)
+                                                  .arg(st.sqnrDb)
+                                                  .arg(last)));
+        last = st.sqnrDb;
+      }
+      QVERIFY(last > 35);  // 8 bits: about 6 dB per bit
+    }
+  }
+
+  void packingRoundTrips() {
+    std::mt19937 rng(3);
+    for (int bits = 1; bits <= 8; ++bits)
+      for (int n : {0, 1, 7, 8, 9, 1001}) {
+        std::vector<uint32_t> codes(static_cast<size_t>(n));
+        for (auto& c : codes) c = rng() & ((1u << bits) - 1);
+        const auto p = packCodes(codes, bits);
+        QCOMPARE(p.size(), size_t((n * bits + 7) / 8));
+        QCOMPARE(unpackCodes(p, bits, n), codes);
+      }
+    // LSB first: codes 1, 2, 3 of 2 bits → 0b00'11'10'01.
+    QCOMPARE(packCodes({1, 2, 3}, 2), (std::vector<uint8_t>{0x39}));
+    QCOMPARE(packCodes({1, 0, 1, 1, 0, 0, 0, 0, 1}, 1), (std::vector<uint8_t>{0x0d, 0x01}));
+  }
+
+  void kmeansNeverIncreasesTheError() {
+    for (uint32_t seed : {1u, 2u, 3u}) {
+      // Heavy-tailed weights: a mixture, so Lloyd needs several iterations.
+      auto w = randomWeights(48 * 256, seed);
+      const auto tail = randomWeights(48 * 256, seed + 100, 0.3f);
+      for (size_t i = 0; i < w.size(); i += 7) w[i] = tail[i];
+      for (int bits : {2, 4}) {
+        Spec s;
+        s.method = Method::KMeans;
+        s.bits = bits;
+        s.granularity = Granularity::Tensor;
+        std::vector<double> history;
+        auto q = quantize(w.data(), 48, 256, s, nullptr, &history);
+        QVERIFY(q.ok());
+        QVERIFY(history.size() >= 2);
+        for (size_t i = 1; i < history.size(); ++i)
+          QVERIFY2(
+              history[i] <= history[i - 1] * (1 + kMseMonotoneSlack),
+              qPrintable(
+                  QString("iteration %1: %2 > %3").arg(i).arg(history[i]).arg(history[i - 1])));
+        QVERIFY(q->iterations < kKMeansMaxIterations);  // converged: no assignment changed
+        QVERIFY(std::is_sorted(q->codebook.begin(), q->codebook.end()));
+        // The reported error is the final one.
+        QVERIFY(std::fabs(errorStats(w.data(), *q).mse - history.back()) <=
+                1e-9 * history.back() + 1e-15);
+      }
+    }
+    // Exactly 2^b distinct values are reproduced exactly.
+    std::vector<float> v;
+    for (int i = 0; i < 400; ++i) v.push_back(float(i % 4) * 0.25f - 0.3f);
+    Spec s;
+    s.method = Method::KMeans;
+    s.bits = 2;
+    s.granularity = Granularity::Tensor;
+    auto q = quantize(v.data(), 1, 400, s);
+    QVERIFY(q.ok());
+    QCOMPARE(q->dequantize(), v);
+  }
+
+  void binaryScaleIsL2Optimal() {
+    const auto w = randomWeights(8 * 64, 9);
+    Spec s;
+    s.method = Method::Binary;
+    s.bits = 1;
+    s.granularity = Granularity::Channel;
+    auto q = quantize(w.data(), 8, 64, s);
+    QVERIFY(q.ok());
+    for (int r = 0; r < 8; ++r) {
+      double mean = 0;
+      for (int j = 0; j < 64; ++j) mean += std::fabs(w[size_t(r) * 64 + j]);
+      QVERIFY(std::fabs(q->scales[size_t(r)] - mean / 64) < 1e-7);
+      // Σ (w − a·sign w)² is smallest at a = α: try α·(1 ± 1 %).
+      auto err = [&](double a) {
+        double e = 0;
+        for (int j = 0; j < 64; ++j) {
+          const double x = w[size_t(r) * 64 + j];
+          e += std::pow(x - a * (x >= 0 ? 1 : -1), 2);
+        }
+        return e;
+      };
+      const double a = q->scales[size_t(r)];
+      QVERIFY(err(a) < err(a * 1.01) && err(a) < err(a * 0.99));
+    }
+  }
+
+  void ternaryByHand() {
+    // mean|w| = 3/6 = 0.5 → Δ = 0.35; kept: 1.0, −0.6, 0.4, −0.5 → α = 2.5/4.
+    const std::vector<float> w = {1.0f, -0.6f, 0.3f, 0.4f, -0.2f, -0.5f};
+    Spec s;
+    s.method = Method::Ternary;
+    s.bits = 2;
+    s.granularity = Granularity::Tensor;
+    auto q = quantize(w.data(), 1, 6, s);
+    QVERIFY(q.ok());
+    QVERIFY(std::fabs(q->scales[0] - 0.625f) < 1e-7);
+    const std::vector<uint32_t> expect = {1, 2, 0, 1, 0, 2};
+    for (int i = 0; i < 6; ++i) QCOMPARE(q->code(i), expect[size_t(i)]);
+  }
+
+  void log2ByHand() {
+    // e_max = round(log2 1.0) = 0; 3 bits → magnitudes 1, 1/2, 1/4, below 2^(−2.5) → 0.
+    const std::vector<float> w = {1.0f, 0.5f, 0.3f, -0.24f, 0.01f, -0.7f};
+    Spec s;
+    s.method = Method::Log2;
+    s.bits = 3;
+    s.granularity = Granularity::Tensor;
+    auto q = quantize(w.data(), 1, 6, s);
+    QVERIFY(q.ok());
+    QCOMPARE(q->dequantize(), (std::vector<float>{1.0f, 0.5f, 0.25f, -0.25f, 0.0f, -0.5f}));
+  }
+
+  void clipping() {
+    // Laplace-distributed rows: an MSE-optimal range is well inside max|w|.
+    std::mt19937 rng(21);
+    std::exponential_distribution<float> e(20.0f);
+    std::vector<float> w(4 * 1024);
+    for (auto& x : w) x = (rng() & 1 ? 1.0f : -1.0f) * e(rng);
+    Spec s;
+    s.bits = 4;
+    s.granularity = Granularity::Channel;
+    auto plain = quantize(w.data(), 4, 1024, s);
+    s.clip = Clip::Mse;
+    auto mse = quantize(w.data(), 4, 1024, s);
+    QVERIFY(plain.ok() && mse.ok());
+    const double e0 = errorStats(w.data(), *plain).mse, e1 = errorStats(w.data(), *mse).mse;
+    QVERIFY2(e1 < 0.9 * e0, qPrintable(QString("%1 vs %2").arg(e1).arg(e0)));
+    for (int r = 0; r < 4; ++r) QVERIFY(mse->scales[size_t(r)] < plain->scales[size_t(r)]);
+    // Percentile: the range of the row ignores its largest 1 %; an outlier saturates.
+    w[17] = 2.0f;
+    s.clip = Clip::Percentile;
+    s.percentile = 99.0;
+    auto pct = quantize(w.data(), 4, 1024, s);
+    QVERIFY(pct.ok());
+    QVERIFY(pct->scales[0] < 2.0f / 7 / 4);
+    QCOMPARE(pct->code(17), 15u);  // q = 2^(4−1) − 1 = 7, stored q + 8
+  }
+
+  void errorStatisticsByHand() {
+    const std::vector<float> w = {0.5f, -0.25f, 0.0f, 1.0f};
+    Spec s;
+    s.bits = 2;  // symmetric 2-bit: q ∈ {−1, 0, 1}, s = 1.0
+    s.granularity = Granularity::Tensor;
+    auto q = quantize(w.data(), 1, 4, s);
+    QVERIFY(q.ok());
+    QCOMPARE(q->scales[0], 1.0f);
+    // 0.5 → round-half-even(0.5) = 0; −0.25 → 0; 0 → 0; 1 → 1.
+    QCOMPARE(q->dequantize(), (std::vector<float>{0.0f, 0.0f, 0.0f, 1.0f}));
+    const ErrorStats st = errorStats(w.data(), *q, 4);
+    QVERIFY(std::fabs(st.mse - (0.25 + 0.0625) / 4) < 1e-12);
+    QVERIFY(std::fabs(st.sqnrDb - 10 * std::log10((0.25 + 0.0625 + 1) / (0.25 + 0.0625))) < 1e-9);
+    QCOMPARE(st.maxAbsError, 0.5);
+    QCOMPARE(st.bytesBefore, int64_t(16));
+    QCOMPARE(st.bytesAfter, int64_t(1 + 4));  // one byte of codes, one float32 scale
+    QCOMPARE(st.levels, (std::vector<float>{-1.0f, 0.0f, 1.0f}));
+    int64_t total = 0;
+    for (auto c : st.weights.counts) total += c;
+    QCOMPARE(total, int64_t(4));
+    QCOMPARE(st.weights.counts,
+             (std::vector<int64_t>{2, 0, 1, 1}));  // bins of 0.3125 over [−.25, 1]
+  }
+
+  void invalidSpecsAreErrors_data() {
+    QTest::addColumn<QString>("method");
+    QTest::addColumn<int>("bits");
+    QTest::addColumn<QString>("granularity");
+    QTest::addColumn<QString>("message");
+    QTest::newRow("0 bits") << "uniform" << 0 << "channel"
+                            << "takes 2–8 bits, not 0";
+    QTest::newRow("9 bits") << "uniform" << 9 << "channel"
+                            << "takes 2–8 bits, not 9";
+    QTest::newRow("binary 2 bits") << "binary" << 2 << "tensor"
+                                   << "takes 1 bits, not 2";
+    QTest::newRow("group 48") << "uniform" << 4 << "group:48"
+                              << "group size 48 does not divide the input dimension 64";
+    QTest::newRow("group kmeans") << "kmeans" << 4 << "group:32"
+                                  << "per tensor or per channel";
+    QTest::newRow("group 0") << "uniform" << 4 << "group:0"
+                             << "is not a positive integer";
+    QTest::newRow("bad granularity") << "uniform" << 4 << "row"
+                                     << "unknown granularity 'row'";
+    QTest::newRow("bad method") << "float4" << 4 << "tensor"
+                                << "unknown quantization method 'float4'";
+  }
+
+  void invalidSpecsAreErrors() {
+    QFETCH(QString, method);
+    QFETCH(int, bits);
+    QFETCH(QString, granularity);
+    QFETCH(QString, message);
+    const auto w = randomWeights(4 * 64, 1);
+    std::string error;
+    auto m = parseMethod(method.toStdString());
+    if (!m) {
+      error = m.message();
+    } else {
+      Spec s;
+      s.method = *m;
+      s.bits = bits;
+      auto sp = parseGranularity(granularity.toStdString(), s);
+      if (!sp) {
+        error = sp.message();
+      } else {
+        auto q = quantize(w.data(), 4, 64, *sp);
+        QVERIFY(!q.ok());
+        error = q.message();
+      }
+    }
+    QVERIFY2(QString::fromStdString(error).contains(message), error.c_str());
+  }
+
+  void nonFiniteWeightsAreErrors() {
+    std::vector<float> w = {0.1f, NAN, 0.2f, 0.3f};
+    auto q = quantize(w.data(), 1, 4, Spec{});
+    QVERIFY(!q.ok());
+    QVERIFY(QString::fromStdString(q.message()).contains("NaN/Inf"));
+  }
+
+  void parallelEqualsSerial() {
+    const auto w = randomWeights(64 * 128, 4);
+    ThreadPool pool(2);
+    for (const MethodTraits& t : kMethods) {
+      Spec s;
+      s.method = t.method;
+      s.bits = std::max(t.minBits, std::min(t.maxBits, 4));
+      auto a = quantize(w.data(), 64, 128, s), b = quantize(w.data(), 64, 128, s, &pool);
+      QVERIFY(a.ok() && b.ok());
+      QCOMPARE(a->packed, b->packed);
+      QCOMPARE(a->scales, b->scales);
+      QCOMPARE(a->codebook, b->codebook);
+    }
+  }
+};
+
+QTEST_GUILESS_MAIN(TestQuant)
+#include "test_quant.moc"
