@@ -100,4 +100,53 @@ std::vector<int> bestMonotoneMap(const std::vector<double>& loss, int T, int S) 
   return map;
 }
 
+Fidelity fidelity(const ForwardResult& ref, const ForwardResult& x) {
+  constexpr double kRowSumSlack = 1e-5;  // float32 softmax rows sum to 1 within this
+  Fidelity f;
+  f.layers = ref.layers;
+  f.heads = ref.heads;
+  if (ref.layers != x.layers || ref.heads != x.heads || ref.seq != x.seq) return f;
+  const int S = ref.seq;
+  const size_t maps = size_t(ref.layers) * ref.heads;
+  f.kl.resize(maps);
+  f.js.resize(maps);
+  f.mse.resize(maps);
+  std::vector<float> norm(size_t(S) * S);
+  for (size_t m = 0; m < maps; ++m) {
+    const float* a = ref.attention.data() + m * S * S;
+    const float* b = x.attention.data() + m * S * S;
+    for (int i = 0; i < S; ++i) {
+      double sum = 0.0;
+      for (int j = 0; j < S; ++j) sum += b[size_t(i) * S + j];
+      const bool keep = std::fabs(sum - 1.0) <= kRowSumSlack;  // a softmax row already
+      for (int j = 0; j < S; ++j)
+        norm[size_t(i) * S + j] = keep      ? b[size_t(i) * S + j]
+                                  : sum > 0 ? float(b[size_t(i) * S + j] / sum)
+                                            : 0.0f;
+    }
+    f.kl[m] = attentionKl(a, norm.data(), S);
+    f.js[m] = attentionJs(a, norm.data(), S);
+    f.mse[m] = attentionMse(a, b, S);
+    f.klMean += f.kl[m] / double(maps);
+    f.jsMean += f.js[m] / double(maps);
+    f.mseMean += f.mse[m] / double(maps);
+  }
+  const int D = ref.hidden;
+  if (D > 0 && ref.lastHidden.size() == x.lastHidden.size() && S > 0) {
+    double cos = 0.0;
+    for (int i = 0; i < S; ++i) {
+      double dot = 0.0, na = 0.0, nb = 0.0;
+      for (int d = 0; d < D; ++d) {
+        const double u = ref.lastHidden[size_t(i) * D + d], v = x.lastHidden[size_t(i) * D + d];
+        dot += u * v;
+        na += u * u;
+        nb += v * v;
+      }
+      cos += na > 0 && nb > 0 ? dot / std::sqrt(na * nb) : (na == nb ? 1.0 : 0.0);
+    }
+    f.hiddenCosine = cos / S;
+  }
+  return f;
+}
+
 }  // namespace attn

@@ -50,4 +50,19 @@ LossMatrix lossMatrix(const ForwardResult& teacher, const ForwardResult& student
 std::vector<int> bestMonotoneMap(const std::vector<double>& loss, int teacherLayers,
                                  int studentLayers);
 
+// How far a modified model's forward pass (quantized, sparsified) is from the
+// original's on the same input: per head (out[l * H + h]) KL(ref ‖ x), JS and
+// MSE of the attention maps, averaged over query rows. Rows of x that no
+// longer sum to 1 (quantized probabilities) are renormalised for KL and JS;
+// MSE uses the maps as they are. hiddenCosine: mean over tokens of the cosine
+// between the final hidden states (lastHidden).
+struct Fidelity {
+  int layers = 0, heads = 0;
+  std::vector<double> kl, js, mse;  // [L * H]
+  double klMean = 0.0, jsMean = 0.0, mseMean = 0.0;
+  double hiddenCosine = 1.0;
+};
+
+Fidelity fidelity(const ForwardResult& ref, const ForwardResult& x);
+
 }  // namespace attn

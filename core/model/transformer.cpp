@@ -219,6 +219,7 @@ Result<ForwardResult> forward(const ModelConfig& c, const ModelWeights& w,
         a = (a - a.maxCoeff()).exp();
         a /= a.sum();
       }
+      if (opt.attentionTransform) opt.attentionTransform(l, int(h), p.data(), S);
       // ctx[:, h] = P · V_h  [S, Dh]
       ctx.middleCols(h * Dh, Dh).noalias() = p * vh;
       if (opt.captureContext) {

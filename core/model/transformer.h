@@ -2,6 +2,7 @@
 // Legend: L = layers, H = heads, S = sequence length, D = hidden, Dh = D / H.
 #pragma once
 
+#include <Eigen/Core>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -21,17 +22,27 @@ struct ForwardOptions {
   ThreadPool* pool = nullptr;   // nullptr: run on the calling thread only
   const CancelToken* cancel = nullptr;
   std::function<void(int layersDone, int layers)> progress;
+  // Applied to each head's attention probabilities p: [S, S] right after the
+  // softmax and before P·V, so later layers see the change (attention
+  // quantization or sparsification); the returned attention is the transformed
+  // one. Called concurrently for different heads; must be thread-safe.
+  std::function<void(int layer, int head, float* p, int seq)> attentionTransform;
 };
+
+// Float buffers of a forward result, aligned as Eigen aligns its own: Eigen's vectorised
+// reductions peel a different number of leading elements depending on the
+// alignment, so an aligned base keeps results bit-identical from run to run.
+using FloatBuffer = std::vector<float, Eigen::aligned_allocator<float>>;
 
 struct ForwardResult {
   int layers = 0, heads = 0, seq = 0, hidden = 0, headDim = 0;
-  std::vector<float> attention;  // [L, H, S, S] post-softmax probabilities
-  std::vector<float> scores;     // [L, H, S, S] when captured
-  std::vector<float> context;    // [L, H, S, Dh] when captured
+  FloatBuffer attention;  // [L, H, S, S] post-softmax probabilities
+  FloatBuffer scores;     // [L, H, S, S] when captured
+  FloatBuffer context;    // [L, H, S, Dh] when captured
   // [L+1, S, D] when captured. BERT-likes: [LN(embeddings), layer 1 … L];
   // GPT-2: [embeddings, block 1 … L−1, ln_f(block L)].
-  std::vector<float> hiddenStates;
-  std::vector<float> lastHidden;  // [S, D] final output, always kept
+  FloatBuffer hiddenStates;
+  FloatBuffer lastHidden;  // [S, D] final output, always kept
 
   const float* attentionMap(int layer, int head) const {  // [S, S]
     return attention.data() + (static_cast<size_t>(layer) * heads + head) * seq * seq;

@@ -177,6 +177,25 @@ bool isBuffer(const std::string& name) {
 
 }  // namespace
 
+std::string linearWeightName(Architecture arch, int layer, const std::string& role) {
+  const std::string n = std::to_string(layer);
+  if (arch == Architecture::Gpt2) {
+    const char* name = role == "o"         ? "attn.c_proj"
+                       : role == "ffn_in"  ? "mlp.c_fc"
+                       : role == "ffn_out" ? "mlp.c_proj"
+                                           : "attn.c_attn";
+    return "h." + n + "." + name + ".weight";
+  }
+  const EncoderNames& e = arch == Architecture::DistilBert ? kDistilBertNames : kBertNames;
+  const char* name = role == "q"        ? e.q
+                     : role == "k"      ? e.k
+                     : role == "v"      ? e.v
+                     : role == "o"      ? e.o
+                     : role == "ffn_in" ? e.ffnIn
+                                        : e.ffnOut;
+  return std::string(e.layers) + "." + n + "." + name + ".weight";
+}
+
 Result<ModelWeights> bindWeights(const ModelConfig& c, const Checkpoint& ck,
                                  std::vector<std::string>& warnings, const LoadOptions& o) {
   switch (c.arch) {

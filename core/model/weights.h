@@ -61,6 +61,11 @@ Result<ModelWeights> bindWeights(const ModelConfig& config, const Checkpoint& ck
                                  std::vector<std::string>& warnings,
                                  const LoadOptions& options = {});
 
+// Hugging Face name (no task-head prefix) of a layer's weight matrix; role is
+// one of "q", "k", "v", "o", "ffn_in", "ffn_out". GPT-2's q, k and v live in
+// one fused tensor: the name is "h.N.attn.c_attn.weight" for all three.
+std::string linearWeightName(Architecture arch, int layer, const std::string& role);
+
 // Parameter count of a checkpoint: every tensor but non-parameter buffers
 // (GPT-2 attn.bias / masked_bias, position_ids), tied copies counted once.
 int64_t countParameters(const Checkpoint& ck);

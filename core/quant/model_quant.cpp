@@ -1,0 +1,288 @@
+#include "core/quant/model_quant.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "core/attention/compare.h"
+
+namespace attn::quant {
+
+Result<std::vector<Target>> parseTargets(const std::string& text) {
+  std::vector<Target> out;
+  if (text == "all") {
+    for (int t = 0; t < kTargetCount; ++t) out.push_back(Target(t));
+    return out;
+  }
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    int found = -1;
+    for (int t = 0; t < kTargetCount; ++t)
+      if (item == kTargetNames[t]) found = t;
+    if (found < 0)
+      return makeError("unknown target '" + item +
+                       "' (expected q, k, v, o, ffn_in, ffn_out, emb or all)");
+    if (std::find(out.begin(), out.end(), Target(found)) == out.end()) out.push_back(Target(found));
+  }
+  if (out.empty()) return makeError("no quantization target given");
+  return out;
+}
+
+Status validate(const AttentionQuant& a) {
+  if (a.kind == AttentionQuant::Kind::Uniform || a.kind == AttentionQuant::Kind::Log2)
+    if (a.bits < 1 || a.bits > 8)
+      return makeError("attention probabilities take 1–8 bits, not " + std::to_string(a.bits));
+  if (a.kind == AttentionQuant::Kind::Binary && !(a.threshold > 0.0f && a.threshold <= 1.0f))
+    return makeError("the binary attention threshold must be in (0, 1]");
+  return Ok{};
+}
+
+void quantizeProbabilities(float* p, int64_t n, const AttentionQuant& a) {
+  switch (a.kind) {
+    case AttentionQuant::Kind::None:
+      return;
+    case AttentionQuant::Kind::Uniform: {
+      const float s = 1.0f / float((1 << a.bits) - 1), inv = 1.0f / s;
+      for (int64_t i = 0; i < n; ++i) p[i] = s * std::nearbyint(p[i] * inv);
+      return;
+    }
+    case AttentionQuant::Kind::Log2: {
+      const int kmax = (1 << a.bits) - 2;
+      for (int64_t i = 0; i < n; ++i) {
+        if (!(p[i] > 0.0f)) {
+          p[i] = 0.0f;
+          continue;
+        }
+        const int k = std::max(0, int(std::nearbyint(-std::log2(double(p[i])))));
+        p[i] = k > kmax ? 0.0f : std::ldexp(1.0f, -k);
+      }
+      return;
+    }
+    case AttentionQuant::Kind::Binary:
+      for (int64_t i = 0; i < n; ++i) p[i] = p[i] >= a.threshold ? 1.0f : 0.0f;
+      return;
+  }
+}
+
+std::optional<Spec> ModelQuantPlan::specFor(int layer, Target t) const {
+  std::optional<Spec> s = targets[size_t(t)];
+  for (const Override& o : overrides)
+    if (o.target == t && (o.layer == layer || t == Target::Emb)) s = o.spec;
+  return s;
+}
+
+bool ModelQuantPlan::quantizesWeights() const {
+  for (const auto& t : targets)
+    if (t) return true;
+  for (const Override& o : overrides)
+    if (o.spec) return true;
+  return false;
+}
+
+ForwardOptions withAttentionQuant(ForwardOptions options, const AttentionQuant& a) {
+  if (a.kind != AttentionQuant::Kind::None)
+    options.attentionTransform = [a](int, int, float* p, int seq) {
+      quantizeProbabilities(p, int64_t(seq) * seq, a);
+    };
+  return options;
+}
+
+namespace {
+
+// A weight matrix as [out, in] row-major (a copy; transposed for Conv1D).
+std::vector<float> outIn(const Linear& l) {
+  const float* w = l.w.f32();
+  std::vector<float> m(size_t(l.in) * l.out);
+  if (!l.inOut) return std::vector<float>(w, w + m.size());
+  for (int i = 0; i < l.in; ++i)
+    for (int o = 0; o < l.out; ++o) m[size_t(o) * l.in + i] = w[size_t(i) * l.out + o];
+  return m;
+}
+
+Tensor storedLayout(const std::vector<float>& m, const Linear& l) {
+  if (!l.inOut) return Tensor::fromF32({l.out, l.in}, m);
+  std::vector<float> w(m.size());
+  for (int o = 0; o < l.out; ++o)
+    for (int i = 0; i < l.in; ++i) w[size_t(i) * l.out + o] = m[size_t(o) * l.in + i];
+  return Tensor::fromF32({l.in, l.out}, std::move(w));
+}
+
+int64_t floatBytes(const Tensor& t) { return t.empty() ? 0 : 4 * t.numel(); }
+
+int64_t modelFloatBytes(const ModelWeights& w) {
+  int64_t b = floatBytes(w.wordEmb) + floatBytes(w.posEmb) + floatBytes(w.typeEmb) +
+              floatBytes(w.embNorm.gamma) + floatBytes(w.embNorm.beta) +
+              floatBytes(w.finalNorm.gamma) + floatBytes(w.finalNorm.beta);
+  for (const LayerWeights& l : w.layers) {
+    for (const Linear* lin : {&l.q, &l.k, &l.v, &l.qkv, &l.o, &l.ffnIn, &l.ffnOut})
+      b += floatBytes(lin->w) + floatBytes(lin->b);
+    for (const Norm* n : {&l.attnNorm, &l.ffnNorm}) b += floatBytes(n->gamma) + floatBytes(n->beta);
+  }
+  return b;
+}
+
+class Quantizer {
+ public:
+  Quantizer(const QuantizeModelOptions& o, QuantizedModel& out) : o_(o), out_(out) {}
+
+  // Quantizes rows [r0, r1) of m ([rows, cols]) in place (dequantized values).
+  Status run(std::vector<float>& m, int64_t r0, int64_t r1, int64_t cols, const Spec& spec,
+             std::string name, Target target, int layer) {
+    if (isCancelled(o_.cancel)) return makeError("cancelled");
+    float* rows = m.data() + r0 * cols;
+    auto q = quantize(rows, r1 - r0, cols, spec, o_.pool);
+    if (!q) return makeError(name + ": " + q.message());
+    TensorReport rep{std::move(name), target, layer, spec, errorStats(rows, *q, o_.histogramBins)};
+    const std::vector<float> deq = q->dequantize();
+    std::copy(deq.begin(), deq.end(), rows);
+    out_.bytesAfter += rep.stats.bytesAfter - rep.stats.bytesBefore;
+    out_.tensors.push_back(std::move(rep));
+    if (o_.keepCodes) out_.codes.push_back(std::move(*q));
+    return Ok{};
+  }
+
+ private:
+  const QuantizeModelOptions& o_;
+  QuantizedModel& out_;
+};
+
+const Target kLinearTargets[] = {Target::Q, Target::K,     Target::V,
+                                 Target::O, Target::FfnIn, Target::FfnOut};
+
+Linear& linearOf(LayerWeights& l, Target t) {
+  switch (t) {
+    case Target::Q:
+      return l.q;
+    case Target::K:
+      return l.k;
+    case Target::V:
+      return l.v;
+    case Target::O:
+      return l.o;
+    case Target::FfnIn:
+      return l.ffnIn;
+    default:
+      return l.ffnOut;
+  }
+}
+
+}  // namespace
+
+Result<QuantizedModel> quantizeModel(const Model& base, const ModelQuantPlan& plan,
+                                     const QuantizeModelOptions& options) {
+  if (Status st = validate(plan.attention); !st) return st.error();
+  QuantizedModel out;
+  auto m = std::make_shared<Model>();
+  m->config = base.config;
+  m->weights = base.weights;  // tensors share memory until replaced
+  m->tokenizer = base.tokenizer;
+  m->source = base.source;
+  m->parameters = base.parameters;
+  m->fileBytes = base.fileBytes;
+  m->warnings = base.warnings;
+  out.bytesBefore = out.bytesAfter = modelFloatBytes(base.weights);
+  Quantizer qz(options, out);
+  const Architecture arch = base.config.arch;
+
+  if (auto spec = plan.specFor(-1, Target::Emb)) {
+    struct Emb {
+      Tensor* t;
+      const char* name;
+    };
+    const bool gpt2 = arch == Architecture::Gpt2;
+    for (Emb e :
+         {Emb{&m->weights.wordEmb, gpt2 ? "wte.weight" : "embeddings.word_embeddings.weight"},
+          Emb{&m->weights.posEmb, gpt2 ? "wpe.weight" : "embeddings.position_embeddings.weight"},
+          Emb{&m->weights.typeEmb, "embeddings.token_type_embeddings.weight"}}) {
+      if (e.t->empty()) continue;
+      std::vector<float> v(e.t->f32(), e.t->f32() + e.t->numel());
+      const int64_t rows = e.t->dim(0), cols = e.t->dim(1);
+      if (Status st = qz.run(v, 0, rows, cols, *spec, e.name, Target::Emb, -1); !st)
+        return st.error();
+      *e.t = Tensor::fromF32({rows, cols}, std::move(v));
+    }
+  }
+  for (int l = 0; l < int(m->weights.layers.size()); ++l) {
+    LayerWeights& lw = m->weights.layers[size_t(l)];
+    for (Target t : kLinearTargets) {
+      const auto spec = plan.specFor(l, t);
+      if (!spec) continue;
+      const std::string role = kTargetNames[int(t)];
+      std::string name = linearWeightName(arch, l, role);
+      if (lw.fusedQkv() && (t == Target::Q || t == Target::K || t == Target::V)) {
+        // GPT-2: Q, K, V are thirds of c_attn's outputs.
+        const int D = lw.qkv.in, third = int(t) - int(Target::Q);
+        std::vector<float> mat = outIn(lw.qkv);
+        name.insert(name.size() - std::string(".weight").size(), "[" + role + "]");
+        if (Status st =
+                qz.run(mat, int64_t(third) * D, int64_t(third + 1) * D, D, *spec, name, t, l);
+            !st)
+          return st.error();
+        lw.qkv.w = storedLayout(mat, lw.qkv);
+        continue;
+      }
+      Linear& lin = linearOf(lw, t);
+      std::vector<float> mat = outIn(lin);
+      if (Status st = qz.run(mat, 0, lin.out, lin.in, *spec, name, t, l); !st) return st.error();
+      lin.w = storedLayout(mat, lin);
+    }
+  }
+  out.model = std::move(m);
+  return out;
+}
+
+Result<std::vector<Sensitivity>> sensitivityScan(const Model& base, const ModelQuantPlan& plan,
+                                                 std::span<const int32_t> ids, SensitivityBy by,
+                                                 const QuantizeModelOptions& options,
+                                                 const std::function<void(int, int)>& progress) {
+  ForwardOptions fo;
+  fo.pool = options.pool;
+  fo.cancel = options.cancel;
+  auto ref = forward(base.config, base.weights, ids, {}, fo);
+  if (!ref) return ref.error();
+  const int L = base.config.layers;
+  const int total = by == SensitivityBy::Layer ? L : kTargetCount;
+  std::vector<Sensitivity> out;
+  QuantizeModelOptions qo = options;
+  qo.keepCodes = false;
+  for (int i = 0; i < total; ++i) {
+    if (isCancelled(options.cancel)) return makeError("cancelled");
+    ModelQuantPlan one;  // only layer i (or only target i) of the plan
+    Sensitivity s;
+    if (by == SensitivityBy::Layer) {
+      for (int t = 0; t < kTargetCount - 1; ++t)  // embeddings belong to no layer
+        one.overrides.push_back({i, Target(t), plan.specFor(i, Target(t))});
+      s.label = "layer " + std::to_string(i);
+      s.layer = i;
+    } else {
+      for (int l = 0; l < L; ++l)
+        one.overrides.push_back({l, Target(i), plan.specFor(l, Target(i))});
+      s.label = kTargetNames[i];
+      s.target = i;
+    }
+    auto qm = quantizeModel(base, one, qo);
+    if (!qm) return qm.error();
+    ForwardOptions f = fo;
+    if (by == SensitivityBy::Layer && plan.attention.kind != AttentionQuant::Kind::None) {
+      const AttentionQuant a = plan.attention;
+      f.attentionTransform = [a, i](int layer, int, float* p, int seq) {
+        if (layer == i) quantizeProbabilities(p, int64_t(seq) * seq, a);
+      };
+    }
+    auto r = forward(qm->model->config, qm->model->weights, ids, {}, f);
+    if (!r) return r.error();
+    const Fidelity fid = fidelity(*ref, *r);
+    s.attentionKl = fid.klMean;
+    s.attentionJs = fid.jsMean;
+    s.hiddenCosine = fid.hiddenCosine;
+    out.push_back(std::move(s));
+    if (progress) progress(i + 1, total);
+  }
+  std::stable_sort(out.begin(), out.end(), [](const Sensitivity& a, const Sensitivity& b) {
+    return a.attentionKl > b.attentionKl;
+  });
+  return out;
+}
+
+}  // namespace attn::quant
