@@ -6,14 +6,18 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
+#include "core/attention/compare.h"
 #include "core/attention/metrics.h"
 #include "core/io/hdf5_writer.h"
 #include "core/io/npy.h"
+#include "core/model/hf_writer.h"
 #include "core/model/model.h"
+#include "core/quant/model_quant.h"
 
 namespace attn::cli {
 
@@ -259,6 +263,171 @@ int runBench(const BenchArgs& a) {
       "forward with all attentions, seq %d, %d threads: median %.2f ms, min %.2f ms "
       "(%d runs), peak RSS %.1f MB\n",
       a.seq, threads, median, ms.front(), a.runs, peakRssMb());
+  return 0;
+}
+
+}  // namespace attn::cli
+
+namespace attn::cli {
+
+namespace {
+// A tensor that owns a copy of `v` (codes, scales, … for --dump).
+template <class T>
+Tensor ownedTensor(DType dtype, Shape shape, std::vector<T> v) {
+  auto keep = std::make_shared<std::vector<T>>(std::move(v));
+  return Tensor(dtype, std::move(shape), keep->data(), keep);
+}
+
+// Codes and parameters of every quantized tensor, with each one's spec as JSON metadata.
+Status writeQuantDump(const std::string& path, const quant::QuantizedModel& q) {
+  std::vector<std::pair<std::string, Tensor>> ts;
+  std::map<std::string, std::string> meta = {{"format", "attnstudio-quant-dump"}};
+  for (size_t i = 0; i < q.tensors.size(); ++i) {
+    const quant::TensorReport& r = q.tensors[i];
+    const quant::QuantizedTensor& c = q.codes[i];
+    const int64_t blocks = quant::blockCount(c.spec, c.rows, c.cols);
+    ts.emplace_back(r.name + ".codes",
+                    ownedTensor(DType::U8, {int64_t(c.packed.size())}, c.packed));
+    if (!c.scales.empty())
+      ts.emplace_back(r.name + ".scales", ownedTensor(DType::F32, {blocks}, c.scales));
+    if (!c.zeros.empty())
+      ts.emplace_back(r.name + ".zeros", ownedTensor(DType::U8, {blocks}, c.zeros));
+    if (!c.exponents.empty())
+      ts.emplace_back(r.name + ".exponents", ownedTensor(DType::I8, {blocks}, c.exponents));
+    if (!c.codebook.empty())
+      ts.emplace_back(r.name + ".codebook",
+                      ownedTensor(DType::F32, {blocks, int64_t(1) << c.spec.bits}, c.codebook));
+    meta[r.name] =
+        Json{{"method", quant::traits(c.spec.method).name},
+             {"bits", c.spec.bits},
+             {"granularity", quant::granularityName(c.spec.granularity)},
+             {"group_size", c.spec.granularity == quant::Granularity::Group ? c.spec.groupSize : 0},
+             {"symmetric", c.spec.symmetric},
+             {"rows", c.rows},
+             {"cols", c.cols},
+             {"code_layout", "LSB-first bit stream, row-major [rows, cols]"}}
+            .dump();
+  }
+  return writeSafetensors(path, ts, meta);
+}
+
+Result<quant::ModelQuantPlan> planFrom(const QuantizeArgs& a) {
+  quant::Spec s;
+  auto m = quant::parseMethod(a.method);
+  if (!m) return m.error();
+  s.method = *m;
+  s.bits = a.bits;
+  s.symmetric = !a.asym;
+  if (a.asym && s.method != quant::Method::Uniform)
+    return makeError("--asym applies to the uniform method only");
+  if (a.clip == "mse") {
+    s.clip = quant::Clip::Mse;
+  } else if (a.clip.rfind("percentile:", 0) == 0) {
+    s.clip = quant::Clip::Percentile;
+    try {
+      s.percentile = std::stod(a.clip.substr(11));
+    } catch (const std::exception&) {
+      return makeError("--clip percentile:P needs a number, not '" + a.clip.substr(11) + "'");
+    }
+  } else if (a.clip != "none") {
+    return makeError("--clip must be none, mse or percentile:P, not '" + a.clip + "'");
+  }
+  if (s.clip != quant::Clip::None && s.method != quant::Method::Uniform)
+    return makeError("--clip applies to the uniform method only");
+  auto g = quant::parseGranularity(a.granularity, s);
+  if (!g) return g.error();
+  auto targets = quant::parseTargets(a.targets);
+  if (!targets) return targets.error();
+  quant::ModelQuantPlan plan;
+  for (quant::Target t : *targets) plan.targets[size_t(t)] = *g;
+  if (a.attnBits > 0 || a.attnMethod == "binary") {
+    plan.attention.kind = a.attnMethod == "log2"     ? quant::AttentionQuant::Kind::Log2
+                          : a.attnMethod == "binary" ? quant::AttentionQuant::Kind::Binary
+                                                     : quant::AttentionQuant::Kind::Uniform;
+    plan.attention.bits = a.attnBits;
+    plan.attention.threshold = float(a.attnThreshold);
+    if (Status st = quant::validate(plan.attention); !st) return st.error();
+  }
+  return plan;
+}
+}  // namespace
+
+int runQuantize(const QuantizeArgs& a) {
+  auto plan = planFrom(a);
+  if (!plan) return fail(plan.message());
+  if (!a.dump.empty() && std::filesystem::path(a.dump).extension() != ".safetensors")
+    return fail("--dump must end in .safetensors");
+  auto loaded = load(a.model);
+  if (!loaded) return fail(loaded.message());
+  const Model& m = **loaded;
+  const std::string defaultText = "The quick brown fox jumps over the lazy dog.";
+  std::vector<int32_t> ids;
+  std::string text;
+  if (!a.ids.empty()) {
+    auto parsed = parseIntList(a.ids, "--ids");
+    if (!parsed) return fail(parsed.message());
+    ids = *parsed;
+  } else {
+    if (!m.tokenizer) return fail("'" + a.model + "' has no tokenizer files; pass --ids instead");
+    text = a.text.empty() ? defaultText : a.text;
+    ids = m.tokenizer->encode(text).ids;
+  }
+  ThreadPool pool(threadCount(a.threads));
+  quant::QuantizeModelOptions qo;
+  qo.pool = &pool;
+  qo.keepCodes = !a.dump.empty();
+  auto q = quant::quantizeModel(m, *plan, qo);
+  if (!q) return fail(q.message());
+  ForwardOptions fo;
+  fo.pool = &pool;
+  auto ref = forward(m.config, m.weights, ids, {}, fo);
+  if (!ref) return fail(ref.message());
+  auto got = forward(q->model->config, q->model->weights, ids, {},
+                     quant::withAttentionQuant(fo, plan->attention));
+  if (!got) return fail(got.message());
+  const Fidelity fid = fidelity(*ref, *got);
+  if (!a.out.empty())
+    if (Status st = writeHfModel(a.out, m, q->model->weights); !st) return fail(st.message());
+  if (!a.dump.empty())
+    if (Status st = writeQuantDump(a.dump, *q); !st) return fail(st.message());
+
+  if (a.json) {
+    Json j;
+    j["model"] = a.model;
+    if (!q->tensors.empty()) j["spec"] = quant::describe(q->tensors.front().spec);
+    Json ts = Json::array();
+    for (const auto& t : q->tensors)
+      ts.push_back({{"name", t.name},
+                    {"mse", t.stats.mse},
+                    {"sqnr_db", t.stats.sqnrDb},
+                    {"max_abs_err", t.stats.maxAbsError},
+                    {"bits_per_weight", t.stats.bitsPerWeight}});
+    j["tensors"] = ts;
+    j["bytes_before"] = q->bytesBefore;
+    j["bytes_after"] = q->bytesAfter;
+    if (!text.empty()) j["text"] = text;
+    j["ids"] = ids;
+    j["attention_kl_mean"] = fid.klMean;
+    j["attention_js_mean"] = fid.jsMean;
+    j["hidden_cosine"] = fid.hiddenCosine;
+    if (!a.out.empty()) j["out"] = a.out;
+    if (!a.dump.empty()) j["dump"] = a.dump;
+    printJson(j);
+    return 0;
+  }
+  if (!q->tensors.empty())
+    std::printf("%s, %zu tensors\n", quant::describe(q->tensors.front().spec).c_str(),
+                q->tensors.size());
+  std::printf("%-52s %12s %9s %12s %6s\n", "tensor", "mse", "sqnr_db", "max_abs_err", "bits");
+  for (const auto& t : q->tensors)
+    std::printf("%-52s %12.4g %9.2f %12.4g %6.3f\n", t.name.c_str(), t.stats.mse, t.stats.sqnrDb,
+                t.stats.maxAbsError, t.stats.bitsPerWeight);
+  std::printf("model: %.2f MB -> %.2f MB (float32 before)\n", q->bytesBefore / 1e6,
+              q->bytesAfter / 1e6);
+  std::printf("attention on %zu tokens: KL %.4g, JS %.4g; final hidden cosine %.6f\n", ids.size(),
+              fid.klMean, fid.jsMean, fid.hiddenCosine);
+  if (!a.out.empty()) std::printf("wrote %s\n", a.out.c_str());
+  if (!a.dump.empty()) std::printf("wrote %s\n", a.dump.c_str());
   return 0;
 }
 

@@ -37,9 +37,28 @@ struct BenchArgs {
   bool json = false;
 };
 
+struct QuantizeArgs {
+  std::string model;
+  std::string method = "uniform";  // uniform | kmeans | log2 | binary | ternary
+  int bits = 8;
+  std::string granularity = "channel";  // tensor | channel | group:G
+  bool asym = false;
+  std::string clip = "none";  // none | mse | percentile:P
+  std::string targets = "q,k,v,o,ffn_in,ffn_out";
+  int attnBits = 0;                    // 0: attention probabilities stay float
+  std::string attnMethod = "uniform";  // uniform | log2 | binary
+  double attnThreshold = 0.1;
+  std::string text, ids;
+  std::string out;   // HF directory with dequantized weights
+  std::string dump;  // .safetensors with codes and parameters
+  bool json = false;
+  int threads = 0;
+};
+
 int runInspect(const InspectArgs& a);
 int runTokenize(const TokenizeArgs& a);
 int runAttention(const AttentionArgs& a);
 int runBench(const BenchArgs& a);
+int runQuantize(const QuantizeArgs& a);
 
 }  // namespace attn::cli

@@ -11,6 +11,10 @@ int main(int argc, char** argv) {
       "tokenize text and extract every layer's and head's attention."};
   app.set_version_flag("--version", std::string(ATTN_VERSION));
   app.require_subcommand(1);
+  auto addThreads = [](CLI::App* sub, int& threads) {
+    sub->add_option("--threads", threads, "Worker threads (0 = all cores)")
+        ->check(CLI::Range(0, 256));
+  };
 
   InspectArgs ia;
   auto* inspect = app.add_subcommand("inspect", "Show a model's architecture, sizes and tensors");
@@ -37,8 +41,7 @@ int main(int argc, char** argv) {
   attention->add_option("--out", aa.out,
                         "Write maps: FILE.npy (float32 [layers, heads, seq, seq]) or FILE.h5");
   attention->add_flag("--json", aa.json, "Print ids, tokens and per-head entropy as JSON");
-  attention->add_option("--threads", aa.threads, "Worker threads (0 = all cores)")
-      ->check(CLI::Range(0, 256));
+  addThreads(attention, aa.threads);
 
   BenchArgs ba;
   auto* bench = app.add_subcommand("bench", "Time a forward pass with all attentions captured");
@@ -51,9 +54,39 @@ int main(int argc, char** argv) {
   bench->add_option("--seq", ba.seq, "Sequence length")->required()->check(CLI::Range(1, 8192));
   bench->add_option("--runs", ba.runs, "Timed runs after one warm-up")
       ->check(CLI::Range(1, 100000));
-  bench->add_option("--threads", ba.threads, "Worker threads (0 = all cores)")
-      ->check(CLI::Range(0, 256));
+  addThreads(bench, ba.threads);
   bench->add_flag("--json", ba.json, "Print JSON");
+
+  QuantizeArgs qa;
+  auto* quantize = app.add_subcommand(
+      "quantize", "Quantize a model's weights (and attention) and measure the damage");
+  quantize->add_option("MODEL", qa.model, "Model directory or .safetensors file")->required();
+  quantize->add_option("--method", qa.method, "Quantization method")
+      ->check(CLI::IsMember({"uniform", "kmeans", "log2", "binary", "ternary"}));
+  quantize->add_option("--bits", qa.bits, "Bits per code (uniform 2-8, kmeans 1-8, log2 2-8)");
+  quantize->add_option("--granularity", qa.granularity,
+                       "tensor, channel (output channel) or group:G (G consecutive inputs)");
+  quantize->add_flag("--asym", qa.asym, "Uniform: asymmetric (zero point) instead of symmetric");
+  quantize->add_option("--clip", qa.clip, "Uniform range: none, mse, or percentile:P");
+  quantize->add_option("--targets", qa.targets,
+                       "Tensor groups: q,k,v,o,ffn_in,ffn_out,emb (comma-separated) or all");
+  quantize
+      ->add_option("--attn-bits", qa.attnBits,
+                   "Quantize attention probabilities to B bits (0 = keep float)")
+      ->check(CLI::Range(0, 8));
+  quantize->add_option("--attn-method", qa.attnMethod, "Attention quantizer")
+      ->check(CLI::IsMember({"uniform", "log2", "binary"}));
+  quantize->add_option("--attn-threshold", qa.attnThreshold,
+                       "Binary attention: p >= threshold becomes 1");
+  auto* qtext = quantize->add_option("--text", qa.text, "Text for the attention comparison");
+  auto* qids = quantize->add_option("--ids", qa.ids, "Token ids for the attention comparison");
+  qtext->excludes(qids);
+  quantize->add_option("--out", qa.out,
+                       "Write the quantized model (dequantized float32) as a HF directory");
+  quantize->add_option("--dump", qa.dump,
+                       "Write codes and scales / zero points / codebooks as FILE.safetensors");
+  quantize->add_flag("--json", qa.json, "Print JSON");
+  addThreads(quantize, qa.threads);
 
   try {
     app.parse(argc, argv);
@@ -71,6 +104,7 @@ int main(int argc, char** argv) {
       }
       return runAttention(aa);
     }
+    if (*quantize) return runQuantize(qa);
     if (*bench) {
       if (ba.model.empty() == ba.synthetic.empty()) {
         std::cerr << "bench: give either MODEL or --synthetic NAME\n";

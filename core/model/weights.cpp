@@ -177,6 +177,56 @@ bool isBuffer(const std::string& name) {
 
 }  // namespace
 
+std::vector<std::pair<std::string, const Tensor*>> namedWeights(const ModelConfig& c,
+                                                                const ModelWeights& w) {
+  std::vector<std::pair<std::string, const Tensor*>> out;
+  auto add = [&](const std::string& name, const Tensor& t) {
+    if (!t.empty()) out.emplace_back(name, &t);
+  };
+  auto linear = [&](const std::string& name, const Linear& l) {
+    add(name + ".weight", l.w);
+    add(name + ".bias", l.b);
+  };
+  auto norm = [&](const std::string& name, const Norm& n) {
+    add(name + ".weight", n.gamma);
+    add(name + ".bias", n.beta);
+  };
+  if (c.arch == Architecture::Gpt2) {
+    add("wte.weight", w.wordEmb);
+    add("wpe.weight", w.posEmb);
+    for (size_t i = 0; i < w.layers.size(); ++i) {
+      const std::string p = "h." + std::to_string(i) + ".";
+      const LayerWeights& l = w.layers[i];
+      norm(p + "ln_1", l.attnNorm);
+      linear(p + "attn.c_attn", l.qkv);
+      linear(p + "attn.c_proj", l.o);
+      norm(p + "ln_2", l.ffnNorm);
+      linear(p + "mlp.c_fc", l.ffnIn);
+      linear(p + "mlp.c_proj", l.ffnOut);
+    }
+    norm("ln_f", w.finalNorm);
+    return out;
+  }
+  const EncoderNames& n = c.arch == Architecture::DistilBert ? kDistilBertNames : kBertNames;
+  add("embeddings.word_embeddings.weight", w.wordEmb);
+  add("embeddings.position_embeddings.weight", w.posEmb);
+  add("embeddings.token_type_embeddings.weight", w.typeEmb);
+  norm("embeddings.LayerNorm", w.embNorm);
+  for (size_t i = 0; i < w.layers.size(); ++i) {
+    const std::string p = std::string(n.layers) + "." + std::to_string(i) + ".";
+    const LayerWeights& l = w.layers[i];
+    linear(p + n.q, l.q);
+    linear(p + n.k, l.k);
+    linear(p + n.v, l.v);
+    linear(p + n.o, l.o);
+    norm(p + n.attnNorm, l.attnNorm);
+    linear(p + n.ffnIn, l.ffnIn);
+    linear(p + n.ffnOut, l.ffnOut);
+    norm(p + n.ffnNorm, l.ffnNorm);
+  }
+  return out;
+}
+
 std::string linearWeightName(Architecture arch, int layer, const std::string& role) {
   const std::string n = std::to_string(layer);
   if (arch == Architecture::Gpt2) {

@@ -66,6 +66,11 @@ Result<ModelWeights> bindWeights(const ModelConfig& config, const Checkpoint& ck
 // one fused tensor: the name is "h.N.attn.c_attn.weight" for all three.
 std::string linearWeightName(Architecture arch, int layer, const std::string& role);
 
+// The weights under their Hugging Face names (no task-head prefix; LayerNorm
+// parameters as .weight / .bias): the inverse of bindWeights.
+std::vector<std::pair<std::string, const Tensor*>> namedWeights(const ModelConfig& config,
+                                                                const ModelWeights& weights);
+
 // Parameter count of a checkpoint: every tensor but non-parameter buffers
 // (GPT-2 attn.bias / masked_bias, position_ids), tied copies counted once.
 int64_t countParameters(const Checkpoint& ck);

@@ -8,7 +8,11 @@
 #include <QProcess>
 #include <QTest>
 
+#include "core/attention/compare.h"
 #include "core/io/npy.h"
+#include "core/io/safetensors.h"
+#include "core/model/model.h"
+#include "core/quant/model_quant.h"
 #include "tests/core/test_helpers.h"
 
 using attn::test::TempDir;
@@ -167,6 +171,75 @@ class TestCli : public QObject {
     QVERIFY(j["peak_rss_mb"].toDouble() > 400);  // 124M float32 parameters live in memory
   }
 
+  void quantizeWritesWhatItMeasured() {
+    TempDir tmp;
+    const QString out = QString::fromStdString((tmp / "int8").string());
+    const QString dump = QString::fromStdString((tmp / "codes.safetensors").string());
+    const QString ids = listOf("bert_tiny", "plain");
+    const Run r = cli({"quantize", model("bert_tiny"), "--targets", "all", "--ids", ids, "--json",
+                       "--out", out, "--dump", dump, "--threads", "1"});
+    QVERIFY2(r.code == 0, r.err.constData());
+    const QJsonObject j = json(r);
+    const QJsonArray tensors = j["tensors"].toArray();
+    QCOMPARE(tensors.size(), 2 * 6 + 3);
+    for (const char* key : {"name", "mse", "sqnr_db", "max_abs_err", "bits_per_weight"})
+      QVERIFY2(tensors[0].toObject().contains(key), key);
+    QVERIFY(j["bytes_after"].toDouble() < j["bytes_before"].toDouble());
+
+    // The same numbers as the engine computes in process.
+    using namespace attn;
+    const auto base = loadModel(attn::test::dataDir() / "models" / "bert_tiny").value();
+    quant::ModelQuantPlan plan;
+    for (auto& t : plan.targets) t = quant::Spec{};  // uniform 8-bit symmetric per channel
+    quant::QuantizeModelOptions keep;
+    keep.keepCodes = true;
+    const auto q = quant::quantizeModel(*base, plan, keep).value();
+    std::vector<int32_t> idv;
+    for (const QString& x : ids.split(',')) idv.push_back(x.toInt());
+    const auto ref = forward(base->config, base->weights, idv, {}).value();
+    const auto got = forward(q.model->config, q.model->weights, idv, {}).value();
+    const Fidelity fid = fidelity(ref, got);
+    QCOMPARE(j["attention_kl_mean"].toDouble(), fid.klMean);
+    QCOMPARE(j["hidden_cosine"].toDouble(), fid.hiddenCosine);
+    QCOMPARE(tensors[3].toObject()["name"].toString(),
+             QString("encoder.layer.0.attention.self.query.weight"));
+    QCOMPARE(tensors[3].toObject()["sqnr_db"].toDouble(), q.tensors[3].stats.sqnrDb);
+
+    // --out reopens as a model with exactly those weights, and its attention is
+    // PyTorch's for the same int8 quantization.
+    auto reopened = loadModel(out.toStdString());
+    QVERIFY2(reopened.ok(), reopened.ok() ? "" : reopened.message().c_str());
+    const auto& a = (*reopened)->weights.layers[1].ffnIn.w;
+    const auto& b = q.model->weights.layers[1].ffnIn.w;
+    QCOMPARE(a.numel(), b.numel());
+    QVERIFY(std::equal(a.f32(), a.f32() + a.numel(), b.f32()));
+    const auto again = forward((*reopened)->config, (*reopened)->weights, idv, {}).value();
+    QVERIFY(again.attention == got.attention);  // bit for bit
+    const auto torch = readNpy(attn::test::dataDir() / "quant" / "bert_tiny_int8_attentions.npy");
+    ATTN_CHECK_CLOSE(again.attention.data(), torch->values.data(), again.attention.size(),
+                     kAttentionTol, "reopened int8 model vs PyTorch");
+    QVERIFY(std::filesystem::exists(std::filesystem::path(out.toStdString()) / "vocab.txt"));
+
+    // --dump: packed codes and scales per tensor, the spec in the metadata.
+    auto ck = openCheckpoint(dump.toStdString());
+    QVERIFY(ck.ok());
+    const std::string n = "encoder.layer.0.attention.self.query.weight";
+    const Tensor* codes = ck->find(n + ".codes");
+    const Tensor* scales = ck->find(n + ".scales");
+    QVERIFY(codes != nullptr && scales != nullptr);
+    QCOMPARE(codes->dtype(), DType::U8);
+    QCOMPARE(codes->numel(), int64_t(base->config.hidden) * base->config.hidden);
+    QCOMPARE(scales->numel(), int64_t(base->config.hidden));
+    QVERIFY(std::equal(scales->f32(), scales->f32() + scales->numel(), q.codes[3].scales.data()));
+    const auto* packed = static_cast<const uint8_t*>(codes->raw());
+    QVERIFY(std::equal(packed, packed + codes->numel(), q.codes[3].packed.data()));
+    QVERIFY(QString::fromStdString(ck->metadata.at(n)).contains("\"bits\":8"));
+    // A second run refuses to write over the output.
+    const Run again2 = cli({"quantize", model("bert_tiny"), "--out", out});
+    QCOMPARE(again2.code, 1);
+    QVERIFY(again2.err.contains("exists and is not empty"));
+  }
+
   void errors_data() {
     QTest::addColumn<QStringList>("args");
     QTest::addColumn<int>("code");
@@ -193,6 +266,20 @@ class TestCli : public QObject {
     QTest::newRow("no subcommand") << QStringList{} << 2 << "";
     QTest::newRow("text and ids") << QStringList{"attention", bert, "--text", "a", "--ids", "1"}
                                   << 2 << "";
+    QTest::newRow("quantize group") << QStringList{"quantize", bert, "--granularity", "group:30"}
+                                    << 1 << "group size 30 does not divide the input dimension";
+    QTest::newRow("quantize bits") << QStringList{"quantize", bert, "--bits", "9"} << 1
+                                   << "uniform quantization takes 2–8 bits, not 9";
+    QTest::newRow("quantize target")
+        << QStringList{"quantize", bert, "--targets", "q,mlp"} << 1 << "unknown target 'mlp'";
+    QTest::newRow("quantize asym kmeans")
+        << QStringList{"quantize", bert, "--method", "kmeans", "--asym"} << 1
+        << "--asym applies to the uniform method only";
+    QTest::newRow("quantize clip") << QStringList{"quantize", bert, "--clip", "max"} << 1
+                                   << "--clip must be none, mse or percentile:P";
+    QTest::newRow("quantize dump") << QStringList{"quantize", bert, "--dump", "x.bin"} << 1
+                                   << "--dump must end in .safetensors";
+    QTest::newRow("quantize method") << QStringList{"quantize", bert, "--method", "fp4"} << 2 << "";
     QTest::newRow("bench both") << QStringList{"bench",     bert,    "--synthetic",
                                                "bert-base", "--seq", "4"}
                                 << 2 << "";
@@ -209,7 +296,7 @@ class TestCli : public QObject {
   }
 
   void helpEverywhere() {
-    for (const char* sub : {"inspect", "tokenize", "attention", "bench"}) {
+    for (const char* sub : {"inspect", "tokenize", "attention", "bench", "quantize"}) {
       const Run r = cli({sub, "--help"});
       QCOMPARE(r.code, 0);
       QVERIFY(r.out.contains("Usage") || r.out.contains("USAGE") || r.out.contains("usage"));

@@ -6,6 +6,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "core/model/hf_writer.h"
 #include "core/model/model.h"
 #include "tests/core/test_helpers.h"
 
@@ -133,6 +134,44 @@ class TestModelLoading : public QObject {
     QVERIFY(!c.ok());
     QCOMPARE(QString::fromStdString(c.message()), QString("cancelled"));
     QCOMPARE(calls, 3);
+  }
+
+  void writtenModelsReopenIdentically_data() {
+    QTest::addColumn<QString>("name");
+    for (const char* n :
+         {"bert_mlm_f16", "gpt2_bf16", "distilbert_tiny", "roberta_tiny", "bert_sharded"})
+      QTest::newRow(n) << n;
+  }
+
+  void writtenModelsReopenIdentically() {
+    QFETCH(QString, name);
+    auto m = loadModel(fixture(name.toStdString()));
+    QVERIFY(m.ok());
+    TempDir tmp;
+    const fs::path out = tmp / "copy";
+    const Status st = writeHfModel(out, **m, (*m)->weights);
+    QVERIFY2(st.ok(), st.ok() ? "" : st.message().c_str());
+    auto again = loadModel(out);
+    QVERIFY2(again.ok(), again.ok() ? "" : again.message().c_str());
+    // Every tensor of the source is there under its own name (task heads, buffers too).
+    QCOMPARE((*again)->checkpoint.tensors.size(), (*m)->checkpoint.tensors.size());
+    for (const auto& [n, item] : (*m)->checkpoint.tensors)
+      QVERIFY2((*again)->checkpoint.find(n) != nullptr, n.c_str());
+    QVERIFY((*again)->tokenizer != nullptr);
+    const std::vector<int32_t> ids = {1, 5, 7, 2, 9, 3};
+    auto a = forward((*m)->config, (*m)->weights, ids, {});
+    auto b = forward((*again)->config, (*again)->weights, ids, {});
+    QVERIFY(a.ok() && b.ok());
+    QVERIFY(a->attention == b->attention);
+    QVERIFY(a->lastHidden == b->lastHidden);
+    // No second write over it, and nothing left behind by the refusal.
+    const Status twice = writeHfModel(out, **m, (*m)->weights);
+    QVERIFY(!twice.ok());
+    QVERIFY(QString::fromStdString(twice.message()).contains("exists and is not empty"));
+    int entries = 0;
+    for (auto it = fs::directory_iterator(tmp.path()); it != fs::directory_iterator(); ++it)
+      ++entries;
+    QCOMPARE(entries, 1);
   }
 
   void parameterCounts() {

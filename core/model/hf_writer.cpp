@@ -1,0 +1,96 @@
+#include "core/model/hf_writer.h"
+
+#include <stdlib.h>
+
+#include <map>
+#include <system_error>
+
+namespace attn {
+
+namespace {
+namespace fs = std::filesystem;
+
+constexpr const char* kCopiedFiles[] = {"config.json",
+                                        "tokenizer.json",
+                                        "tokenizer_config.json",
+                                        "special_tokens_map.json",
+                                        "vocab.txt",
+                                        "vocab.json",
+                                        "merges.txt",
+                                        "generation_config.json"};
+
+// The task-head prefix the checkpoint uses ("", "bert.", "transformer.", …).
+std::string prefixOf(const Checkpoint& ck, Architecture arch) {
+  const std::string probe =
+      arch == Architecture::Gpt2 ? "wte.weight" : "embeddings.word_embeddings.weight";
+  for (const auto& [name, item] : ck.tensors)
+    if (name.size() >= probe.size() &&
+        name.compare(name.size() - probe.size(), probe.size(), probe) == 0)
+      return name.substr(0, name.size() - probe.size());
+  return "";
+}
+
+std::string withOldNormNames(std::string name) {  // LayerNorm.gamma / .beta
+  auto swap = [&](const std::string& from, const std::string& to) {
+    if (name.size() > from.size() &&
+        name.compare(name.size() - from.size(), from.size(), from) == 0)
+      name = name.substr(0, name.size() - from.size()) + to;
+  };
+  swap(".weight", ".gamma");
+  swap(".bias", ".beta");
+  return name;
+}
+}  // namespace
+
+Status writeHfModel(const fs::path& dir, const Model& source, const ModelWeights& weights) {
+  std::error_code ec;
+  if (source.checkpoint.tensors.empty())
+    return makeError("the model was not loaded from a checkpoint; nothing to write it after");
+  const fs::path from =
+      fs::is_directory(source.source, ec) ? source.source : source.source.parent_path();
+  if (fs::exists(dir, ec) && !fs::is_empty(dir, ec))
+    return makeError("'" + dir.string() + "' exists and is not empty");
+  if (fs::exists(dir, ec) && fs::equivalent(dir, from, ec))
+    return makeError("refusing to write over the source model");
+  if (!fs::exists(from / "config.json", ec))
+    return makeError("no config.json in '" + from.string() + "' to copy");
+
+  // Name → tensor to write: the checkpoint's, with the engine's weights replacing theirs.
+  const std::string prefix = prefixOf(source.checkpoint, source.config.arch);
+  std::map<std::string, const Tensor*> ours;
+  for (const auto& [name, t] : namedWeights(source.config, weights)) {
+    ours[prefix + name] = t;
+    ours[prefix + withOldNormNames(name)] = t;
+  }
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (const auto& [name, item] : source.checkpoint.tensors) {
+    const auto it = ours.find(name);
+    tensors.emplace_back(name, it != ours.end() ? *it->second : item.tensor);
+  }
+
+  const fs::path parent = dir.has_parent_path() ? dir.parent_path() : fs::path(".");
+  fs::create_directories(parent, ec);
+  std::string tmpl = (parent / (dir.filename().string() + ".partial-XXXXXX")).string();
+  if (mkdtemp(tmpl.data()) == nullptr)
+    return makeError("cannot create a folder beside '" + dir.string() + "'");
+  const fs::path tmp(tmpl);
+  auto fail = [&](const std::string& message) -> Status {
+    fs::remove_all(tmp, ec);
+    return makeError(message);
+  };
+  for (const char* f : kCopiedFiles)
+    if (fs::exists(from / f, ec)) {
+      fs::copy_file(from / f, tmp / f, ec);
+      if (ec) return fail("cannot copy " + (from / f).string() + ": " + ec.message());
+    }
+  std::map<std::string, std::string> meta = source.checkpoint.metadata;
+  meta["format"] = "pt";  // transformers refuses files without it
+  if (Status st = writeSafetensors(tmp / "model.safetensors", tensors, meta); !st)
+    return fail(st.message());
+  fs::remove(dir, ec);  // an empty target folder
+  fs::rename(tmp, dir, ec);
+  if (ec) return fail("cannot rename the output to '" + dir.string() + "': " + ec.message());
+  return Ok{};
+}
+
+}  // namespace attn
