@@ -5,11 +5,13 @@
 #include <benchmark/benchmark.h>
 
 #include <Eigen/Core>
+#include <cstring>
 #include <random>
 #include <vector>
 
 #include "core/kernels/gemm.h"
 #include "core/model/model.h"
+#include "core/quant/quantize.h"
 
 namespace {
 using namespace attn;
@@ -101,5 +103,113 @@ BENCHMARK(BM_ForwardBertBase)
     ->UseRealTime()
     ->MinTime(2.0);
 }  // namespace
+
+// The Linear weights of BERT-base ([out, in]): per layer Q, K, V, O 768×768,
+// FFN in 3072×768, FFN out 768×3072; 12 layers, 84.9 M weights.
+struct BertBaseLinears {
+  std::vector<std::vector<float>> w;
+  std::vector<std::pair<int64_t, int64_t>> shape;
+  BertBaseLinears() {
+    uint32_t seed = 10;
+    for (int l = 0; l < 12; ++l)
+      for (auto [o, i] : {std::pair<int64_t, int64_t>{768, 768},
+                          {768, 768},
+                          {768, 768},
+                          {768, 768},
+                          {3072, 768},
+                          {768, 3072}}) {
+        w.push_back(randomVector(size_t(o * i), seed++));
+        shape.emplace_back(o, i);
+      }
+  }
+  int64_t weights() const {
+    int64_t n = 0;
+    for (auto [o, i] : shape) n += o * i;
+    return n;
+  }
+};
+const BertBaseLinears& bertBaseLinears() {
+  static const BertBaseLinears b;
+  return b;
+}
+
+// int8 symmetric per output channel (scale max|w_r|/127), as torch.quantize_per_channel.
+// Arg: threads (0 = the scalar reference on one thread).
+void BM_QuantizeInt8PerChannelBertBase(benchmark::State& st) {
+  const auto& b = bertBaseLinears();
+  ThreadPool pool(std::max<int>(1, int(st.range(0))));
+  quant::Spec spec;  // uniform 8-bit symmetric per channel
+  for (auto _ : st)
+    for (size_t t = 0; t < b.w.size(); ++t) {
+      auto q =
+          st.range(0) == 0
+              ? quant::quantizeRef(b.w[t].data(), b.shape[t].first, b.shape[t].second, spec)
+              : quant::quantize(b.w[t].data(), b.shape[t].first, b.shape[t].second, spec, &pool);
+      benchmark::DoNotOptimize(q);
+    }
+  st.counters["GB/s read"] =
+      benchmark::Counter(4.0 * double(b.weights()), benchmark::Counter::kIsIterationInvariantRate);
+  st.SetLabel(st.range(0) == 0 ? "scalar reference" : "vectorised");
+}
+BENCHMARK(BM_QuantizeInt8PerChannelBertBase)
+    ->Arg(0)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// For scale: the memory-bandwidth bound of the pass above — read every weight
+// once (an OR of the bits, which vectorises) and write one byte per weight.
+void BM_ReadWeightsWriteBytesBertBase(benchmark::State& st) {
+  const auto& b = bertBaseLinears();
+  std::vector<std::vector<uint8_t>> out;
+  for (auto _ : st) {
+    uint32_t m = 0;
+    out.clear();
+    for (const auto& w : b.w) {
+      const auto* bits = reinterpret_cast<const uint32_t*>(w.data());
+      for (size_t i = 0; i < w.size(); ++i) m |= bits[i];
+      out.emplace_back(w.size());
+      std::memset(out.back().data(), int(m & 1u), w.size());
+    }
+    benchmark::DoNotOptimize(m);
+    benchmark::DoNotOptimize(out.data());
+  }
+}
+BENCHMARK(BM_ReadWeightsWriteBytesBertBase)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// 16-level k-means (Lloyd, one codebook) of a 768×3072 matrix.
+void BM_KMeans16(benchmark::State& st) {
+  const auto w = randomVector(768 * 3072, 42);
+  quant::Spec spec;
+  spec.method = quant::Method::KMeans;
+  spec.bits = 4;
+  spec.granularity = quant::Granularity::Tensor;
+  int iterations = 0;
+  for (auto _ : st) {
+    auto q = quant::quantize(w.data(), 3072, 768, spec);
+    iterations = q->iterations;
+    benchmark::DoNotOptimize(q);
+  }
+  st.counters["Lloyd iterations"] = iterations;
+}
+BENCHMARK(BM_KMeans16)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// What the tuning panel does when a control moves: re-quantize one FFN matrix
+// (4-bit, groups of 128) and compute its error statistics and histograms.
+void BM_RequantizeWithStats(benchmark::State& st) {
+  const auto w = randomVector(3072 * 768, 43);
+  ThreadPool pool(2);
+  quant::Spec spec;
+  spec.bits = 4;
+  spec.granularity = quant::Granularity::Group;
+  spec.groupSize = 128;
+  for (auto _ : st) {
+    auto q = quant::quantize(w.data(), 3072, 768, spec, &pool);
+    auto stats = quant::errorStats(w.data(), *q, 128);
+    benchmark::DoNotOptimize(stats);
+  }
+}
+BENCHMARK(BM_RequantizeWithStats)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 BENCHMARK_MAIN();

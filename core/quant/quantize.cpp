@@ -1,11 +1,16 @@
 #include "core/quant/quantize.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <numeric>
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 namespace attn::quant {
 
@@ -106,28 +111,57 @@ int64_t blockCount(const Spec& s, int64_t rows, int64_t cols) {
   return 1;
 }
 
-std::vector<uint8_t> packCodes(const std::vector<uint32_t>& codes, int bits) {
+namespace {
+// Codes (each < 2^bits, one per byte) into the LSB-first bit stream.
+std::vector<uint8_t> packBytes(std::vector<uint8_t> codes, int bits) {
+  if (bits == 8) return codes;
   std::vector<uint8_t> out((codes.size() * size_t(bits) + 7) / 8, 0);
-  if (bits == 8) {
-    for (size_t i = 0; i < codes.size(); ++i) out[i] = uint8_t(codes[i]);
-    return out;
+  uint64_t acc = 0;
+  int have = 0;
+  size_t o = 0;
+  for (uint8_t c : codes) {
+    acc |= uint64_t(c) << have;
+    have += bits;
+    while (have >= 8) {
+      out[o++] = uint8_t(acc);
+      acc >>= 8;
+      have -= 8;
+    }
   }
-  uint64_t bit = 0;
-  for (uint32_t c : codes)
-    for (int k = 0; k < bits; ++k, ++bit)
-      if ((c >> k) & 1u) out[bit >> 3] |= uint8_t(1u << (bit & 7));
+  if (have > 0) out[o] = uint8_t(acc);
   return out;
+}
+
+// Calls fn(i, code) for the first n codes of a stream.
+template <class Fn>
+void forEachCode(const std::vector<uint8_t>& packed, int bits, int64_t n, Fn fn) {
+  if (bits == 8) {
+    for (int64_t i = 0; i < n; ++i) fn(i, uint32_t(packed[size_t(i)]));
+    return;
+  }
+  const uint64_t mask = (uint64_t(1) << bits) - 1;
+  uint64_t acc = 0;
+  int have = 0;
+  size_t in = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    while (have < bits) {
+      acc |= uint64_t(packed[in++]) << have;
+      have += 8;
+    }
+    fn(i, uint32_t(acc & mask));
+    acc >>= bits;
+    have -= bits;
+  }
+}
+}  // namespace
+
+std::vector<uint8_t> packCodes(const std::vector<uint32_t>& codes, int bits) {
+  return packBytes(std::vector<uint8_t>(codes.begin(), codes.end()), bits);
 }
 
 std::vector<uint32_t> unpackCodes(const std::vector<uint8_t>& packed, int bits, int64_t n) {
   std::vector<uint32_t> out(size_t(std::max<int64_t>(0, n)), 0);
-  if (bits == 8) {
-    for (size_t i = 0; i < out.size(); ++i) out[i] = packed[i];
-    return out;
-  }
-  uint64_t bit = 0;
-  for (auto& c : out)
-    for (int k = 0; k < bits; ++k, ++bit) c |= uint32_t((packed[bit >> 3] >> (bit & 7)) & 1u) << k;
+  forEachCode(packed, bits, n, [&](int64_t i, uint32_t c) { out[size_t(i)] = c; });
   return out;
 }
 
@@ -175,8 +209,17 @@ std::vector<float> QuantizedTensor::dequantize() const {
   std::vector<float> out(size_t(std::max<int64_t>(0, n)));
   const int64_t blocks = blockCount(spec, rows, cols);
   const int64_t per = blocks > 0 ? n / blocks : n;
-  const std::vector<uint32_t> codes = unpackCodes(packed, spec.bits, n);
-  for (int64_t i = 0; i < n; ++i) out[size_t(i)] = level(i / per, codes[size_t(i)]);
+  const uint32_t levels = 1u << spec.bits;
+  std::vector<float> table(levels);
+  int64_t tableFor = -1;
+  forEachCode(packed, spec.bits, n, [&](int64_t i, uint32_t c) {
+    const int64_t b = i / per;
+    if (b != tableFor) {  // blocks are contiguous: one table per block
+      for (uint32_t u = 0; u < levels; ++u) table[u] = level(b, u);
+      tableFor = b;
+    }
+    out[size_t(i)] = table[c];
+  });
   return out;
 }
 
@@ -217,10 +260,51 @@ UniformGrid affineGrid(float lo, float hi, int bits) {
   return {s, 1.0f / s, z, 0, qmax, 0};
 }
 
+// Clamped in float before the conversion, so far-out weights cannot overflow.
 inline int quantizeOne(float w, const UniformGrid& g) {
-  const int q = int(roundHalfEven(w * g.inv)) + g.zero;
-  return std::clamp(q, g.qmin, g.qmax);
+  const float r =
+      std::clamp(roundHalfEven(w * g.inv), float(g.qmin - g.zero), float(g.qmax - g.zero));
+  return int(r) + g.zero;
 }
+
+#if defined(__AVX2__)
+// min and max of w[0, n), 8 lanes at a time.
+void minMaxAvx2(const float* w, int64_t n, float* mnOut, float* mxOut) {
+  __m256 mn = _mm256_set1_ps(w[0]), mx = mn;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_loadu_ps(w + i);
+    mn = _mm256_min_ps(mn, x);
+    mx = _mm256_max_ps(mx, x);
+  }
+  alignas(32) float a[8], b[8];
+  _mm256_store_ps(a, mn);
+  _mm256_store_ps(b, mx);
+  float lo = a[0], hi = b[0];
+  for (int k = 1; k < 8; ++k) lo = std::min(lo, a[k]), hi = std::max(hi, b[k]);
+  for (; i < n; ++i) lo = std::min(lo, w[i]), hi = std::max(hi, w[i]);
+  *mnOut = lo;
+  *mxOut = hi;
+}
+
+// The same codes as quantizeOne(w[i], g) + g.offset, 8 at a time.
+void quantizeCodesAvx2(const float* w, int64_t n, const UniformGrid& g, uint8_t* out) {
+  const __m256 inv = _mm256_set1_ps(g.inv);
+  const __m256 lo = _mm256_set1_ps(float(g.qmin - g.zero)),
+               hi = _mm256_set1_ps(float(g.qmax - g.zero));
+  const __m256i add = _mm256_set1_epi32(g.zero + g.offset);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 r = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(w + i), inv),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    r = _mm256_min_ps(_mm256_max_ps(r, lo), hi);
+    const __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(r), add);
+    const __m128i p16 = _mm_packus_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(out + i), _mm_packus_epi16(p16, p16));
+  }
+  for (; i < n; ++i) out[i] = uint8_t(quantizeOne(w[i], g) + g.offset);
+}
+#endif
 
 inline float dequantizeOne(int q, const UniformGrid& g) { return g.scale * float(q - g.zero); }
 
@@ -241,13 +325,17 @@ float percentileOf(std::vector<float>& v, double p) {
   return v[k];
 }
 
-UniformGrid uniformGridFor(const float* w, int64_t len, const Spec& s) {
-  float mn = w[0], mx = w[0], amax = 0.0f;
-  for (int64_t i = 0; i < len; ++i) {
-    mn = std::min(mn, w[i]);
-    mx = std::max(mx, w[i]);
-    amax = std::max(amax, std::fabs(w[i]));
-  }
+UniformGrid uniformGridFor(const float* w, int64_t len, const Spec& s, bool fast) {
+  float mn = w[0], mx = w[0];
+#if defined(__AVX2__)
+  if (fast) minMaxAvx2(w, len, &mn, &mx);
+#endif
+  if (!fast)
+    for (int64_t i = 0; i < len; ++i) {
+      mn = std::min(mn, w[i]);
+      mx = std::max(mx, w[i]);
+    }
+  float amax = std::max(-mn, mx);
   if (s.clip == Clip::Percentile) {
     if (s.symmetric) {
       std::vector<float> a(static_cast<size_t>(len));
@@ -274,9 +362,18 @@ UniformGrid uniformGridFor(const float* w, int64_t len, const Spec& s) {
   return best;
 }
 
-void quantizeUniform(const float* w, int64_t len, const Spec& s, uint32_t* codes, BlockOut& out) {
-  const UniformGrid g = uniformGridFor(w, len, s);
-  for (int64_t i = 0; i < len; ++i) codes[i] = uint32_t(quantizeOne(w[i], g) + g.offset);
+void quantizeUniform(const float* w, int64_t len, const Spec& s, uint8_t* codes, BlockOut& out,
+                     bool fast) {
+  const UniformGrid g = uniformGridFor(w, len, s, fast);
+#if defined(__AVX2__)
+  if (fast) {
+    quantizeCodesAvx2(w, len, g, codes);
+    out.scale = g.scale;
+    out.zero = uint8_t(g.zero);
+    return;
+  }
+#endif
+  for (int64_t i = 0; i < len; ++i) codes[i] = uint8_t(quantizeOne(w[i], g) + g.offset);
   out.scale = g.scale;
   out.zero = uint8_t(g.zero);
 }
@@ -311,16 +408,17 @@ void sortFloats(std::vector<float>& v) {
 
 // Lloyd's algorithm in 1-D on sorted values with prefix sums: each iteration
 // costs O(K log n). Clusters are contiguous ranges of the sorted values.
-void quantizeKMeans(const float* w, int64_t len, const Spec& s, uint32_t* codes, BlockOut& out,
-                    int* iterations, std::vector<double>* history) {
+void quantizeKMeans(const float* w, int64_t len, const Spec& s, uint8_t* codes, BlockOut& out,
+                    int* iterations, std::vector<double>* history, bool fast) {
   const int K = 1 << s.bits;
   std::vector<float> v(w, w + len);
   sortFloats(v);
-  std::vector<double> sum(size_t(len) + 1, 0.0), sq(size_t(len) + 1, 0.0);
-  for (int64_t i = 0; i < len; ++i) {
-    sum[size_t(i) + 1] = sum[size_t(i)] + v[size_t(i)];
-    sq[size_t(i) + 1] = sq[size_t(i)] + double(v[size_t(i)]) * v[size_t(i)];
-  }
+  // Prefix sums (and of squares, for the error history only).
+  std::vector<double> sum(size_t(len) + 1, 0.0), sq(history ? size_t(len) + 1 : 0, 0.0);
+  for (int64_t i = 0; i < len; ++i) sum[size_t(i) + 1] = sum[size_t(i)] + v[size_t(i)];
+  if (history)
+    for (int64_t i = 0; i < len; ++i)
+      sq[size_t(i) + 1] = sq[size_t(i)] + double(v[size_t(i)]) * v[size_t(i)];
   std::vector<float> c(static_cast<size_t>(K));
   for (int k = 0; k < K; ++k)
     c[size_t(k)] = v[std::min(size_t(len) - 1, size_t((k + 0.5) / K * double(len)))];
@@ -364,12 +462,29 @@ void quantizeKMeans(const float* w, int64_t len, const Spec& s, uint32_t* codes,
   std::vector<float> mids(size_t(K) - 1);
   for (int k = 0; k + 1 < K; ++k)
     mids[size_t(k)] = c[size_t(k)] + 0.5f * (c[size_t(k) + 1] - c[size_t(k)]);
-  for (int64_t i = 0; i < len; ++i)  // half-way goes to the lower level
-    codes[i] = uint32_t(std::lower_bound(mids.begin(), mids.end(), w[i]) - mids.begin());
+  // code = number of midpoints strictly below w (half-way goes to the lower level):
+  // a branch-free count, since the levels are few.
+  const int M = K - 1;
+  int64_t i = 0;
+#if defined(__AVX2__)
+  if (fast)
+    for (; i + 8 <= len; i += 8) {
+      const __m256 x = _mm256_loadu_ps(w + i);
+      __m256i count = _mm256_setzero_si256();
+      for (int k = 0; k < M; ++k)  // the mask is −1 where mid < x
+        count = _mm256_sub_epi32(count, _mm256_castps_si256(_mm256_cmp_ps(
+                                            _mm256_set1_ps(mids[size_t(k)]), x, _CMP_LT_OQ)));
+      const __m128i p16 =
+          _mm_packus_epi32(_mm256_castsi256_si128(count), _mm256_extracti128_si256(count, 1));
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(codes + i), _mm_packus_epi16(p16, p16));
+    }
+#endif
+  for (; i < len; ++i)
+    codes[i] = uint8_t(std::lower_bound(mids.begin(), mids.end(), w[i]) - mids.begin());
   out.levels = std::move(c);
 }
 
-void quantizeLog2(const float* w, int64_t len, const Spec& s, uint32_t* codes, BlockOut& out) {
+void quantizeLog2(const float* w, int64_t len, const Spec& s, uint8_t* codes, BlockOut& out) {
   float amax = 0.0f;
   for (int64_t i = 0; i < len; ++i) amax = std::max(amax, std::fabs(w[i]));
   const int emax =
@@ -383,21 +498,21 @@ void quantizeLog2(const float* w, int64_t len, const Spec& s, uint32_t* codes, B
     }
     const double t = double(emax) - std::log2(std::fabs(double(w[i])));
     const int k = std::max(1, int(std::nearbyint(t)) + 1);
-    codes[i] = k > M ? 0u : uint32_t(k) | (w[i] < 0 ? sign : 0u);
+    codes[i] = uint8_t(k > M ? 0u : uint32_t(k) | (w[i] < 0 ? sign : 0u));
   }
   out.exponent = int8_t(emax);
 }
 
-void quantizeBinary(const float* w, int64_t len, uint32_t* codes, BlockOut& out) {
+void quantizeBinary(const float* w, int64_t len, uint8_t* codes, BlockOut& out) {
   double a = 0.0;
   for (int64_t i = 0; i < len; ++i) {
     a += std::fabs(double(w[i]));
-    codes[i] = w[i] >= 0.0f ? 1u : 0u;
+    codes[i] = w[i] >= 0.0f ? 1 : 0;
   }
   out.scale = float(a / double(len));
 }
 
-void quantizeTernary(const float* w, int64_t len, uint32_t* codes, BlockOut& out) {
+void quantizeTernary(const float* w, int64_t len, uint8_t* codes, BlockOut& out) {
   double a = 0.0;
   for (int64_t i = 0; i < len; ++i) a += std::fabs(double(w[i]));
   const double delta = 0.7 * a / double(len);
@@ -405,7 +520,7 @@ void quantizeTernary(const float* w, int64_t len, uint32_t* codes, BlockOut& out
   int64_t n = 0;
   for (int64_t i = 0; i < len; ++i) {
     const double x = w[i];
-    codes[i] = x > delta ? 1u : x < -delta ? 2u : 0u;
+    codes[i] = x > delta ? 1 : x < -delta ? 2 : 0;
     if (std::fabs(x) > delta) kept += std::fabs(x), ++n;
   }
   out.scale = n > 0 ? float(kept / double(n)) : 0.0f;
@@ -413,31 +528,36 @@ void quantizeTernary(const float* w, int64_t len, uint32_t* codes, BlockOut& out
 
 }  // namespace
 
-Result<QuantizedTensor> quantize(const float* w, int64_t rows, int64_t cols, const Spec& spec,
-                                 ThreadPool* pool, std::vector<double>* mseHistory) {
+namespace {
+Result<QuantizedTensor> quantizeImpl(const float* w, int64_t rows, int64_t cols, const Spec& spec,
+                                     ThreadPool* pool, std::vector<double>* mseHistory, bool fast) {
   if (Status st = validate(spec, rows, cols); !st) return st.error();
   const int64_t n = rows * cols;
-  for (int64_t i = 0; i < n; ++i)
-    if (!std::isfinite(w[i]))
-      return makeError("weight " + std::to_string(i) + " is " + std::to_string(w[i]) +
-                       "; NaN/Inf weights cannot be quantized");
   QuantizedTensor q;
   q.spec = spec;
   q.rows = rows;
   q.cols = cols;
   const int64_t blocks = blockCount(spec, rows, cols), len = n / blocks;
-  std::vector<uint32_t> codes(static_cast<size_t>(n));
+  std::vector<uint8_t> codes(static_cast<size_t>(n));
   std::vector<BlockOut> outs(static_cast<size_t>(blocks));
   std::vector<int> iters(static_cast<size_t>(blocks), 0);
+  std::atomic<bool> nonFinite{false};
   auto one = [&](int64_t b) {
     const float* x = w + b * len;
-    uint32_t* c = codes.data() + b * len;
+    bool bad = false;  // checked per block (in cache, in parallel); written to vectorise
+    for (int64_t i = 0; i < len; ++i) bad |= !(std::fabs(x[i]) <= FLT_MAX);
+    if (bad) {
+      nonFinite = true;
+      return;
+    }
+    uint8_t* c = codes.data() + b * len;
     BlockOut& o = outs[size_t(b)];
     switch (spec.method) {
       case Method::Uniform:
-        return quantizeUniform(x, len, spec, c, o);
+        return quantizeUniform(x, len, spec, c, o, fast);
       case Method::KMeans:
-        return quantizeKMeans(x, len, spec, c, o, &iters[size_t(b)], b == 0 ? mseHistory : nullptr);
+        return quantizeKMeans(x, len, spec, c, o, &iters[size_t(b)], b == 0 ? mseHistory : nullptr,
+                              fast);
       case Method::Log2:
         return quantizeLog2(x, len, spec, c, o);
       case Method::Binary:
@@ -450,8 +570,13 @@ Result<QuantizedTensor> quantize(const float* w, int64_t rows, int64_t cols, con
     pool->run(blocks, one);
   else
     for (int64_t b = 0; b < blocks; ++b) one(b);
+  if (nonFinite)
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(w[i]))
+        return makeError("weight " + std::to_string(i) + " is " + std::to_string(w[i]) +
+                         "; NaN/Inf weights cannot be quantized");
 
-  q.packed = packCodes(codes, spec.bits);
+  q.packed = packBytes(std::move(codes), spec.bits);
   for (const BlockOut& o : outs) {
     switch (spec.method) {
       case Method::Uniform:
@@ -472,6 +597,16 @@ Result<QuantizedTensor> quantize(const float* w, int64_t rows, int64_t cols, con
   }
   q.iterations = *std::max_element(iters.begin(), iters.end());
   return q;
+}
+}  // namespace
+
+Result<QuantizedTensor> quantize(const float* w, int64_t rows, int64_t cols, const Spec& spec,
+                                 ThreadPool* pool, std::vector<double>* mseHistory) {
+  return quantizeImpl(w, rows, cols, spec, pool, mseHistory, true);
+}
+
+Result<QuantizedTensor> quantizeRef(const float* w, int64_t rows, int64_t cols, const Spec& spec) {
+  return quantizeImpl(w, rows, cols, spec, nullptr, nullptr, false);
 }
 
 // ---- Error statistics ------------------------------------------------------

@@ -18,6 +18,10 @@ Result<QuantizedTensor> quantize(const float* w, int64_t rows, int64_t cols, con
                                  ThreadPool* pool = nullptr,
                                  std::vector<double>* mseHistory = nullptr);
 
+// The scalar reference implementation of every format, single-threaded: the
+// definition quantize() (vectorised where the CPU allows) is tested against.
+Result<QuantizedTensor> quantizeRef(const float* w, int64_t rows, int64_t cols, const Spec& spec);
+
 struct Histogram {
   double lo = 0.0, hi = 0.0;  // bin i covers [lo + i·width, lo + (i+1)·width), last bin closed
   std::vector<int64_t> counts;

@@ -150,6 +150,32 @@ class TestQuant : public QObject {
           }
   }
 
+  void fastEqualsReference() {
+    // Odd sizes (vector tails), exact half-steps, and an outlier clipped far away.
+    const int64_t rows = 12, cols = 100;
+    auto w = randomWeights(rows * cols, 17);
+    for (int j = 0; j < 20; ++j) w[size_t(j)] = (j - 10 + 0.5f) * (w[50] / 127.0f);
+    w[333] = 40.0f;
+    for (const MethodTraits& t : kMethods)
+      for (Granularity g : granularities(t))
+        for (int bits = t.minBits; bits <= t.maxBits; ++bits)
+          for (int variant = 0; variant < (t.method == Method::Uniform ? 4 : 1); ++variant) {
+            Spec s;
+            s.method = t.method;
+            s.bits = bits;
+            s.granularity = g;
+            s.groupSize = 20;
+            s.symmetric = variant % 2 == 0;
+            s.clip = variant >= 2 ? Clip::Percentile : Clip::None;
+            s.percentile = 90;
+            auto a = quantize(w.data(), rows, cols, s), b = quantizeRef(w.data(), rows, cols, s);
+            QVERIFY(a.ok() && b.ok());
+            QVERIFY2(a->packed == b->packed, describe(s).c_str());
+            QVERIFY2(a->scales == b->scales && a->zeros == b->zeros, describe(s).c_str());
+            QVERIFY(a->codebook == b->codebook && a->exponents == b->exponents);
+          }
+  }
+
   void moreBitsLessError() {
     const auto w = randomWeights(64 * 96, 5);
     for (Method m : {Method::Uniform, Method::KMeans}) {
