@@ -2,17 +2,13 @@
 
 #include <qcustomplot.h>
 
-#include <QVBoxLayout>
 #include <algorithm>
 
 #include "widgets/plot_theme.h"
 
 namespace attn::widgets {
 
-BarChartView::BarChartView(QWidget* parent) : QWidget(parent), plot_(new QCustomPlot(this)) {
-  auto* layout = new QVBoxLayout(this);
-  layout->setContentsMargins(0, 0, 0, 0);
-  layout->addWidget(plot_);
+BarChartView::BarChartView(QWidget* parent) : PlotView(parent) {
   setMinimumHeight(140);
   bars_ = new QCPBars(plot_->xAxis, plot_->yAxis);
   bars_->setWidth(0.6);
@@ -21,13 +17,10 @@ BarChartView::BarChartView(QWidget* parent) : QWidget(parent), plot_(new QCustom
   plot_->xAxis->grid()->setVisible(false);
   plot_->xAxis->setSubTicks(false);
   plot_->xAxis->setTickLength(0, 3);
-  applyPlotPalette(plot_, palette());
+  applyPlotPalette(plot_, palette());  // the axes set up above
 }
 
-void BarChartView::changeEvent(QEvent* event) {
-  if (event->type() == QEvent::PaletteChange) applyPlotPalette(plot_, palette());
-  QWidget::changeEvent(event);
-}
+QString BarChartView::imageTitle() const { return plot_->yAxis->label(); }
 
 void BarChartView::setBars(const QStringList& labels, const std::vector<double>& values,
                            const QString& valueLabel) {

@@ -3,15 +3,15 @@
 #pragma once
 
 #include <QStringList>
-#include <QWidget>
 #include <vector>
 
-class QCustomPlot;
+#include "widgets/plot_view.h"
+
 class QCPBars;
 
 namespace attn::widgets {
 
-class BarChartView : public QWidget {
+class BarChartView : public PlotView {
   Q_OBJECT
 
  public:
@@ -20,13 +20,11 @@ class BarChartView : public QWidget {
                const QString& valueLabel);
   int count() const { return int(values_.size()); }
   double value(int i) const { return values_[size_t(i)]; }
-  QCustomPlot* plot() const { return plot_; }
 
  protected:
-  void changeEvent(QEvent* event) override;
+  QString imageTitle() const override;
 
  private:
-  QCustomPlot* plot_;
   QCPBars* bars_;
   std::vector<double> values_;
 };

@@ -2,16 +2,13 @@
 
 #include <qcustomplot.h>
 
-#include <QFileDialog>
 #include <QMenu>
-#include <QMessageBox>
-#include <QSvgGenerator>
 #include <QToolTip>
-#include <QVBoxLayout>
 #include <algorithm>
 #include <cmath>
 
 #include "widgets/color_maps.h"
+#include "widgets/plot_export.h"
 #include "widgets/plot_theme.h"
 
 namespace attn::widgets {
@@ -37,10 +34,7 @@ QSharedPointer<QCPAxisTickerText> thinTicker(const QStringList& labels, const QC
 }
 }  // namespace
 
-HeatmapView::HeatmapView(QWidget* parent) : QWidget(parent), plot_(new QCustomPlot(this)) {
-  auto* layout = new QVBoxLayout(this);
-  layout->setContentsMargins(0, 0, 0, 0);
-  layout->addWidget(plot_);
+HeatmapView::HeatmapView(QWidget* parent) : PlotView(parent) {
   setMinimumSize(260, 260);
 
   plot_->plotLayout()->insertRow(0);
@@ -89,22 +83,6 @@ HeatmapView::HeatmapView(QWidget* parent) : QWidget(parent), plot_(new QCustomPl
   message_->setText(tr("no data"));
 
   plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
-  plot_->setContextMenuPolicy(Qt::CustomContextMenu);
-  connect(plot_, &QWidget::customContextMenuRequested, this, [this](const QPoint& at) {
-    QMenu menu(this);
-    menu.addAction(tr("Save image as…"), this, [this] {
-      const QString path = QFileDialog::getSaveFileName(
-          this, tr("Save image"), QString(), tr("PNG (*.png);;SVG (*.svg);;PDF (*.pdf)"));
-      QString error;
-      if (!path.isEmpty() && !saveImage(path, &error))
-        QMessageBox::warning(this, tr("Could not save"), error);
-    });
-    menu.addAction(tr("Reset zoom"), this, [this] {
-      setVisibleWindow(-0.5, cols_ - 0.5, -0.5, rows_ - 0.5);
-      emit windowChanged(-0.5, cols_ - 0.5, -0.5, rows_ - 0.5);
-    });
-    menu.exec(plot_->mapToGlobal(at));
-  });
   plot_->setMouseTracking(true);
   connect(plot_, &QCustomPlot::mouseMove, this, &HeatmapView::onMouseMove);
   connect(plot_, &QCustomPlot::mousePress, this, [this](QMouseEvent* e) {
@@ -127,14 +105,16 @@ HeatmapView::HeatmapView(QWidget* parent) : QWidget(parent), plot_(new QCustomPl
   applyPlotPalette(plot_, palette());
 }
 
-void HeatmapView::changeEvent(QEvent* event) {
-  if (event->type() == QEvent::PaletteChange) {
-    applyPlotPalette(plot_, palette());
-    message_->setColor(palette().color(QPalette::WindowText));
-    for (size_t i = 0; i < marks_.size(); ++i)
-      marks_[i]->setPen(QPen(palette().color(QPalette::WindowText), 2));
-  }
-  QWidget::changeEvent(event);
+void HeatmapView::extendMenu(QMenu& menu) {
+  menu.addAction(tr("Reset zoom"), this, [this] {
+    setVisibleWindow(-0.5, cols_ - 0.5, -0.5, rows_ - 0.5);
+    emit windowChanged(-0.5, cols_ - 0.5, -0.5, rows_ - 0.5);
+  });
+}
+
+void HeatmapView::paletteChanged() {
+  message_->setColor(palette().color(QPalette::WindowText));
+  for (auto* m : marks_) m->setPen(QPen(palette().color(QPalette::WindowText), 2));
 }
 
 void HeatmapView::setFocusBand(int first, int last) {
@@ -293,30 +273,7 @@ void HeatmapView::setVisibleWindow(double x0, double x1, double y0, double y1) {
 }
 
 bool HeatmapView::saveImage(const QString& path, QString* error) {
-  const int w = plot_->width(), h = plot_->height();
-  bool ok = false;
-  if (path.endsWith(".png", Qt::CaseInsensitive)) {
-    ok = plot_->savePng(path, w, h, 2.0);
-  } else if (path.endsWith(".pdf", Qt::CaseInsensitive)) {
-    ok = plot_->savePdf(path, w, h);
-  } else if (path.endsWith(".svg", Qt::CaseInsensitive)) {
-    QSvgGenerator svg;
-    svg.setFileName(path);
-    svg.setSize(QSize(w, h));
-    svg.setViewBox(QRect(0, 0, w, h));
-    svg.setTitle(titleText_);
-    QCPPainter painter;
-    ok = painter.begin(&svg);
-    if (ok) {
-      plot_->toPainter(&painter, w, h);
-      ok = painter.end();
-    }
-  } else {
-    if (error) *error = tr("use a .png, .svg or .pdf file name");
-    return false;
-  }
-  if (!ok && error) *error = tr("cannot write %1").arg(path);
-  return ok;
+  return savePlotImage(plot_, path, titleText_, error);
 }
 
 void HeatmapView::replotNow() { plot_->replot(QCustomPlot::rpImmediateRefresh); }

@@ -8,6 +8,8 @@
 #include <QWidget>
 #include <vector>
 
+#include "widgets/plot_view.h"
+
 class QCustomPlot;
 class QCPColorMap;
 class QCPColorScale;
@@ -18,7 +20,7 @@ class QCPRange;
 
 namespace attn::widgets {
 
-class HeatmapView : public QWidget {
+class HeatmapView : public PlotView {
   Q_OBJECT
 
  public:
@@ -66,7 +68,6 @@ class HeatmapView : public QWidget {
   void colorRange(double* lo, double* hi) const;
   QString title() const { return titleText_; }
   bool showsMessage() const { return hasMessage_; }
-  QCustomPlot* plot() const { return plot_; }
   void replotNow();  // draw pending changes immediately (screenshots)
   // Saves the plot as .png (2× resolution), .svg or .pdf, chosen by the suffix.
   bool saveImage(const QString& path, QString* error);
@@ -76,6 +77,11 @@ class HeatmapView : public QWidget {
   void cellClicked(int row, int col);
   void windowChanged(double x0, double x1, double y0, double y1);
 
+ protected:
+  void paletteChanged() override;
+  QString imageTitle() const override { return titleText_; }
+  void extendMenu(QMenu& menu) override;
+
  private:
   void applyRange();
   void updateTicks();
@@ -83,9 +89,7 @@ class HeatmapView : public QWidget {
   bool cellAt(QPointF pos, int* row, int* col) const;
   void updateValueTexts();
   void updateFocusBand();
-  void changeEvent(QEvent* event) override;
 
-  QCustomPlot* plot_;
   QCPColorMap* map_;
   QCPColorScale* colorScale_;
   QCPItemRect* highlight_;

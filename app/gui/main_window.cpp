@@ -34,6 +34,7 @@
 #include "widgets/bar_chart_view.h"
 #include "widgets/head_grid_view.h"
 #include "widgets/heatmap_view.h"
+#include "widgets/quant_panel.h"
 #include "widgets/token_strip_view.h"
 
 namespace attn::app {
@@ -185,6 +186,18 @@ void MainWindow::buildUi() {
   tools->setObjectName("selection");
   auto* openT = tools->addAction(tr("Open teacher…"), this, [this] { openModel(Teacher); });
   auto* openS = tools->addAction(tr("Open student…"), this, [this] { openModel(Student); });
+  tools->addSeparator();
+  compare_ = new QComboBox(tools);
+  compare_->addItems({tr("Teacher vs student"), tr("Student vs quantized student")});
+  compare_->setToolTip(tr("What the three maps compare"));
+  tools->addWidget(compare_);
+  connect(compare_, &QComboBox::currentIndexChanged, this, [this](int i) {
+    if (i == int(Compare::Quantized) && !quantSent_) {
+      quantSent_ = true;
+      session_->setQuantPlan(quantPanel_->plan());
+    }
+    scheduleRedraw();
+  });
   tools->addSeparator();
   tools->addWidget(new QLabel(tr(" Student layer "), tools));
   layerSpin_ = new QSpinBox(tools);
@@ -364,6 +377,7 @@ void MainWindow::buildUi() {
     scheduleRedraw();
   });
 
+  buildQuantDock();
   setAcceptDrops(true);
   rebuildRecentMenus();
   QSettings settings;
@@ -385,6 +399,99 @@ void MainWindow::buildUi() {
   connect(cancelButton_, &QToolButton::clicked, session_.get(), &Session::cancelLoads);
   statusBar()->addPermanentWidget(cancelButton_);
   resize(1600, 900);
+}
+
+void MainWindow::buildQuantDock() {
+  auto* dock = new QDockWidget(tr("Quantization"), this);
+  dock->setObjectName("quantization");
+  auto* scroll = new QScrollArea(dock);
+  quantPanel_ = new widgets::QuantPanel(scroll);
+  scroll->setWidget(quantPanel_);
+  scroll->setWidgetResizable(true);
+  scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+  scroll->setMinimumWidth(quantPanel_->minimumSizeHint().width() + 24);
+  dock->setWidget(scroll);
+  addDockWidget(Qt::RightDockWidgetArea, dock);
+  connect(quantPanel_, &widgets::QuantPanel::planChanged, this, [this] {
+    quantSent_ = true;
+    quantPanel_->setStatus(tr("quantizing…"));
+    session_->setQuantPlan(quantPanel_->plan());
+    if (compare() != Compare::Quantized) setCompare(Compare::Quantized);
+  });
+  connect(quantPanel_, &widgets::QuantPanel::sensitivityRequested, this, [this](int by) {
+    quantPanel_->setStatus(tr("sensitivity scan…"));
+    session_->runSensitivity(by);
+  });
+  connect(session_.get(), &Session::quantReady, this, [this](std::shared_ptr<const QuantResult> r) {
+    quant_ = std::move(r);
+    quantPanel_->setStatus(QString());
+    if (quant_)
+      quantPanel_->setResult(quant_->tensors, quant_->bytesBefore, quant_->bytesAfter,
+                             quant_->hasForward ? &quant_->fidelity : nullptr);
+    else
+      quantPanel_->setResult({}, 0, 0, nullptr);
+    scheduleRedraw();
+  });
+  connect(session_.get(), &Session::quantFailed, this,
+          [this](QString message) { quantPanel_->setStatus(message); });
+  connect(session_.get(), &Session::sensitivityProgress, this, [this](int done, int total) {
+    quantPanel_->setStatus(tr("sensitivity scan: %1 of %2").arg(done).arg(total));
+  });
+  connect(session_.get(), &Session::sensitivityReady, this,
+          [this](std::vector<quant::Sensitivity> entries) {
+            quantPanel_->setStatus(QString());
+            quantPanel_->setSensitivity(entries);
+          });
+  connect(session_.get(), &Session::sensitivityFailed, this,
+          [this](QString message) { quantPanel_->setStatus(message); });
+}
+
+void MainWindow::setCompare(Compare mode) { compare_->setCurrentIndex(int(mode)); }
+
+MainWindow::Compare MainWindow::compare() const { return Compare(compare_->currentIndex()); }
+
+void MainWindow::drawQuantized(const Comparison& c, int layer, int head, bool average) {
+  const QuantResult* q = quant_.get();
+  const int side = q != nullptr ? q->side : (c.hasStudent ? Student : Teacher);
+  const bool has = side == Student ? c.hasStudent : c.hasTeacher;
+  const QString who = sideName(Side(side));
+  if (!has) {
+    for (auto* v : views_) v->setMessage(tr("load a model to quantize"));
+    return;
+  }
+  const SideResult& f = side == Student ? c.student : c.teacher;
+  const int l = std::min(layer, f.forward.layers - 1), h = std::min(head, f.forward.heads - 1);
+  const QString where =
+      average ? tr("layer %1 · head average").arg(l) : tr("layer %1 · head %2").arg(l).arg(h);
+  const std::vector<float> a = layerMap(f.forward, l, h, average);
+  views_[0]->setTitle(tr("%1 (float)\n%2").arg(who, where));
+  views_[0]->setLogScale(logScale_->isChecked());
+  views_[0]->setMatrix(a, f.forward.seq, f.forward.seq, f.tokens, f.tokens);
+  views_[1]->setTitle(tr("%1, quantized\n%2").arg(who, where));
+  views_[2]->setTitle(tr("Float − quantized\n%1").arg(where));
+  const bool current = q != nullptr && q->hasForward && q->text == c.text &&
+                       q->base == session_->model(Side(side)) && q->forward.seq == f.forward.seq;
+  if (!current) {
+    const QString why =
+        q == nullptr ? tr("choose a quantization in the Quantization panel") : tr("quantizing…");
+    views_[1]->setMessage(why);
+    views_[2]->setMessage(why);
+    views_[0]->setAutoRange();
+    return;
+  }
+  const std::vector<float> b = layerMap(q->forward, l, h, average);
+  views_[1]->setLogScale(logScale_->isChecked());
+  views_[1]->setMatrix(b, f.forward.seq, f.forward.seq, f.tokens, f.tokens);
+  std::vector<float> diff(a.size());
+  for (size_t i = 0; i < diff.size(); ++i) diff[i] = a[i] - b[i];
+  views_[2]->setMatrix(std::move(diff), f.forward.seq, f.forward.seq, f.tokens, f.tokens);
+  if (sharedRange_->isChecked()) {
+    const float mx =
+        std::max(*std::max_element(a.begin(), a.end()), *std::max_element(b.begin(), b.end()));
+    for (int s = 0; s < 2; ++s) views_[s]->setFixedRange(0.0, mx);
+  } else {
+    for (int s = 0; s < 2; ++s) views_[s]->setAutoRange();
+  }
 }
 
 // Loading: a percentage bar and a Cancel button; computing: a busy indicator.
@@ -491,8 +598,8 @@ void MainWindow::redraw() {
     shownHead[s] = std::min(heads[s], r.heads - 1);
     maps[s] = layerMap(r, shownLayer[s], shownHead[s], avg);
     views_[s]->setTitle(
-        avg ? tr("%1 · layer %2 · head average").arg(sideName(Side(s))).arg(shownLayer[s])
-            : tr("%1 · layer %2 · head %3")
+        avg ? tr("%1\nlayer %2 · head average").arg(sideName(Side(s))).arg(shownLayer[s])
+            : tr("%1\nlayer %2 · head %3")
                   .arg(sideName(Side(s)))
                   .arg(shownLayer[s])
                   .arg(shownHead[s]));
@@ -508,15 +615,15 @@ void MainWindow::redraw() {
   }
 
   views_[2]->setTitle(tr("Teacher − student"));
-  const QString pair = avg ? tr("Teacher L%1 − student L%2 · head average")
+  const QString pair = avg ? tr("Teacher L%1 − student L%2\nhead average")
                                  .arg(shownLayer[Teacher])
                                  .arg(shownLayer[Student])
-                       : headsDiffer ? tr("Teacher L%1 h%2 − student L%3 h%4")
+                       : headsDiffer ? tr("Teacher L%1 h%2 − student L%3 h%4\n")
                                            .arg(shownLayer[Teacher])
                                            .arg(shownHead[Teacher])
                                            .arg(shownLayer[Student])
                                            .arg(shownHead[Student])
-                                     : tr("Teacher L%1 − student L%2 · head %3")
+                                     : tr("Teacher L%1 − student L%2\nhead %3")
                                            .arg(shownLayer[Teacher])
                                            .arg(shownLayer[Student])
                                            .arg(shownHead[Student]);
@@ -536,10 +643,11 @@ void MainWindow::redraw() {
     std::vector<float> diff(a.size());
     for (size_t i = 0; i < diff.size(); ++i) diff[i] = a[i] - b[i];
     views_[2]->setMatrix(std::move(diff), g, g, c->groupLabels, c->groupLabels);
-    views_[2]->setTitle(pair + tr("\naligned by characters: %1 groups").arg(g));
+    views_[2]->setTitle(pair + tr(" · aligned by characters: %1 groups").arg(g));
   } else {
     views_[2]->setMessage(tr("the two models' tokens share no characters to align"));
   }
+  if (compare() == Compare::Quantized) drawQuantized(*c, layer, heads[Student], avg);
   const bool lossStat = gridStat_->currentIndex() == 2;
   const bool kl = lossKind_->currentIndex() == 0;
   for (int sIdx = 0; sIdx < 2; ++sIdx) {

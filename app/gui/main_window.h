@@ -23,6 +23,7 @@ class HeatmapView;
 class HeadGridView;
 class BarChartView;
 class TokenStripView;
+class QuantPanel;
 }  // namespace attn::widgets
 
 namespace attn::app {
@@ -48,6 +49,13 @@ class MainWindow : public QMainWindow {
   widgets::BarChartView* layerLossView() const { return layerLoss_; }
   widgets::HeadGridView* headGrid(Side side) const { return grids_[side]; }
   widgets::TokenStripView* tokenStrip() const { return tokenStrip_; }
+  widgets::QuantPanel* quantPanel() const { return quantPanel_; }
+  // What the three big maps compare: teacher | student | difference, or the
+  // float student | quantized student | difference.
+  enum class Compare { TeacherStudent = 0, Quantized = 1 };
+  void setCompare(Compare mode);
+  Compare compare() const;
+  std::shared_ptr<const QuantResult> quantResult() const { return quant_; }
   // Token `index` of strip row `row` highlighted as row and column bands in the
   // heatmaps (its aligned group in the other model's map); (-1, -1) clears.
   void focusToken(int row, int index);
@@ -115,6 +123,13 @@ class MainWindow : public QMainWindow {
   void updateBusy();
   void updateTokenStrip(const Comparison& c);
   std::vector<double> headLossStats(const Comparison& c, Side side, bool kl) const;
+  // The three maps in Compare::Quantized mode.
+  void drawQuantized(const Comparison& c, int layer, int head, bool average);
+  void buildQuantDock();
+  widgets::QuantPanel* quantPanel_ = nullptr;
+  QComboBox* compare_ = nullptr;
+  std::shared_ptr<const QuantResult> quant_;
+  bool quantSent_ = false;
   widgets::HeadGridView* grids_[2] = {};
   widgets::HeatmapView* lossView_ = nullptr;
   widgets::BarChartView* layerLoss_ = nullptr;

@@ -77,6 +77,7 @@ void alignSides(Comparison& c) {
 
 Session::Session(int computeThreads, QObject* parent) : QObject(parent) {
   qRegisterMetaType<std::shared_ptr<const Comparison>>();
+  qRegisterMetaType<std::shared_ptr<const QuantResult>>();
   worker_.setMaxThreadCount(1);
   const int n =
       computeThreads > 0 ? computeThreads : std::max(1, int(std::thread::hardware_concurrency()));
@@ -84,7 +85,8 @@ Session::Session(int computeThreads, QObject* parent) : QObject(parent) {
 }
 
 Session::~Session() {
-  if (cancel_) cancel_->cancel();
+  for (const auto& c : {cancel_, quantCancel_, scanCancel_, loadCancel_})
+    if (c) c->cancel();
   worker_.waitForDone();
 }
 
@@ -151,12 +153,135 @@ void Session::loadModel(int side, const QString& path) {
         paths_[side] = path;
         emit modelLoaded(side, path);
         requestComparison();
+        if (quantPlan_) setQuantPlan(*quantPlan_);  // a new model to quantize
       });
 }
 
 void Session::setText(const QString& text) {
   text_ = text;
   requestComparison();
+  if (quantPlan_) setQuantPlan(*quantPlan_);  // its forward pass depends on the text
+}
+
+void Session::setQuantPlan(const quant::ModelQuantPlan& plan) {
+  if (quantCancel_) quantCancel_->cancel();
+  ++quantGeneration_;
+  if (!plan.quantizesWeights() && plan.attention.kind == quant::AttentionQuant::Kind::None) {
+    quantPlan_.reset();
+    quantPending_ = false;
+    emit quantReady(nullptr);
+    return;
+  }
+  quantPlan_ = plan;
+  quantPending_ = true;
+  if (!quantRunning_) startQuant();
+}
+
+void Session::startQuant() {
+  const int side = models_[Student] ? Student : Teacher;
+  const auto base = models_[side];
+  if (!quantPending_ || !quantPlan_) return;
+  quantPending_ = false;
+  if (!base) return;
+  quantRunning_ = true;
+  quantCancel_ = std::make_shared<CancelToken>();
+  auto cancel = quantCancel_;
+  const auto plan = *quantPlan_;
+  const quint64 gen = quantGeneration_;
+  const QString text = text_;
+  auto compute = compute_;
+  jobStarted();
+  runThen(
+      worker_, this,
+      [=]() -> Result<std::shared_ptr<const QuantResult>> {
+        if (cancel->cancelled()) return makeError("cancelled");
+        quant::QuantizeModelOptions qo;
+        qo.pool = compute.get();
+        qo.cancel = cancel.get();
+        auto q = quant::quantizeModel(*base, plan, qo);
+        if (!q) return q.error();
+        auto r = std::make_shared<QuantResult>();
+        r->generation = gen;
+        r->plan = plan;
+        r->text = text;
+        r->side = side;
+        r->base = base;
+        r->model = q->model;
+        r->tensors = std::move(q->tensors);
+        r->bytesBefore = q->bytesBefore;
+        r->bytesAfter = q->bytesAfter;
+        if (base->tokenizer && !text.isEmpty()) {
+          const auto ids = base->tokenizer->encode(text.toStdString()).ids;
+          if (ids.size() <= size_t(base->config.maxPositions)) {
+            ForwardOptions fo;
+            fo.pool = compute.get();
+            fo.cancel = cancel.get();
+            auto ref = forward(base->config, base->weights, ids, {}, fo);
+            if (!ref) return ref.error();
+            auto got = forward(r->model->config, r->model->weights, ids, {},
+                               quant::withAttentionQuant(fo, plan.attention));
+            if (!got) return got.error();
+            r->fidelity = fidelity(*ref, *got);
+            r->forward = std::move(*got);
+            r->hasForward = true;
+          }
+        }
+        return std::shared_ptr<const QuantResult>(std::move(r));
+      },
+      [this, gen](Result<std::shared_ptr<const QuantResult>> r) {
+        jobFinished();
+        quantRunning_ = false;
+        if (gen == quantGeneration_) {
+          if (r)
+            emit quantReady(*r);
+          else if (r.message() != "cancelled")
+            emit quantFailed(QString::fromStdString(r.message()));
+        }
+        if (quantPending_) startQuant();  // the newest plan, never a backlog
+      });
+}
+
+void Session::runSensitivity(int by) {
+  const int side = models_[Student] ? Student : Teacher;
+  const auto base = models_[side];
+  if (!base || !quantPlan_ || !base->tokenizer) {
+    emit sensitivityFailed(tr("load a model and choose tensors to quantize first"));
+    return;
+  }
+  const auto plan = *quantPlan_;
+  const auto ids = base->tokenizer->encode(text_.toStdString()).ids;
+  auto compute = compute_;
+  QPointer<Session> self(this);
+  if (scanCancel_) scanCancel_->cancel();  // a newer scan replaces a running one
+  scanCancel_ = std::make_shared<CancelToken>();
+  auto cancel = scanCancel_;
+  jobStarted();
+  runThen(
+      worker_, this,
+      [=]() -> Result<std::vector<quant::Sensitivity>> {
+        quant::QuantizeModelOptions qo;
+        qo.pool = compute.get();
+        qo.cancel = cancel.get();
+        return quant::sensitivityScan(
+            *base, plan, ids, by == 0 ? quant::SensitivityBy::Layer : quant::SensitivityBy::Target,
+            qo, [self](int done, int total) {
+              if (!self) return;
+              QMetaObject::invokeMethod(
+                  self.data(),
+                  [self, done, total] {
+                    if (self) emit self->sensitivityProgress(done, total);
+                  },
+                  Qt::QueuedConnection);
+            });
+      },
+      [this, cancel](Result<std::vector<quant::Sensitivity>> r) {
+        jobFinished();
+        if (cancel != scanCancel_) return;  // replaced by a newer scan
+        if (r)
+          emit sensitivityReady(*r);
+        else
+          emit sensitivityFailed(QString::fromStdString(r.message()));
+      });
 }
 
 void Session::requestComparison() {

@@ -10,11 +10,13 @@
 #include <QStringList>
 #include <QThreadPool>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "core/attention/align.h"
 #include "core/attention/compare.h"
 #include "core/model/model.h"
+#include "core/quant/model_quant.h"
 #include "core/util/parallel.h"
 
 namespace attn::app {
@@ -48,6 +50,23 @@ struct Comparison {
   bool hasLoss = false;
 };
 
+// A quantized copy of one model (the student, or the teacher when there is no
+// student) under a plan, its forward pass on the current text and how far its
+// attention and output are from the float model's.
+struct QuantResult {
+  quint64 generation = 0;
+  quant::ModelQuantPlan plan;
+  QString text;
+  int side = Student;
+  std::shared_ptr<const Model> base;   // the float model it was made from
+  std::shared_ptr<const Model> model;  // dequantized weights
+  std::vector<quant::TensorReport> tensors;
+  int64_t bytesBefore = 0, bytesAfter = 0;
+  ForwardResult forward;  // the quantized model on `text` (attention quantized too)
+  Fidelity fidelity;      // against the float model on `text`
+  bool hasForward = false;
+};
+
 class Session : public QObject {
   Q_OBJECT
 
@@ -71,6 +90,14 @@ class Session : public QObject {
   // Cancels the loads that are queued or running; their models are not replaced.
   void cancelLoads();
   void setText(const QString& text);
+  // Quantizes the student (or the teacher without a student) under `plan`.
+  // Latest request wins and nothing queues: a running job is cancelled and
+  // only the newest plan waits for the worker. An empty plan (nothing
+  // quantized) clears the result.
+  void setQuantPlan(const attn::quant::ModelQuantPlan& plan);
+  // Ranks layers (by = 0) or tensor groups (by = 1) by the damage their
+  // quantization alone does on the current text.
+  void runSensitivity(int by);
 
  signals:
   void loadStarted(int side, QString path);
@@ -80,6 +107,11 @@ class Session : public QObject {
   void comparisonReady(std::shared_ptr<const attn::app::Comparison> result);
   void comparisonFailed(QString message);
   void busyChanged(bool busy);
+  void quantReady(std::shared_ptr<const attn::app::QuantResult> result);
+  void quantFailed(QString message);
+  void sensitivityProgress(int done, int total);
+  void sensitivityReady(std::vector<attn::quant::Sensitivity> entries);
+  void sensitivityFailed(QString message);
 
  private:
   void requestComparison();
@@ -92,6 +124,12 @@ class Session : public QObject {
   quint64 generation_ = 0;
   std::shared_ptr<CancelToken> cancel_;
   std::shared_ptr<CancelToken> loadCancel_ = std::make_shared<CancelToken>();
+  void startQuant();
+  std::optional<quant::ModelQuantPlan> quantPlan_;  // the current plan (nullopt: none)
+  bool quantPending_ = false, quantRunning_ = false;
+  quint64 quantGeneration_ = 0;
+  std::shared_ptr<CancelToken> quantCancel_;
+  std::shared_ptr<CancelToken> scanCancel_;
   QThreadPool worker_;  // one thread: jobs run in order, never two at once
   std::shared_ptr<ThreadPool> compute_;
   int running_ = 0;
@@ -100,3 +138,4 @@ class Session : public QObject {
 }  // namespace attn::app
 
 Q_DECLARE_METATYPE(std::shared_ptr<const attn::app::Comparison>)
+Q_DECLARE_METATYPE(std::shared_ptr<const attn::app::QuantResult>)

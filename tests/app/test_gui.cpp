@@ -13,6 +13,7 @@
 #include <QMimeData>
 #include <QSettings>
 #include <QSignalSpy>
+#include <QSlider>
 #include <QStandardPaths>
 #include <QTest>
 #include <QTimer>
@@ -26,10 +27,13 @@
 #include "core/attention/metrics.h"
 #include "core/io/npy.h"
 #include "core/io/safetensors.h"
+#include "core/quant/model_quant.h"
 #include "tests/core/test_helpers.h"
 #include "widgets/bar_chart_view.h"
 #include "widgets/head_grid_view.h"
 #include "widgets/heatmap_view.h"
+#include "widgets/histogram_view.h"
+#include "widgets/quant_panel.h"
 #include "widgets/token_strip_view.h"
 
 using namespace attn;
@@ -496,6 +500,127 @@ class TestGui : public QObject {
       QVERIFY(w.grab().save(QStringLiteral(QT_TESTCASE_BUILDDIR "/explorer-dark.png")));
     }
     QApplication::setPalette(before);
+  }
+
+  void quantPanelEditsThePlan() {
+    widgets::QuantPanel panel;
+    QSignalSpy changed(&panel, &widgets::QuantPanel::planChanged);
+    quant::ModelQuantPlan p;
+    quant::Spec s;
+    s.method = quant::Method::Uniform;
+    s.bits = 3;
+    s.granularity = quant::Granularity::Group;
+    s.groupSize = 16;
+    s.symmetric = false;
+    s.clip = quant::Clip::Percentile;
+    s.percentile = 99.5;
+    p.targets[size_t(quant::Target::V)] = s;
+    p.targets[size_t(quant::Target::FfnOut)] = s;
+    p.attention = {quant::AttentionQuant::Kind::Log2, 3, 0.1f};
+    panel.setPlan(p);
+    QCOMPARE(changed.count(), 1);  // once, not once per control
+    const quant::ModelQuantPlan back = panel.plan();
+    for (int t = 0; t < quant::kTargetCount; ++t) {
+      QCOMPARE(back.targets[size_t(t)].has_value(), p.targets[size_t(t)].has_value());
+      if (!p.targets[size_t(t)]) continue;
+      const quant::Spec& b = *back.targets[size_t(t)];
+      QCOMPARE(QString::fromStdString(quant::describe(b)),
+               QString::fromStdString(quant::describe(s)));
+      QCOMPARE(b.groupSize, 16);
+    }
+    QCOMPARE(int(back.attention.kind), int(quant::AttentionQuant::Kind::Log2));
+    QCOMPARE(back.attention.bits, 3);
+    // Binary allows only 1 bit: the bits control follows the method's range.
+    quant::Spec bin;
+    bin.method = quant::Method::Binary;
+    bin.bits = 1;
+    p.targets[size_t(quant::Target::V)] = bin;
+    p.targets[size_t(quant::Target::FfnOut)].reset();
+    panel.setPlan(p);
+    QCOMPARE(panel.plan().targets[size_t(quant::Target::V)]->bits, 1);
+    QCOMPARE(int(panel.plan().targets[size_t(quant::Target::V)]->granularity),
+             int(quant::Granularity::Channel));
+  }
+
+  void quantizedStudentBesideTheFloatOne() {
+    MainWindow w(pairOptions("The cat sat on the mat because it was warm."));
+    w.show();
+    QVERIFY(waitForBoth(w));
+    QSignalSpy ready(&w.session(), &Session::quantReady);
+    quant::ModelQuantPlan p;
+    quant::Spec s;
+    s.bits = 4;
+    s.granularity = quant::Granularity::Group;
+    s.groupSize = 32;
+    for (quant::Target t : {quant::Target::Q, quant::Target::K, quant::Target::V, quant::Target::O,
+                            quant::Target::FfnIn, quant::Target::FfnOut})
+      p.targets[size_t(t)] = s;
+    p.attention = {quant::AttentionQuant::Kind::Uniform, 4, 0.1f};
+    w.quantPanel()->setPlan(p);
+    QTRY_VERIFY_WITH_TIMEOUT(w.quantResult() != nullptr && w.quantResult()->hasForward,
+                             kLoadTimeoutMs);
+    QCOMPARE(int(w.compare()), int(MainWindow::Compare::Quantized));
+    w.selectHead(1, 2);
+    w.redrawNow();
+    const auto q = w.quantResult();
+    QCOMPARE(q->side, int(Student));
+    // The middle map is the quantized student's attention as core computes it.
+    const auto student = w.session().model(Student);
+    const auto qm = quant::quantizeModel(*student, p).value();
+    const auto c = w.shownComparison();
+    const auto ref = forward(qm.model->config, qm.model->weights, c->student.ids, {},
+                             quant::withAttentionQuant({}, p.attention))
+                         .value();
+    const int S = ref.seq;
+    const float* m = ref.attentionMap(1, 2);
+    const float* f = c->student.forward.attentionMap(1, 2);
+    QCOMPARE(w.studentView()->rows(), S);
+    for (int i = 0; i < S; ++i)
+      for (int j = 0; j < S; ++j) {
+        QVERIFY(std::abs(w.studentView()->value(i, j) - m[i * S + j]) < 5e-6);
+        QCOMPARE(w.teacherView()->value(i, j), f[i * S + j]);  // float student on the left
+        QCOMPARE(w.diffView()->value(i, j),
+                 w.teacherView()->value(i, j) - w.studentView()->value(i, j));
+      }
+    QVERIFY(w.studentView()->title().contains("quantized"));
+    // Read-outs and histograms of the selected tensor are core's numbers.
+    auto* panel = w.quantPanel();
+    QCOMPARE(panel->tensorCount(), int(qm.tensors.size()));
+    panel->selectTensor(3);
+    const auto& st = qm.tensors[3].stats;
+    QVERIFY2(panel->readoutText().contains(QString::number(st.sqnrDb, 'f', 2)),
+             qPrintable(panel->readoutText()));
+    QVERIFY(panel->readoutText().contains(QString::fromStdString(qm.tensors[3].name)));
+    int64_t total = 0;
+    for (int i = 0; i < panel->weightHistogram()->binCount(); ++i)
+      total += panel->weightHistogram()->count(i);
+    QCOMPARE(total, int64_t(st.bytesBefore / 4));
+    QCOMPARE(panel->weightHistogram()->levelCount(), 15);  // 4-bit symmetric: −7 … 7
+    QVERIFY(q->fidelity.klMean > 0 && q->fidelity.hiddenCosine < 1);
+
+    // Latest request wins, nothing queues: ten quick changes, few results, the last plan shown.
+    ready.clear();
+    auto* bits = panel->findChild<QSlider*>();
+    QVERIFY(bits != nullptr);
+    for (int b = 2; b <= 8; ++b) bits->setValue(b);
+    bits->setValue(5);
+    QTRY_VERIFY_WITH_TIMEOUT(w.quantResult() && w.quantResult()->plan.targets[0] &&
+                                 w.quantResult()->plan.targets[0]->bits == 5,
+                             kLoadTimeoutMs);
+    QTest::qWait(200);
+    QVERIFY2(ready.count() <= 3,
+             qPrintable(QString("%1 results for 8 changes").arg(ready.count())));
+    QCOMPARE(w.quantResult()->plan.targets[0]->bits, 5);
+
+    // Sensitivity: one bar per layer, ranked.
+    QSignalSpy sens(&w.session(), &Session::sensitivityReady);
+    emit panel->sensitivityRequested(0);
+    QTRY_COMPARE_WITH_TIMEOUT(sens.count(), 1, kLoadTimeoutMs);
+    QCOMPARE(panel->sensitivityChart()->count(), student->config.layers);
+    QVERIFY(panel->sensitivityChart()->value(0) >= panel->sensitivityChart()->value(1));
+    w.redrawNow();
+    QTest::qWait(100);
+    QVERIFY(w.grab().save(QStringLiteral(QT_TESTCASE_BUILDDIR "/explorer-quant.png")));
   }
 
   void badModelKeepsThePreviousOne() {
