@@ -8,6 +8,7 @@
 #include <QGroupBox>
 #include <QHBoxLayout>
 #include <QLabel>
+#include <QLineEdit>
 #include <QPushButton>
 #include <QSlider>
 #include <QSpinBox>
@@ -87,6 +88,20 @@ QuantPanel::QuantPanel(QWidget* parent) : QWidget(parent) {
     targetRow->addWidget(c, t / 4, t % 4);
   }
   form->addRow(tr("Tensors"), targetRow);
+  overrides_ = new QLineEdit(weightsBox);
+  overrides_->setObjectName("overrides");
+  overrides_->setPlaceholderText(tr("e.g. ffn_in,ffn_out=uniform:4:group:64; layer 0 q,k=none"));
+  overrides_->setToolTip(
+      tr("Per tensor group or per layer, applied after the settings above, later entries "
+         "winning:\n[layer N | layers A-B] targets=none | method:bits[:tensor|channel|group:G]"
+         "[:asym]"));
+  overrides_->setClearButtonEnabled(true);
+  form->addRow(tr("Overrides"), overrides_);
+  overridesError_ = new QLabel(weightsBox);
+  overridesError_->setWordWrap(true);
+  overridesError_->setStyleSheet("color: #c0392b");
+  overridesError_->setVisible(false);
+  form->addRow(QString(), overridesError_);
   top->addWidget(weightsBox);
 
   auto* attnBox = new QGroupBox(tr("Attention probabilities"), this);
@@ -152,6 +167,13 @@ QuantPanel::QuantPanel(QWidget* parent) : QWidget(parent) {
     connect(d, &QDoubleSpinBox::valueChanged, this, &QuantPanel::controlsChanged);
   connect(symmetric_, &QCheckBox::toggled, this, &QuantPanel::controlsChanged);
   for (auto* c : targets_) connect(c, &QCheckBox::toggled, this, &QuantPanel::controlsChanged);
+  connect(overrides_, &QLineEdit::textChanged, this, [this] {
+    quant::ModelQuantPlan check;
+    const Status st = quant::applyPlanText(overrides_->text().toStdString(), check);
+    overridesError_->setText(st.ok() ? QString() : QString::fromStdString(st.message()));
+    overridesError_->setVisible(!st.ok());
+    if (st.ok()) controlsChanged();  // an invalid text changes nothing
+  });
   connect(tensor_, &QComboBox::currentIndexChanged, this, &QuantPanel::showTensor);
   connect(scan_, &QPushButton::clicked, this,
           [this] { emit sensitivityRequested(sensitivityBy_->currentIndex()); });
@@ -208,6 +230,8 @@ quant::ModelQuantPlan QuantPanel::plan() const {
   p.attention.kind = kinds[std::clamp(attnKind_->currentIndex(), 0, 3)];
   p.attention.bits = attnBits_->value();
   p.attention.threshold = float(attnThreshold_->value());
+  quant::ModelQuantPlan edited = p;  // overrides apply only when the text is valid
+  if (quant::applyPlanText(overrides_->text().toStdString(), edited).ok()) p = std::move(edited);
   return p;
 }
 
@@ -218,6 +242,7 @@ void QuantPanel::setPlan(const quant::ModelQuantPlan& p) {
     targets_[size_t(i)]->setChecked(p.targets[size_t(i)].has_value());
     if (!first && p.targets[size_t(i)]) first = p.targets[size_t(i)];
   }
+  using quant::specText;
   if (first) {
     method_->setCurrentIndex(int(first->method));
     updateEnabled();
@@ -228,6 +253,12 @@ void QuantPanel::setPlan(const quant::ModelQuantPlan& p) {
     clip_->setCurrentIndex(int(first->clip));
     percentile_->setValue(first->percentile);
   }
+  // What the controls cannot show (different specs per group, per-layer
+  // overrides) goes into the overrides text, which is applied after them.
+  bool uniformSpecs = true;
+  for (const auto& t : p.targets)
+    if (t && first && specText(t) != specText(first)) uniformSpecs = false;
+  overrides_->setText(QString::fromStdString(quant::planText(p, !uniformSpecs)));
   attnKind_->setCurrentIndex(int(p.attention.kind));
   attnBits_->setValue(p.attention.bits);
   attnThreshold_->setValue(p.attention.threshold);

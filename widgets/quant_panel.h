@@ -16,6 +16,7 @@ class QCheckBox;
 class QComboBox;
 class QDoubleSpinBox;
 class QLabel;
+class QLineEdit;
 class QPushButton;
 class QSlider;
 class QSpinBox;
@@ -68,6 +69,8 @@ class QuantPanel : public QWidget {
   QComboBox* clip_;
   QDoubleSpinBox* percentile_;
   std::vector<QCheckBox*> targets_;
+  QLineEdit* overrides_;
+  QLabel* overridesError_;
   QComboBox* attnKind_;
   QSlider* attnBits_;
   QLabel* attnBitsLabel_;

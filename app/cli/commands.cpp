@@ -340,6 +340,9 @@ Result<quant::ModelQuantPlan> planFrom(const QuantizeArgs& a) {
   if (!targets) return targets.error();
   quant::ModelQuantPlan plan;
   for (quant::Target t : *targets) plan.targets[size_t(t)] = *g;
+  for (const std::string& text : a.overrides)
+    if (Status st = quant::applyPlanText(text, plan); !st)
+      return makeError("--override: " + st.message());
   if (a.attnBits > 0 || a.attnMethod == "binary") {
     plan.attention.kind = a.attnMethod == "log2"     ? quant::AttentionQuant::Kind::Log2
                           : a.attnMethod == "binary" ? quant::AttentionQuant::Kind::Binary

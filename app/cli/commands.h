@@ -45,6 +45,7 @@ struct QuantizeArgs {
   bool asym = false;
   std::string clip = "none";  // none | mse | percentile:P
   std::string targets = "q,k,v,o,ffn_in,ffn_out";
+  std::vector<std::string> overrides;   // plan text entries (core/quant/model_quant.h)
   int attnBits = 0;                    // 0: attention probabilities stay float
   std::string attnMethod = "uniform";  // uniform | log2 | binary
   double attnThreshold = 0.1;

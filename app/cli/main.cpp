@@ -70,6 +70,9 @@ int main(int argc, char** argv) {
   quantize->add_option("--clip", qa.clip, "Uniform range: none, mse, or percentile:P");
   quantize->add_option("--targets", qa.targets,
                        "Tensor groups: q,k,v,o,ffn_in,ffn_out,emb (comma-separated) or all");
+  quantize->add_option("--override", qa.overrides,
+                       "Per-group / per-layer specs, applied in order, e.g. "
+                       "\"ffn_in,ffn_out=uniform:4:group:64; layer 0 q,k=none\"");
   quantize
       ->add_option("--attn-bits", qa.attnBits,
                    "Quantize attention probabilities to B bits (0 = keep float)")

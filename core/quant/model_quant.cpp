@@ -29,6 +29,132 @@ Result<std::vector<Target>> parseTargets(const std::string& text) {
   return out;
 }
 
+namespace {
+std::string trim(const std::string& s) {
+  const size_t b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
+  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, sep)) out.push_back(trim(item));
+  return out;
+}
+
+Result<int> parseCount(const std::string& s, const std::string& what) {
+  char* end = nullptr;
+  const long v = std::strtol(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0' || v < 0 || v > 100000)
+    return makeError(what + " '" + s + "' is not a non-negative integer");
+  return int(v);
+}
+
+// "method:bits[:granularity][:asym]" or "none".
+Result<std::optional<Spec>> parseSpecText(const std::string& text) {
+  if (text == "none") return std::optional<Spec>();
+  const auto parts = split(text, ':');
+  if (parts.size() < 2) return makeError("'" + text + "': expected method:bits, e.g. uniform:4");
+  Spec s;
+  auto m = parseMethod(parts[0]);
+  if (!m) return m.error();
+  s.method = *m;
+  auto b = parseCount(parts[1], "bits");
+  if (!b) return b.error();
+  s.bits = *b;
+  size_t i = 2;
+  if (i < parts.size() && parts[i] != "asym") {
+    std::string g = parts[i++];
+    if (g == "group" && i < parts.size()) g += ":" + parts[i++];
+    auto sp = parseGranularity(g, s);
+    if (!sp) return sp.error();
+    s = *sp;
+  }
+  if (i < parts.size() && parts[i] == "asym") {
+    s.symmetric = false;
+    ++i;
+  }
+  if (i != parts.size()) return makeError("'" + text + "': unexpected '" + parts[i] + "'");
+  return std::optional<Spec>(s);
+}
+}  // namespace
+
+Status applyPlanText(const std::string& text, ModelQuantPlan& plan) {
+  ModelQuantPlan out = plan;
+  for (const std::string& entry : split(text, ';')) {
+    if (entry.empty()) continue;
+    const size_t eq = entry.find('=');
+    if (eq == std::string::npos)
+      return makeError("'" + entry + "': expected targets=spec, e.g. ffn_in=uniform:4");
+    std::string lhs = trim(entry.substr(0, eq));
+    int first = -1, last = -1;
+    if (lhs.rfind("layers ", 0) == 0 || lhs.rfind("layer ", 0) == 0) {
+      const bool range = lhs.rfind("layers ", 0) == 0;
+      std::string rest = trim(lhs.substr(range ? 7 : 6));
+      const size_t sp = rest.find(' ');
+      if (sp == std::string::npos) return makeError("'" + entry + "': no targets after the layer");
+      const std::string which = rest.substr(0, sp);
+      lhs = trim(rest.substr(sp + 1));
+      const size_t dash = which.find('-');
+      auto a =
+          parseCount(range && dash != std::string::npos ? which.substr(0, dash) : which, "layer");
+      if (!a) return a.error();
+      first = last = *a;
+      if (range) {
+        if (dash == std::string::npos) return makeError("'" + which + "': expected layers A-B");
+        auto b = parseCount(which.substr(dash + 1), "layer");
+        if (!b) return b.error();
+        last = *b;
+        if (last < first) return makeError("'" + which + "': the range is empty");
+      }
+    }
+    auto targets = parseTargets(lhs);
+    if (!targets) return targets.error();
+    auto spec = parseSpecText(trim(entry.substr(eq + 1)));
+    if (!spec) return spec.error();
+    if (*spec)
+      if (Status st = validate(**spec, 1,
+                               (*spec)->granularity == Granularity::Group ? (*spec)->groupSize : 1);
+          !st)
+        return st.error();
+    for (Target t : *targets) {
+      if (first < 0) {
+        out.targets[size_t(t)] = *spec;
+        // A later spec for every layer replaces earlier per-layer entries of the target.
+        std::erase_if(out.overrides,
+                      [t](const ModelQuantPlan::Override& o) { return o.target == t; });
+      } else {
+        for (int l = first; l <= last; ++l) out.overrides.push_back({l, t, *spec});
+      }
+    }
+  }
+  plan = std::move(out);
+  return Ok{};
+}
+
+std::string specText(const std::optional<Spec>& s) {
+  if (!s) return "none";
+  std::string t = std::string(traits(s->method).name) + ":" + std::to_string(s->bits) + ":" +
+                  granularityName(s->granularity);
+  if (s->granularity == Granularity::Group) t += ":" + std::to_string(s->groupSize);
+  if (s->method == Method::Uniform && !s->symmetric) t += ":asym";
+  return t;
+}
+
+std::string planText(const ModelQuantPlan& plan, bool withTargets) {
+  std::vector<std::string> entries;
+  if (withTargets)
+    for (int t = 0; t < kTargetCount; ++t)
+      entries.push_back(std::string(kTargetNames[t]) + "=" + specText(plan.targets[size_t(t)]));
+  for (const auto& o : plan.overrides)
+    entries.push_back((o.layer >= 0 ? "layer " + std::to_string(o.layer) + " " : std::string()) +
+                      kTargetNames[int(o.target)] + "=" + specText(o.spec));
+  std::string out;
+  for (const auto& e : entries) out += (out.empty() ? "" : "; ") + e;
+  return out;
+}
+
 Status validate(const AttentionQuant& a) {
   if (a.kind == AttentionQuant::Kind::Uniform || a.kind == AttentionQuant::Kind::Log2)
     if (a.bits < 1 || a.bits > 8)

@@ -62,6 +62,22 @@ struct ModelQuantPlan {
   bool quantizesWeights() const;
 };
 
+// Edits a plan from text, entries applied in order (later ones win):
+//   entries  := entry (";" entry)*
+//   entry    := ["layer" N | "layers" A "-" B] targets "=" spec
+//   targets  := "all" | target ("," target)*         (q, k, v, o, ffn_in, ffn_out, emb)
+//   spec     := "none" | method ":" bits [":" granularity] [":asym"]
+//   granularity := "tensor" | "channel" | "group:" G
+// Without a layer an entry sets the targets' spec for every layer; with one it
+// adds per-layer overrides. Example:
+//   "all=uniform:8; ffn_in,ffn_out=uniform:4:group:64; layer 0 q,k=none"
+Status applyPlanText(const std::string& text, ModelQuantPlan& plan);
+// The text of a spec ("uniform:4:group:64:asym") and of a plan's weight specs
+// and overrides (attention settings are not part of the text);
+// applyPlanText(planText(p)) on an empty plan gives p's specs back.
+std::string specText(const std::optional<Spec>& spec);
+std::string planText(const ModelQuantPlan& plan, bool withTargets = true);
+
 struct TensorReport {
   std::string
       name;  // Hugging Face name without prefix, e.g. "encoder.layer.3.attention.self.query.weight"

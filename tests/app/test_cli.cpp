@@ -234,6 +234,18 @@ class TestCli : public QObject {
     const auto* packed = static_cast<const uint8_t*>(codes->raw());
     QVERIFY(std::equal(packed, packed + codes->numel(), q.codes[3].packed.data()));
     QVERIFY(QString::fromStdString(ck->metadata.at(n)).contains("\"bits\":8"));
+    // Per-layer overrides from the command line.
+    const Run o = cli({"quantize", model("bert_tiny"), "--json", "--override",
+                       "layer 0 q=none; ffn_in=uniform:4:group:8", "--ids", ids});
+    QVERIFY2(o.code == 0, o.err.constData());
+    const QJsonArray ot = json(o)["tensors"].toArray();
+    QCOMPARE(ot.size(), 2 * 6 - 1);
+    for (const auto& t : ot) {
+      const QString name = t.toObject()["name"].toString();
+      QVERIFY(name != "encoder.layer.0.attention.self.query.weight");
+      if (name.contains("intermediate.dense"))  // 4 bits + a float32 scale per 8 weights
+        QCOMPARE(t.toObject()["bits_per_weight"].toDouble(), 4.0 + 32.0 / 8);
+    }
     // A second run refuses to write over the output.
     const Run again2 = cli({"quantize", model("bert_tiny"), "--out", out});
     QCOMPARE(again2.code, 1);
@@ -279,6 +291,8 @@ class TestCli : public QObject {
                                    << "--clip must be none, mse or percentile:P";
     QTest::newRow("quantize dump") << QStringList{"quantize", bert, "--dump", "x.bin"} << 1
                                    << "--dump must end in .safetensors";
+    QTest::newRow("quantize override") << QStringList{"quantize", bert, "--override", "q=fp8:8"}
+                                       << 1 << "--override: unknown quantization method 'fp8'";
     QTest::newRow("quantize method") << QStringList{"quantize", bert, "--method", "fp4"} << 2 << "";
     QTest::newRow("bench both") << QStringList{"bench",     bert,    "--synthetic",
                                                "bert-base", "--seq", "4"}

@@ -10,6 +10,8 @@
 #include <QDropEvent>
 #include <QElapsedTimer>
 #include <QFile>
+#include <QLabel>
+#include <QLineEdit>
 #include <QMimeData>
 #include <QSettings>
 #include <QSignalSpy>
@@ -540,6 +542,29 @@ class TestGui : public QObject {
     QCOMPARE(panel.plan().targets[size_t(quant::Target::V)]->bits, 1);
     QCOMPARE(int(panel.plan().targets[size_t(quant::Target::V)]->granularity),
              int(quant::Granularity::Channel));
+    // Different specs per group and per-layer overrides come back through the overrides text.
+    quant::ModelQuantPlan mixed;
+    QVERIFY(quant::applyPlanText("q,k=uniform:4:group:16; ffn_in=kmeans:3:channel; layer 1 q=none",
+                                 mixed)
+                .ok());
+    panel.setPlan(mixed);
+    const quant::ModelQuantPlan got = panel.plan();
+    for (int l = 0; l < 3; ++l)
+      for (int t = 0; t < quant::kTargetCount; ++t)
+        QCOMPARE(QString::fromStdString(quant::specText(got.specFor(l, quant::Target(t)))),
+                 QString::fromStdString(quant::specText(mixed.specFor(l, quant::Target(t)))));
+    // An invalid text is reported and changes nothing.
+    auto* text = panel.findChild<QLineEdit*>("overrides");
+    QVERIFY(text != nullptr);
+    changed.clear();
+    text->setText("layer x q=none");
+    QCOMPARE(changed.count(), 0);
+    QVERIFY(!got.specFor(1, quant::Target::Q));
+    QCOMPARE(panel.plan().specFor(1, quant::Target::Q)->bits, 4);  // the controls' spec only
+    const auto labels = panel.findChildren<QLabel*>();
+    QVERIFY(std::any_of(labels.begin(), labels.end(), [](QLabel* l) {
+      return l->isVisibleTo(l->window()) && l->text().contains("not a non-negative integer");
+    }));
   }
 
   void quantizedStudentBesideTheFloatOne() {

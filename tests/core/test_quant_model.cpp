@@ -224,6 +224,52 @@ class TestQuantModel : public QObject {
     QCOMPARE(int(byTarget->size()), kTargetCount);
   }
 
+  void planText() {
+    ModelQuantPlan p;
+    const Status st = applyPlanText(
+        "all=uniform:8; ffn_in,ffn_out=uniform:4:group:64; layer 0 q,k=none; "
+        "layers 1-2 v=kmeans:3:tensor; o=uniform:6:channel:asym",
+        p);
+    QVERIFY2(st.ok(), st.ok() ? "" : st.message().c_str());
+    QCOMPARE(p.specFor(5, Target::Emb)->bits, 8);
+    QCOMPARE(p.specFor(3, Target::FfnIn)->bits, 4);
+    QCOMPARE(p.specFor(3, Target::FfnOut)->groupSize, 64);
+    QCOMPARE(int(p.specFor(3, Target::FfnOut)->granularity), int(Granularity::Group));
+    QVERIFY(!p.specFor(0, Target::Q) && !p.specFor(0, Target::K));
+    QCOMPARE(p.specFor(1, Target::Q)->bits, 8);
+    QCOMPARE(int(p.specFor(2, Target::V)->method), int(Method::KMeans));
+    QCOMPARE(int(p.specFor(0, Target::V)->method), int(Method::Uniform));
+    QVERIFY(!p.specFor(3, Target::O)->symmetric);
+    // The text of a plan reads back as the same plan.
+    ModelQuantPlan back;
+    QVERIFY(applyPlanText(quant::planText(p), back).ok());
+    for (int l = -1; l < 4; ++l)
+      for (int t = 0; t < kTargetCount; ++t)
+        QCOMPARE(QString::fromStdString(specText(back.specFor(l, Target(t)))),
+                 QString::fromStdString(specText(p.specFor(l, Target(t)))));
+    // A later entry for every layer replaces earlier per-layer ones.
+    QVERIFY(applyPlanText("q=uniform:2", p).ok());
+    QCOMPARE(p.specFor(0, Target::Q)->bits, 2);
+    // Errors name the problem and leave the plan as it was.
+    const ModelQuantPlan before = p;
+    for (const auto& [text, message] : std::vector<std::pair<std::string, QString>>{
+             {"q=uniform", "expected method:bits"},
+             {"mlp=uniform:4", "unknown target 'mlp'"},
+             {"layer x q=uniform:4", "layer 'x' is not a non-negative integer"},
+             {"q=uniform:9", "takes 2–8 bits, not 9"},
+             {"layers 3-1 q=none", "the range is empty"},
+             {"q=uniform:4:group:0", "is not a positive integer"},
+             {"q uniform:4", "expected targets=spec"},
+             {"all=uniform:8; q=log2:4:group:32", "per tensor or per channel"}}) {
+      ModelQuantPlan x = p;
+      const Status e = applyPlanText(text, x);
+      QVERIFY2(!e.ok(), text.c_str());
+      QVERIFY2(QString::fromStdString(e.message()).contains(message), e.message().c_str());
+      QCOMPARE(x.specFor(0, Target::Q)->bits, before.specFor(0, Target::Q)->bits);
+      QCOMPARE(x.overrides.size(), before.overrides.size());
+    }
+  }
+
   void badPlansAreErrors() {
     QVERIFY(!parseTargets("q,foo").ok());
     QVERIFY(
