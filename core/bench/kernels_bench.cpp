@@ -206,7 +206,7 @@ void BM_RequantizeWithStats(benchmark::State& st) {
   spec.groupSize = 128;
   for (auto _ : st) {
     auto q = quant::quantize(w.data(), 3072, 768, spec, &pool);
-    auto stats = quant::errorStats(w.data(), *q, 128);
+    auto stats = quant::errorStats(w.data(), *q, 128, &pool);
     benchmark::DoNotOptimize(stats);
   }
 }

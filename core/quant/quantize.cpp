@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <numeric>
 
 #if defined(__AVX2__)
@@ -209,17 +210,20 @@ std::vector<float> QuantizedTensor::dequantize() const {
   std::vector<float> out(size_t(std::max<int64_t>(0, n)));
   const int64_t blocks = blockCount(spec, rows, cols);
   const int64_t per = blocks > 0 ? n / blocks : n;
+  std::vector<uint8_t> codes;
+  if (spec.bits != 8) {
+    codes.resize(out.size());
+    forEachCode(packed, spec.bits, n,
+                [&](int64_t i, uint32_t c) { codes[size_t(i)] = uint8_t(c); });
+  }
+  const uint8_t* c = spec.bits == 8 ? packed.data() : codes.data();
   const uint32_t levels = 1u << spec.bits;
   std::vector<float> table(levels);
-  int64_t tableFor = -1;
-  forEachCode(packed, spec.bits, n, [&](int64_t i, uint32_t c) {
-    const int64_t b = i / per;
-    if (b != tableFor) {  // blocks are contiguous: one table per block
-      for (uint32_t u = 0; u < levels; ++u) table[u] = level(b, u);
-      tableFor = b;
-    }
-    out[size_t(i)] = table[c];
-  });
+  for (int64_t b = 0; b < blocks; ++b) {  // blocks are contiguous: one table each
+    for (uint32_t u = 0; u < levels; ++u) table[u] = level(b, u);
+    const int64_t end = (b + 1) * per;
+    for (int64_t i = b * per; i < end; ++i) out[size_t(i)] = table[c[i]];
+  }
   return out;
 }
 
@@ -626,33 +630,76 @@ Histogram histogram(const float* x, int64_t n, int bins, double lo, double hi) {
   return h;
 }
 
-ErrorStats errorStats(const float* w, const QuantizedTensor& q, int bins) {
+ErrorStats errorStats(const float* w, const QuantizedTensor& q, int bins, ThreadPool* pool) {
   ErrorStats st;
   const int64_t n = q.numel();
   const std::vector<float> r = q.dequantize();
-  std::vector<float> err(static_cast<size_t>(n));
-  double sig = 0.0, noise = 0.0;
-  float mn = n > 0 ? w[0] : 0.0f, mx = mn;
-  int64_t argmax = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const double d = double(w[i]) - double(r[size_t(i)]);
-    err[size_t(i)] = float(d);
-    sig += double(w[i]) * w[i];
-    noise += d * d;
-    st.maxAbsError = std::max(st.maxAbsError, std::fabs(d));
-    mn = std::min(mn, w[i]);
-    mx = std::max(mx, w[i]);
-    if (std::fabs(w[i]) > std::fabs(w[argmax])) argmax = i;
-  }
-  st.mse = n > 0 ? noise / double(n) : 0.0;
-  st.sqnrDb = noise > 0 ? 10.0 * std::log10(sig / noise) : std::numeric_limits<double>::infinity();
+  // Pass 1 (per chunk, merged): sums, ranges, the largest |w|.
+  struct Part {
+    double sig = 0.0, noise = 0.0, maxErr = 0.0;
+    float maxErrF = 0.0f, mn = 0.0f, mx = 0.0f, amax = -1.0f;
+    int64_t argmax = 0;
+  };
+  std::mutex mu;
+  Part all;
+  all.mn = n > 0 ? w[0] : 0.0f;
+  all.mx = all.mn;
+  auto over = [&](const std::function<void(int64_t, int64_t)>& fn) {
+    if (pool != nullptr && n > 65536)
+      pool->chunks(n, fn);
+    else
+      fn(0, n);
+  };
+  over([&](int64_t b, int64_t e) {
+    Part p;
+    p.mn = p.mx = w[b];
+    for (int64_t i = b; i < e; ++i) {
+      const float x = w[i];
+      const double d = double(x) - double(r[size_t(i)]);
+      p.sig += double(x) * x;
+      p.noise += d * d;
+      p.maxErr = std::max(p.maxErr, std::fabs(d));
+      p.maxErrF = std::max(p.maxErrF, std::fabs(x - r[size_t(i)]));
+      p.mn = std::min(p.mn, x);
+      p.mx = std::max(p.mx, x);
+      if (std::fabs(x) > p.amax) p.amax = std::fabs(x), p.argmax = i;
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    all.sig += p.sig;
+    all.noise += p.noise;
+    all.maxErr = std::max(all.maxErr, p.maxErr);
+    all.maxErrF = std::max(all.maxErrF, p.maxErrF);
+    all.mn = std::min(all.mn, p.mn);
+    all.mx = std::max(all.mx, p.mx);
+    if (p.amax > all.amax || (p.amax == all.amax && p.argmax < all.argmax))
+      all.amax = p.amax, all.argmax = p.argmax;
+  });
+  st.mse = n > 0 ? all.noise / double(n) : 0.0;
+  st.sqnrDb = all.noise > 0 ? 10.0 * std::log10(all.sig / all.noise)
+                            : std::numeric_limits<double>::infinity();
+  st.maxAbsError = all.maxErr;
   st.bytesBefore = 4 * n;
   st.bytesAfter = q.storageBytes();
   st.bitsPerWeight = q.bitsPerWeight();
-  st.weights = histogram(w, n, bins, mn, mx);
-  st.errors = histogram(err.data(), n, bins, -st.maxAbsError, st.maxAbsError);
+  // Pass 2: both histograms (errors as float32 w − ŵ over [−m, m], m their largest magnitude).
+  st.weights = histogram(nullptr, 0, bins, all.mn, all.mx);
+  st.errors = histogram(nullptr, 0, bins, -double(all.maxErrF), double(all.maxErrF));
+  over([&](int64_t b, int64_t e) {
+    std::vector<int64_t> hw(st.weights.counts.size(), 0), he(st.errors.counts.size(), 0);
+    const double ww = st.weights.width() > 0 ? st.weights.width() : 1.0;
+    const double we = st.errors.width() > 0 ? st.errors.width() : 1.0;
+    const int64_t lw = int64_t(hw.size()) - 1, le = int64_t(he.size()) - 1;
+    for (int64_t i = b; i < e; ++i) {
+      hw[size_t(std::clamp(int64_t((double(w[i]) - st.weights.lo) / ww), int64_t(0), lw))]++;
+      const double d = double(w[i] - r[size_t(i)]);
+      he[size_t(std::clamp(int64_t((d - st.errors.lo) / we), int64_t(0), le))]++;
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    for (size_t k = 0; k < hw.size(); ++k) st.weights.counts[k] += hw[k];
+    for (size_t k = 0; k < he.size(); ++k) st.errors.counts[k] += he[k];
+  });
   const int64_t blocks = blockCount(q.spec, q.rows, q.cols);
-  const int64_t block = n > 0 ? argmax / (n / blocks) : 0;
+  const int64_t block = n > 0 ? all.argmax / (n / blocks) : 0;
   for (uint32_t u = 0; u < (1u << q.spec.bits); ++u) {
     if (q.spec.method == Method::Uniform && q.spec.symmetric && u == 0) continue;  // unused code
     if (q.spec.method == Method::Ternary && u == 3) continue;

@@ -44,6 +44,8 @@ struct ErrorStats {
   // duplicates removed): what a histogram of w can draw as its grid.
   std::vector<float> levels;
 };
-ErrorStats errorStats(const float* w, const QuantizedTensor& q, int bins = 64);
+// Chunks run on `pool` when given; the result does not depend on it.
+ErrorStats errorStats(const float* w, const QuantizedTensor& q, int bins = 64,
+                      ThreadPool* pool = nullptr);
 
 }  // namespace attn::quant

@@ -2,14 +2,24 @@
 //   QT_QPA_PLATFORM=offscreen build/release/tests/bench_gui
 // - switchHead: one layer/head switch = recompute the three maps and replot them
 //   (what happens after the 35 ms throttle), demo pair at 128 and 512 tokens;
-// - startup: window construction to the first drawn heatmaps on the demo pair.
+// - startup: window construction to the first drawn heatmaps on the demo pair;
+// - requantizeTensor: what one move of a quantization control costs for one
+//   BERT-base FFN matrix (3072×768, 4-bit groups of 128): quantize, error
+//   statistics and histograms, then the panel's read-outs and both histograms
+//   replotted.
+#include <qcustomplot.h>
+
 #include <QElapsedTimer>
 #include <QSignalSpy>
 #include <QStandardPaths>
 #include <QTest>
+#include <random>
 
 #include "app/gui/main_window.h"
+#include "core/quant/model_quant.h"
 #include "widgets/heatmap_view.h"
+#include "widgets/histogram_view.h"
+#include "widgets/quant_panel.h"
 
 using namespace attn::app;
 
@@ -29,6 +39,30 @@ class BenchGui : public QObject {
 
  private slots:
   void initTestCase() { QStandardPaths::setTestModeEnabled(true); }
+
+  void requantizeTensor() {
+    std::mt19937 rng(1);
+    std::normal_distribution<float> d(0.0f, 0.02f);
+    std::vector<float> w(3072 * 768);
+    for (auto& x : w) x = d(rng);
+    attn::ThreadPool pool(2);
+    attn::quant::Spec spec;
+    spec.bits = 4;
+    spec.granularity = attn::quant::Granularity::Group;
+    spec.groupSize = 128;
+    attn::widgets::QuantPanel panel;
+    panel.resize(420, 900);
+    panel.show();
+    QBENCHMARK {
+      auto q = attn::quant::quantize(w.data(), 3072, 768, spec, &pool);
+      attn::quant::TensorReport r{"encoder.layer.0.intermediate.dense.weight",
+                                  attn::quant::Target::FfnIn, 0, spec,
+                                  attn::quant::errorStats(w.data(), *q, 64, &pool)};
+      panel.setResult({std::move(r)}, 4 * int64_t(w.size()), q->storageBytes(), nullptr);
+      panel.weightHistogram()->plot()->replot(QCustomPlot::rpImmediateRefresh);
+      panel.errorHistogram()->plot()->replot(QCustomPlot::rpImmediateRefresh);
+    }
+  }
 
   void switchHead_data() {
     QTest::addColumn<int>("tokens");

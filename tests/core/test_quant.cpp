@@ -423,6 +423,13 @@ class TestQuant : public QObject {
       QCOMPARE(a->packed, b->packed);
       QCOMPARE(a->scales, b->scales);
       QCOMPARE(a->codebook, b->codebook);
+      // Error statistics in chunks: the same counts; sums within rounding.
+      const ErrorStats x = errorStats(w.data(), *a, 32), y = errorStats(w.data(), *a, 32, &pool);
+      QCOMPARE(x.weights.counts, y.weights.counts);
+      QCOMPARE(x.errors.counts, y.errors.counts);
+      QCOMPARE(x.maxAbsError, y.maxAbsError);
+      QCOMPARE(x.levels, y.levels);
+      QVERIFY(std::fabs(x.mse - y.mse) <= 1e-12 * x.mse);
     }
   }
 };
