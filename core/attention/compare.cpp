@@ -131,22 +131,25 @@ Fidelity fidelity(const ForwardResult& ref, const ForwardResult& x) {
     f.jsMean += f.js[m] / double(maps);
     f.mseMean += f.mse[m] / double(maps);
   }
-  const int D = ref.hidden;
-  if (D > 0 && ref.lastHidden.size() == x.lastHidden.size() && S > 0) {
-    double cos = 0.0;
-    for (int i = 0; i < S; ++i) {
-      double dot = 0.0, na = 0.0, nb = 0.0;
-      for (int d = 0; d < D; ++d) {
-        const double u = ref.lastHidden[size_t(i) * D + d], v = x.lastHidden[size_t(i) * D + d];
-        dot += u * v;
-        na += u * u;
-        nb += v * v;
-      }
-      cos += na > 0 && nb > 0 ? dot / std::sqrt(na * nb) : (na == nb ? 1.0 : 0.0);
-    }
-    f.hiddenCosine = cos / S;
-  }
+  f.hiddenCosine = hiddenCosine(ref, x);
   return f;
+}
+
+double hiddenCosine(const ForwardResult& ref, const ForwardResult& x) {
+  const int D = ref.hidden, S = ref.seq;
+  if (D <= 0 || S <= 0 || ref.lastHidden.size() != x.lastHidden.size()) return 1.0;
+  double cos = 0.0;
+  for (int i = 0; i < S; ++i) {
+    double dot = 0.0, na = 0.0, nb = 0.0;
+    for (int d = 0; d < D; ++d) {
+      const double u = ref.lastHidden[size_t(i) * D + d], v = x.lastHidden[size_t(i) * D + d];
+      dot += u * v;
+      na += u * u;
+      nb += v * v;
+    }
+    cos += na > 0 && nb > 0 ? dot / std::sqrt(na * nb) : (na == nb ? 1.0 : 0.0);
+  }
+  return cos / S;
 }
 
 }  // namespace attn

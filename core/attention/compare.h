@@ -64,5 +64,7 @@ struct Fidelity {
 };
 
 Fidelity fidelity(const ForwardResult& ref, const ForwardResult& x);
+// Mean over tokens of the cosine between the final hidden states (lastHidden).
+double hiddenCosine(const ForwardResult& ref, const ForwardResult& x);
 
 }  // namespace attn

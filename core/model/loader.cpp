@@ -45,4 +45,16 @@ Result<std::shared_ptr<const Model>> loadModel(const std::filesystem::path& path
   return std::shared_ptr<const Model>(std::move(m));
 }
 
+std::shared_ptr<Model> derivedModel(const Model& base) {
+  auto m = std::make_shared<Model>();
+  m->config = base.config;
+  m->weights = base.weights;
+  m->tokenizer = base.tokenizer;
+  m->source = base.source;
+  m->parameters = base.parameters;
+  m->fileBytes = base.fileBytes;
+  m->warnings = base.warnings;
+  return m;
+}
+
 }  // namespace attn

@@ -31,6 +31,11 @@ struct Model {
 Result<std::shared_ptr<const Model>> loadModel(const std::filesystem::path& path,
                                                const LoadOptions& options = {});
 
+// A model to modify (quantize, prune): the base's config, tokenizer, source and
+// weights, whose tensors keep sharing the base's memory until replaced. The
+// checkpoint is not carried over (the writers take the base for it).
+std::shared_ptr<Model> derivedModel(const Model& base);
+
 // Random weights in memory, sized like a known model: "bert-base"
 // (12 × 768, 12 heads, FFN 3072, V 30522) or "gpt2-small" (12 × 768, V 50257).
 Result<std::shared_ptr<const Model>> syntheticModel(const std::string& name, uint32_t seed = 1);

@@ -8,27 +8,6 @@
 
 namespace attn::quant {
 
-Result<std::vector<Target>> parseTargets(const std::string& text) {
-  std::vector<Target> out;
-  if (text == "all") {
-    for (int t = 0; t < kTargetCount; ++t) out.push_back(Target(t));
-    return out;
-  }
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    int found = -1;
-    for (int t = 0; t < kTargetCount; ++t)
-      if (item == kTargetNames[t]) found = t;
-    if (found < 0)
-      return makeError("unknown target '" + item +
-                       "' (expected q, k, v, o, ffn_in, ffn_out, emb or all)");
-    if (std::find(out.begin(), out.end(), Target(found)) == out.end()) out.push_back(Target(found));
-  }
-  if (out.empty()) return makeError("no quantization target given");
-  return out;
-}
-
 namespace {
 std::string trim(const std::string& s) {
   const size_t b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
@@ -216,38 +195,6 @@ ForwardOptions withAttentionQuant(ForwardOptions options, const AttentionQuant& 
 
 namespace {
 
-// A weight matrix as [out, in] row-major (a copy; transposed for Conv1D).
-std::vector<float> outIn(const Linear& l) {
-  const float* w = l.w.f32();
-  std::vector<float> m(size_t(l.in) * l.out);
-  if (!l.inOut) return std::vector<float>(w, w + m.size());
-  for (int i = 0; i < l.in; ++i)
-    for (int o = 0; o < l.out; ++o) m[size_t(o) * l.in + i] = w[size_t(i) * l.out + o];
-  return m;
-}
-
-Tensor storedLayout(const std::vector<float>& m, const Linear& l) {
-  if (!l.inOut) return Tensor::fromF32({l.out, l.in}, m);
-  std::vector<float> w(m.size());
-  for (int o = 0; o < l.out; ++o)
-    for (int i = 0; i < l.in; ++i) w[size_t(i) * l.out + o] = m[size_t(o) * l.in + i];
-  return Tensor::fromF32({l.in, l.out}, std::move(w));
-}
-
-int64_t floatBytes(const Tensor& t) { return t.empty() ? 0 : 4 * t.numel(); }
-
-int64_t modelFloatBytes(const ModelWeights& w) {
-  int64_t b = floatBytes(w.wordEmb) + floatBytes(w.posEmb) + floatBytes(w.typeEmb) +
-              floatBytes(w.embNorm.gamma) + floatBytes(w.embNorm.beta) +
-              floatBytes(w.finalNorm.gamma) + floatBytes(w.finalNorm.beta);
-  for (const LayerWeights& l : w.layers) {
-    for (const Linear* lin : {&l.q, &l.k, &l.v, &l.qkv, &l.o, &l.ffnIn, &l.ffnOut})
-      b += floatBytes(lin->w) + floatBytes(lin->b);
-    for (const Norm* n : {&l.attnNorm, &l.ffnNorm}) b += floatBytes(n->gamma) + floatBytes(n->beta);
-  }
-  return b;
-}
-
 class Quantizer {
  public:
   Quantizer(const QuantizeModelOptions& o, QuantizedModel& out) : o_(o), out_(out) {}
@@ -274,87 +221,23 @@ class Quantizer {
   QuantizedModel& out_;
 };
 
-const Target kLinearTargets[] = {Target::Q, Target::K,     Target::V,
-                                 Target::O, Target::FfnIn, Target::FfnOut};
-
-Linear& linearOf(LayerWeights& l, Target t) {
-  switch (t) {
-    case Target::Q:
-      return l.q;
-    case Target::K:
-      return l.k;
-    case Target::V:
-      return l.v;
-    case Target::O:
-      return l.o;
-    case Target::FfnIn:
-      return l.ffnIn;
-    default:
-      return l.ffnOut;
-  }
-}
-
 }  // namespace
 
 Result<QuantizedModel> quantizeModel(const Model& base, const ModelQuantPlan& plan,
                                      const QuantizeModelOptions& options) {
   if (Status st = validate(plan.attention); !st) return st.error();
   QuantizedModel out;
-  auto m = std::make_shared<Model>();
-  m->config = base.config;
-  m->weights = base.weights;  // tensors share memory until replaced
-  m->tokenizer = base.tokenizer;
-  m->source = base.source;
-  m->parameters = base.parameters;
-  m->fileBytes = base.fileBytes;
-  m->warnings = base.warnings;
-  out.bytesBefore = out.bytesAfter = modelFloatBytes(base.weights);
+  auto m = derivedModel(base);
+  out.bytesBefore = out.bytesAfter = floatBytes(base.weights);
   Quantizer qz(options, out);
-  const Architecture arch = base.config.arch;
-
-  if (auto spec = plan.specFor(-1, Target::Emb)) {
-    struct Emb {
-      Tensor* t;
-      const char* name;
-    };
-    const bool gpt2 = arch == Architecture::Gpt2;
-    for (Emb e :
-         {Emb{&m->weights.wordEmb, gpt2 ? "wte.weight" : "embeddings.word_embeddings.weight"},
-          Emb{&m->weights.posEmb, gpt2 ? "wpe.weight" : "embeddings.position_embeddings.weight"},
-          Emb{&m->weights.typeEmb, "embeddings.token_type_embeddings.weight"}}) {
-      if (e.t->empty()) continue;
-      std::vector<float> v(e.t->f32(), e.t->f32() + e.t->numel());
-      const int64_t rows = e.t->dim(0), cols = e.t->dim(1);
-      if (Status st = qz.run(v, 0, rows, cols, *spec, e.name, Target::Emb, -1); !st)
-        return st.error();
-      *e.t = Tensor::fromF32({rows, cols}, std::move(v));
-    }
-  }
-  for (int l = 0; l < int(m->weights.layers.size()); ++l) {
-    LayerWeights& lw = m->weights.layers[size_t(l)];
-    for (Target t : kLinearTargets) {
-      const auto spec = plan.specFor(l, t);
-      if (!spec) continue;
-      const std::string role = kTargetNames[int(t)];
-      std::string name = linearWeightName(arch, l, role);
-      if (lw.fusedQkv() && (t == Target::Q || t == Target::K || t == Target::V)) {
-        // GPT-2: Q, K, V are thirds of c_attn's outputs.
-        const int D = lw.qkv.in, third = int(t) - int(Target::Q);
-        std::vector<float> mat = outIn(lw.qkv);
-        name.insert(name.size() - std::string(".weight").size(), "[" + role + "]");
-        if (Status st =
-                qz.run(mat, int64_t(third) * D, int64_t(third + 1) * D, D, *spec, name, t, l);
-            !st)
-          return st.error();
-        lw.qkv.w = storedLayout(mat, lw.qkv);
-        continue;
-      }
-      Linear& lin = linearOf(lw, t);
-      std::vector<float> mat = outIn(lin);
-      if (Status st = qz.run(mat, 0, lin.out, lin.in, *spec, name, t, l); !st) return st.error();
-      lin.w = storedLayout(mat, lin);
-    }
-  }
+  const Status st = editWeightMatrices(
+      m->config, m->weights,
+      [&](int layer, Target t) { return plan.specFor(layer, t).has_value(); },
+      [&](const WeightMatrix& wm, std::vector<float>& v) {
+        return qz.run(v, 0, wm.rows, wm.cols, *plan.specFor(wm.layer, wm.target), wm.name,
+                      wm.target, wm.layer);
+      });
+  if (!st) return st.error();
   out.model = std::move(m);
   return out;
 }

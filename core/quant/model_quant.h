@@ -1,17 +1,10 @@
-// Quantizing a whole model: a Spec per tensor group with per-layer overrides,
-// attention probabilities quantized inside the forward pass, and a sensitivity
-// scan. The quantized model runs through the same forward pass as the original.
-//
-// Tensor groups ("targets") and the Hugging Face tensors they cover:
-//   q, k, v   attention projections (BERT attention.self.{query,key,value};
-//             DistilBERT attention.{q,k,v}_lin; GPT-2 the Q, K, V thirds of c_attn)
-//   o         attention output (attention.output.dense, out_lin, c_proj)
-//   ffn_in    intermediate.dense, ffn.lin1, mlp.c_fc
-//   ffn_out   output.dense, ffn.lin2, mlp.c_proj
-//   emb       word, position (and token type) embeddings; a "channel" is one row
-// Weights are quantized as [out, in] (GPT-2's Conv1D [in, out] weights are
-// transposed for it), so "channel" means output channel and groups run along
-// the inputs. Biases and LayerNorm parameters stay in float32.
+// Quantizing a whole model: a Spec per tensor group (core/model/targets.h)
+// with per-layer overrides, attention probabilities quantized inside the
+// forward pass, and a sensitivity scan. The quantized model runs through the
+// same forward pass as the original. Weights are quantized as [out, in], so
+// "channel" means output channel and groups run along the inputs; for the
+// embeddings a channel is one token's row. Biases and LayerNorm parameters stay
+// in float32.
 #pragma once
 
 #include <array>
@@ -21,17 +14,15 @@
 #include <vector>
 
 #include "core/model/model.h"
+#include "core/model/targets.h"
 #include "core/quant/quantize.h"
 
 namespace attn::quant {
 
-enum class Target { Q, K, V, O, FfnIn, FfnOut, Emb };
-constexpr int kTargetCount = 7;
-inline constexpr const char* kTargetNames[kTargetCount] = {"q",      "k",       "v",  "o",
-                                                           "ffn_in", "ffn_out", "emb"};
-
-// "q,k,v,o,ffn_in,ffn_out,emb" (any subset, comma-separated) or "all".
-Result<std::vector<Target>> parseTargets(const std::string& text);
+using attn::kTargetCount;
+using attn::kTargetNames;
+using attn::parseTargets;
+using attn::Target;
 
 // Attention probabilities p ∈ [0, 1], quantized after the softmax:
 //   uniform b-bit  p̂ = s · round_half_even(p · (1/s)), s = 1/(2^b − 1) (float32)

@@ -1,0 +1,148 @@
+#include "core/sparse/attention_sparsity.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "core/attention/metrics.h"
+
+namespace attn::sparse {
+
+Status validate(const AttentionRule& r) {
+  switch (r.kind) {
+    case AttentionRule::Kind::None:
+      return Ok{};
+    case AttentionRule::Kind::Threshold:
+      if (!(r.tau >= 0.0 && r.tau <= 1.0))
+        return makeError("the attention threshold τ must be in [0, 1], not " +
+                         std::to_string(r.tau));
+      return Ok{};
+    case AttentionRule::Kind::TopK:
+      if (r.k < 1) return makeError("top-k needs k ≥ 1, not " + std::to_string(r.k));
+      return Ok{};
+    case AttentionRule::Kind::Mass:
+      if (!(r.mass > 0.0 && r.mass <= 1.0))
+        return makeError("the kept attention mass must be in (0, 1], not " +
+                         std::to_string(r.mass));
+      return Ok{};
+  }
+  return Ok{};
+}
+
+const AttentionRule& AttentionPlan::ruleFor(int layer, int head) const {
+  const AttentionRule* r = &all;
+  for (const Override& o : overrides)
+    if (o.layer == layer && (o.head < 0 || o.head == head)) r = &o.rule;
+  return *r;
+}
+
+bool AttentionPlan::active() const {
+  if (all.kind != AttentionRule::Kind::None) return true;
+  for (const Override& o : overrides)
+    if (o.rule.kind != AttentionRule::Kind::None) return true;
+  return false;
+}
+
+SparsityCounts sparsifyMap(float* p, int S, const AttentionRule& rule) {
+  SparsityCounts c;
+  std::vector<int> order;
+  for (int i = 0; i < S; ++i) {
+    float* row = p + size_t(i) * S;
+    int64_t dense = 0;
+    for (int j = 0; j < S; ++j) dense += row[j] > 0.0f;
+    c.dense += dense;
+    ++c.rows;
+    switch (rule.kind) {
+      case AttentionRule::Kind::None:
+        break;
+      case AttentionRule::Kind::Threshold:
+        for (int j = 0; j < S; ++j)
+          if (row[j] < rule.tau) row[j] = 0.0f;
+        break;
+      case AttentionRule::Kind::TopK:
+      case AttentionRule::Kind::Mass: {
+        // Keys by probability, largest first; ties: the lower key index first.
+        order.resize(size_t(S));
+        std::iota(order.begin(), order.end(), 0);
+        auto before = [row](int a, int b) {
+          return row[a] > row[b] || (row[a] == row[b] && a < b);
+        };
+        int keep = 0;
+        if (rule.kind == AttentionRule::Kind::TopK) {
+          keep = std::min(rule.k, S);
+          std::partial_sort(order.begin(), order.begin() + keep, order.end(), before);
+        } else {
+          std::sort(order.begin(), order.end(), before);
+          double sum = 0.0;
+          while (keep < S && sum < rule.mass && row[order[size_t(keep)]] > 0.0f)
+            sum += row[order[size_t(keep++)]];
+        }
+        for (int r = keep; r < S; ++r) row[order[size_t(r)]] = 0.0f;
+        break;
+      }
+    }
+    double kept = 0.0;
+    int64_t n = 0;
+    for (int j = 0; j < S; ++j)
+      if (row[j] > 0.0f) kept += row[j], ++n;
+    c.kept += n;
+    c.mass += kept;
+    if (rule.renormalize && kept > 0.0)
+      for (int j = 0; j < S; ++j) row[j] = float(row[j] / kept);
+  }
+  return c;
+}
+
+ForwardOptions withAttentionSparsity(ForwardOptions options, const AttentionPlan& plan,
+                                     std::vector<SparsityCounts>* counts, int heads) {
+  if (!plan.active()) return options;
+  auto previous = options.attentionTransform;  // e.g. attention quantization runs first
+  options.attentionTransform = [plan, counts, heads, previous](int layer, int head, float* p,
+                                                               int seq) {
+    if (previous) previous(layer, head, p, seq);
+    const SparsityCounts c = sparsifyMap(p, seq, plan.ruleFor(layer, head));
+    const size_t at = size_t(layer) * size_t(heads) + size_t(head);
+    if (counts != nullptr && at < counts->size()) (*counts)[at] = c;
+  };
+  return options;
+}
+
+Preview preview(const ForwardResult& dense, const AttentionPlan& plan, ThreadPool* pool) {
+  Preview pv;
+  pv.sparse.layers = dense.layers;
+  pv.sparse.heads = dense.heads;
+  pv.sparse.seq = dense.seq;
+  pv.sparse.attention = dense.attention;
+  const int64_t maps = int64_t(dense.layers) * dense.heads;
+  const int S = dense.seq;
+  pv.counts.assign(size_t(maps), {});
+  pv.kl.assign(size_t(maps), 0.0);
+  auto one = [&](int64_t m) {
+    const int l = int(m / dense.heads), h = int(m % dense.heads);
+    float* p = pv.sparse.attention.data() + size_t(m) * S * S;
+    const AttentionRule& rule = plan.ruleFor(l, h);
+    pv.counts[size_t(m)] = sparsifyMap(p, S, rule);
+    if (rule.renormalize || rule.kind == AttentionRule::Kind::None) {
+      pv.kl[size_t(m)] = attentionKl(dense.attentionMap(l, h), p, S);
+    } else {  // compare with the kept entries renormalised
+      std::vector<float> q(p, p + size_t(S) * S);
+      for (int i = 0; i < S; ++i) {
+        double sum = 0.0;
+        for (int j = 0; j < S; ++j) sum += q[size_t(i) * S + j];
+        if (sum > 0)
+          for (int j = 0; j < S; ++j) q[size_t(i) * S + j] = float(q[size_t(i) * S + j] / sum);
+      }
+      pv.kl[size_t(m)] = attentionKl(dense.attentionMap(l, h), q.data(), S);
+    }
+  };
+  if (pool != nullptr)
+    pool->run(maps, one);
+  else
+    for (int64_t m = 0; m < maps; ++m) one(m);
+  for (int64_t m = 0; m < maps; ++m) {
+    pv.total.add(pv.counts[size_t(m)]);
+    pv.klMean += pv.kl[size_t(m)] / double(std::max<int64_t>(1, maps));
+  }
+  return pv;
+}
+
+}  // namespace attn::sparse
