@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -18,6 +19,8 @@
 #include "core/model/hf_writer.h"
 #include "core/model/model.h"
 #include "core/quant/model_quant.h"
+#include "core/sparse/model_sparse.h"
+#include "core/text/corpus.h"
 
 namespace attn::cli {
 
@@ -429,6 +432,174 @@ int runQuantize(const QuantizeArgs& a) {
               q->bytesAfter / 1e6);
   std::printf("attention on %zu tokens: KL %.4g, JS %.4g; final hidden cosine %.6f\n", ids.size(),
               fid.klMean, fid.jsMean, fid.hiddenCosine);
+  if (!a.out.empty()) std::printf("wrote %s\n", a.out.c_str());
+  if (!a.dump.empty()) std::printf("wrote %s\n", a.dump.c_str());
+  return 0;
+}
+
+}  // namespace attn::cli
+
+namespace attn::cli {
+
+namespace {
+// The inputs a command runs on: --ids, --text, every example of --corpus, or a fixed sentence.
+Result<std::vector<std::vector<int32_t>>> inputsFor(const Model& m, const std::string& ids,
+                                                    const std::string& text,
+                                                    const std::string& corpus,
+                                                    const std::string& column, int* truncated) {
+  std::vector<std::vector<int32_t>> out;
+  if (!ids.empty()) {
+    auto parsed = parseIntList(ids, "--ids");
+    if (!parsed) return parsed.error();
+    out.push_back(*parsed);
+    return out;
+  }
+  if (!m.tokenizer) return makeError("the model has no tokenizer files; pass --ids instead");
+  std::vector<std::string> texts;
+  if (!corpus.empty()) {
+    auto r = text::readCorpus(corpus, column);
+    if (!r) return r.error();
+    texts = std::move(*r);
+    if (texts.empty()) return makeError("'" + corpus + "' has no examples");
+  } else {
+    texts.push_back(text.empty() ? "The quick brown fox jumps over the lazy dog." : text);
+  }
+  for (const auto& t : texts) {
+    auto e = m.tokenizer->encode(t).ids;
+    if (e.size() > size_t(m.config.maxPositions)) {
+      e.resize(size_t(m.config.maxPositions));
+      ++*truncated;
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+Status writeMaskDump(const std::string& path, const sparse::SparseModel& s) {
+  std::vector<std::pair<std::string, Tensor>> ts;
+  std::map<std::string, std::string> meta = {
+      {"format", "attnstudio-mask-dump"},
+      {"layout", "uint8 0/1 (1 = kept) as [out, in]; GPT-2 Conv1D weights transposed"}};
+  for (const auto& t : s.tensors)
+    ts.emplace_back(t.name + ".mask",
+                    ownedTensor(DType::U8, {t.mask.rows(), t.mask.cols()}, t.mask.bytes()));
+  return writeSafetensors(path, ts, meta);
+}
+}  // namespace
+
+int runSparsify(const SparsifyArgs& a) {
+  sparse::ModelPrunePlan plan;
+  sparse::AttentionRule& rule = plan.attention.all;
+  using K = sparse::AttentionRule::Kind;
+  if (!std::isnan(a.attnThreshold)) rule.kind = K::Threshold, rule.tau = a.attnThreshold;
+  if (a.attnTopK > 0) rule.kind = K::TopK, rule.k = a.attnTopK;
+  if (a.attnMass > 0) rule.kind = K::Mass, rule.mass = a.attnMass;
+  rule.renormalize = a.renormalize;
+  if (Status st = sparse::validate(rule); !st) return fail(st.message());
+  if (!a.prune.empty()) {
+    sparse::PruneSpec s;
+    s.sparsity = a.sparsity;
+    s.norm = a.norm;
+    auto spec = sparse::parsePruneMethod(a.prune, s);
+    if (!spec) return fail(spec.message());
+    auto targets = parseTargets(a.targets);
+    if (!targets) return fail(targets.message());
+    for (Target t : *targets) plan.targets[size_t(t)] = *spec;
+  }
+  if (!a.dump.empty() && std::filesystem::path(a.dump).extension() != ".safetensors")
+    return fail("--dump must end in .safetensors");
+  auto loaded = load(a.model);
+  if (!loaded) return fail(loaded.message());
+  const Model& m = **loaded;
+  int truncated = 0;
+  auto inputs = inputsFor(m, a.ids, a.text, a.corpus, a.column, &truncated);
+  if (!inputs) return fail(inputs.message());
+  ThreadPool pool(threadCount(a.threads));
+  sparse::SparsifyOptions so;
+  so.pool = &pool;
+  std::vector<double> importance;
+  if (a.pruneHeads > 0) {
+    auto by = sparse::parseImportance(a.importance);
+    if (!by) return fail(by.message());
+    auto scores = sparse::headImportance(m, *inputs, *by, so);
+    if (!scores) return fail(scores.message());
+    const auto rank = scores->ranking();
+    if (a.pruneHeads > int(rank.size()))
+      return fail("--prune-heads " + std::to_string(a.pruneHeads) + ": the model has only " +
+                  std::to_string(rank.size()) + " heads");
+    plan.heads.assign(rank.begin(), rank.begin() + a.pruneHeads);
+    importance = scores->score;
+  }
+  auto pruned = sparse::pruneModel(m, plan, so);
+  if (!pruned) return fail(pruned.message());
+
+  // Fidelity on the first input: dense float model vs pruned model with sparse attention.
+  ForwardOptions fo;
+  fo.pool = &pool;
+  const std::vector<int32_t>& ids = inputs->front();
+  auto ref = forward(m.config, m.weights, ids, {}, fo);
+  if (!ref) return fail(ref.message());
+  const int L = m.config.layers, H = m.config.heads;
+  std::vector<sparse::SparsityCounts> counts(size_t(L) * H);
+  auto got = forward(pruned->model->config, pruned->model->weights, ids, {},
+                     sparse::withAttentionSparsity(fo, plan.attention, &counts, H));
+  if (!got) return fail(got.message());
+  const Fidelity fid = fidelity(*ref, *got);
+  std::vector<double> attnSparsity(size_t(L), 0.0);
+  sparse::SparsityCounts all;
+  for (int l = 0; l < L; ++l) {
+    sparse::SparsityCounts layer;
+    for (int h = 0; h < H; ++h) layer.add(counts[size_t(l) * H + h]);
+    attnSparsity[size_t(l)] = layer.sparsity();
+    all.add(layer);
+  }
+  if (!a.out.empty())
+    if (Status st = writeHfModel(a.out, m, pruned->model->weights); !st) return fail(st.message());
+  if (!a.dump.empty())
+    if (Status st = writeMaskDump(a.dump, *pruned); !st) return fail(st.message());
+
+  if (a.json) {
+    Json j;
+    j["model"] = a.model;
+    Json ts = Json::array();
+    for (const auto& t : pruned->tensors)
+      ts.push_back({{"name", t.name},
+                    {"sparsity", t.mask.sparsity()},
+                    {"dense_bytes", t.bytes.dense},
+                    {"bitmap_bytes", t.bytes.bitmap},
+                    {"csr_bytes", t.bytes.csr}});
+    j["tensors"] = ts;
+    j["weight_sparsity"] = pruned->sparsity();
+    j["layer_sparsity"] = pruned->layerSparsity;
+    j["attention_sparsity"] = all.sparsity();
+    j["attention_sparsity_per_layer"] = attnSparsity;
+    j["retained_mass"] = all.retainedMass();
+    j["attention_kl_mean"] = fid.klMean;
+    j["attention_js_mean"] = fid.jsMean;
+    j["hidden_cosine"] = fid.hiddenCosine;
+    Json heads = Json::array();
+    for (const auto& [l, h] : pruned->heads) heads.push_back({l, h});
+    j["pruned_heads"] = heads;
+    if (!importance.empty()) j["head_importance"] = importance;
+    j["inputs"] = inputs->size();
+    if (truncated > 0) j["truncated_inputs"] = truncated;
+    if (!a.out.empty()) j["out"] = a.out;
+    if (!a.dump.empty()) j["dump"] = a.dump;
+    printJson(j);
+    return 0;
+  }
+  std::printf("%-52s %9s %12s %12s\n", "tensor", "sparsity", "bitmap_B", "csr_B");
+  for (const auto& t : pruned->tensors)
+    std::printf("%-52s %8.2f%% %12lld %12lld\n", t.name.c_str(), 100 * t.mask.sparsity(),
+                (long long)t.bytes.bitmap, (long long)t.bytes.csr);
+  std::printf("weights: %.2f%% zero over the pruned matrices\n", 100 * pruned->sparsity());
+  for (const auto& [l, h] : pruned->heads) std::printf("removed head %d of layer %d\n", h, l);
+  std::printf(
+      "attention on %zu tokens: %.2f%% dropped, %.4f mass kept; KL %.4g, JS %.4g; final "
+      "hidden cosine %.6f\n",
+      ids.size(), 100 * all.sparsity(), all.retainedMass(), fid.klMean, fid.jsMean,
+      fid.hiddenCosine);
+  if (truncated > 0) std::printf("%d inputs truncated to the model's length\n", truncated);
   if (!a.out.empty()) std::printf("wrote %s\n", a.out.c_str());
   if (!a.dump.empty()) std::printf("wrote %s\n", a.dump.c_str());
   return 0;

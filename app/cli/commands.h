@@ -2,6 +2,7 @@
 // 0 success, 1 bad input or failed computation (message on stderr).
 #pragma once
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -45,7 +46,7 @@ struct QuantizeArgs {
   bool asym = false;
   std::string clip = "none";  // none | mse | percentile:P
   std::string targets = "q,k,v,o,ffn_in,ffn_out";
-  std::vector<std::string> overrides;   // plan text entries (core/quant/model_quant.h)
+  std::vector<std::string> overrides;  // plan text entries (core/quant/model_quant.h)
   int attnBits = 0;                    // 0: attention probabilities stay float
   std::string attnMethod = "uniform";  // uniform | log2 | binary
   double attnThreshold = 0.1;
@@ -56,10 +57,29 @@ struct QuantizeArgs {
   int threads = 0;
 };
 
+struct SparsifyArgs {
+  std::string model;
+  double attnThreshold = std::numeric_limits<double>::quiet_NaN();  // NaN: not given
+  int attnTopK = 0;
+  double attnMass = 0;
+  bool renormalize = false;
+  std::string prune;  // magnitude | global | rows | cols | block:B | nm:N:M
+  double sparsity = 0.5;
+  int norm = 1;
+  std::string targets = "q,k,v,o,ffn_in,ffn_out";
+  int pruneHeads = 0;
+  std::string importance = "confidence";
+  std::string text, ids, corpus, column;
+  std::string out, dump;
+  bool json = false;
+  int threads = 0;
+};
+
 int runInspect(const InspectArgs& a);
 int runTokenize(const TokenizeArgs& a);
 int runAttention(const AttentionArgs& a);
 int runBench(const BenchArgs& a);
 int runQuantize(const QuantizeArgs& a);
+int runSparsify(const SparsifyArgs& a);
 
 }  // namespace attn::cli

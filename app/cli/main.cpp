@@ -91,6 +91,41 @@ int main(int argc, char** argv) {
   quantize->add_flag("--json", qa.json, "Print JSON");
   addThreads(quantize, qa.threads);
 
+  SparsifyArgs sa;
+  auto* sparsify = app.add_subcommand(
+      "sparsify", "Sparsify attention, prune weights and heads, and measure the damage");
+  sparsify->add_option("MODEL", sa.model, "Model directory or .safetensors file")->required();
+  auto* at = sparsify->add_option("--attn-threshold", sa.attnThreshold,
+                                  "Drop attention probabilities below T");
+  auto* ak = sparsify->add_option("--attn-topk", sa.attnTopK, "Keep the K largest per query");
+  auto* am = sparsify->add_option("--attn-mass", sa.attnMass,
+                                  "Keep the fewest keys whose probabilities sum to P");
+  at->excludes(ak)->excludes(am);
+  ak->excludes(am);
+  sparsify->add_flag("--renormalize", sa.renormalize, "Rows of kept probabilities sum to 1");
+  sparsify->add_option("--prune", sa.prune,
+                       "Weight pruning: magnitude, global, rows, cols, block:B or nm:N:M");
+  sparsify->add_option("--sparsity", sa.sparsity, "Fraction of weights (rows, blocks) removed");
+  sparsify->add_option("--norm", sa.norm, "rows / cols: rank by the L1 or L2 norm")
+      ->check(CLI::IsMember({1, 2}));
+  sparsify->add_option("--targets", sa.targets,
+                       "Tensor groups: q,k,v,o,ffn_in,ffn_out,emb (comma-separated) or all");
+  sparsify->add_option("--prune-heads", sa.pruneHeads, "Remove the K least important heads")
+      ->check(CLI::Range(0, 100000));
+  sparsify->add_option("--importance", sa.importance, "Head importance")
+      ->check(CLI::IsMember({"entropy", "maxweight", "confidence", "ablation"}));
+  auto* stext = sparsify->add_option("--text", sa.text, "Text to run");
+  auto* sids = sparsify->add_option("--ids", sa.ids, "Token ids to run");
+  auto* scorpus = sparsify->add_option(
+      "--corpus", sa.corpus, "Corpus file (.txt, .tsv/.csv, .jsonl): head importance over it");
+  sparsify->add_option("--column", sa.column, "Column (.tsv/.csv) or field (.jsonl) of --corpus");
+  stext->excludes(sids)->excludes(scorpus);
+  sids->excludes(scorpus);
+  sparsify->add_option("--out", sa.out, "Write the pruned model as a HF directory");
+  sparsify->add_option("--dump", sa.dump, "Write the masks (uint8 0/1) as FILE.safetensors");
+  sparsify->add_flag("--json", sa.json, "Print JSON");
+  addThreads(sparsify, sa.threads);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -108,6 +143,7 @@ int main(int argc, char** argv) {
       return runAttention(aa);
     }
     if (*quantize) return runQuantize(qa);
+    if (*sparsify) return runSparsify(sa);
     if (*bench) {
       if (ba.model.empty() == ba.synthetic.empty()) {
         std::cerr << "bench: give either MODEL or --synthetic NAME\n";

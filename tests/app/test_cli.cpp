@@ -13,6 +13,7 @@
 #include "core/io/safetensors.h"
 #include "core/model/model.h"
 #include "core/quant/model_quant.h"
+#include "core/sparse/model_sparse.h"
 #include "tests/core/test_helpers.h"
 
 using attn::test::TempDir;
@@ -252,6 +253,83 @@ class TestCli : public QObject {
     QVERIFY(again2.err.contains("exists and is not empty"));
   }
 
+  void sparsifyWritesWhatItMeasured() {
+    TempDir tmp;
+    const QString out = QString::fromStdString((tmp / "pruned").string());
+    const QString dump = QString::fromStdString((tmp / "masks.safetensors").string());
+    const QString ids = listOf("bert_tiny", "plain");
+    const Run r = cli({"sparsify",
+                       model("bert_tiny"),
+                       "--prune",
+                       "nm:2:4",
+                       "--attn-threshold",
+                       "0.05",
+                       "--renormalize",
+                       "--prune-heads",
+                       "2",
+                       "--importance",
+                       "confidence",
+                       "--ids",
+                       ids,
+                       "--json",
+                       "--out",
+                       out,
+                       "--dump",
+                       dump,
+                       "--threads",
+                       "1"});
+    QVERIFY2(r.code == 0, r.err.constData());
+    const QJsonObject j = json(r);
+    for (const char* key : {"tensors", "weight_sparsity", "layer_sparsity", "attention_sparsity",
+                            "attention_sparsity_per_layer", "retained_mass", "attention_kl_mean",
+                            "hidden_cosine", "pruned_heads"})
+      QVERIFY2(j.contains(key), key);
+    QCOMPARE(j["pruned_heads"].toArray().size(), 2);
+
+    // The same plan in process gives the same numbers.
+    using namespace attn;
+    const auto base = loadModel(attn::test::dataDir() / "models" / "bert_tiny").value();
+    std::vector<int32_t> idv;
+    for (const QString& x : ids.split(',')) idv.push_back(x.toInt());
+    sparse::ModelPrunePlan plan;
+    sparse::PruneSpec nm;
+    nm.method = sparse::PruneMethod::NM;
+    for (Target t : {Target::Q, Target::K, Target::V, Target::O, Target::FfnIn, Target::FfnOut})
+      plan.targets[size_t(t)] = nm;
+    const auto scores =
+        sparse::headImportance(*base, {idv}, sparse::Importance::Confidence).value();
+    const auto rank = scores.ranking();
+    plan.heads = {rank[0], rank[1]};
+    plan.attention.all = {sparse::AttentionRule::Kind::Threshold, 0.05, 1, 1, true};
+    const auto pruned = sparse::pruneModel(*base, plan).value();
+    const auto ref = forward(base->config, base->weights, idv, {}).value();
+    const auto got = forward(pruned.model->config, pruned.model->weights, idv, {},
+                             sparse::withAttentionSparsity({}, plan.attention))
+                         .value();
+    const Fidelity fid = fidelity(ref, got);
+    QCOMPARE(j["attention_kl_mean"].toDouble(), fid.klMean);
+    QCOMPARE(j["hidden_cosine"].toDouble(), fid.hiddenCosine);
+    QCOMPARE(j["weight_sparsity"].toDouble(), pruned.sparsity());
+    const QJsonArray heads = j["pruned_heads"].toArray();
+    QCOMPARE(heads[0].toArray()[0].toInt(), rank[0].first);
+    QCOMPARE(heads[0].toArray()[1].toInt(), rank[0].second);
+
+    // --out reopens with the pruned weights; --dump holds the masks.
+    auto reopened = loadModel(out.toStdString());
+    QVERIFY(reopened.ok());
+    const Tensor& a = (*reopened)->weights.layers[1].ffnIn.w;
+    QVERIFY(
+        std::equal(a.f32(), a.f32() + a.numel(), pruned.model->weights.layers[1].ffnIn.w.f32()));
+    auto ck = openCheckpoint(dump.toStdString());
+    QVERIFY(ck.ok());
+    const Tensor* mask = ck->find("encoder.layer.1.intermediate.dense.weight.mask");
+    QVERIFY(mask != nullptr && mask->dtype() == DType::U8);
+    QCOMPARE(mask->shape(), (Shape{base->config.intermediate, base->config.hidden}));
+    const auto* bits = static_cast<const uint8_t*>(mask->raw());
+    for (int64_t g = 0; g < mask->numel() / 4; ++g)
+      QCOMPARE(bits[4 * g] + bits[4 * g + 1] + bits[4 * g + 2] + bits[4 * g + 3], 2);
+  }
+
   void errors_data() {
     QTest::addColumn<QStringList>("args");
     QTest::addColumn<int>("code");
@@ -293,6 +371,17 @@ class TestCli : public QObject {
                                    << "--dump must end in .safetensors";
     QTest::newRow("quantize override") << QStringList{"quantize", bert, "--override", "q=fp8:8"}
                                        << 1 << "--override: unknown quantization method 'fp8'";
+    QTest::newRow("sparsify sparsity")
+        << QStringList{"sparsify", bert, "--prune", "magnitude", "--sparsity", "1.5"} << 1
+        << "sparsity must be in [0, 1), not 1.5";
+    QTest::newRow("sparsify nm") << QStringList{"sparsify", bert, "--prune", "nm:2:5"} << 1
+                                 << "M = 5 does not divide the input dimension";
+    QTest::newRow("sparsify tau") << QStringList{"sparsify", bert, "--attn-threshold", "-0.1"} << 1
+                                  << "τ must be in [0, 1]";
+    QTest::newRow("sparsify heads") << QStringList{"sparsify", bert, "--prune-heads", "99"} << 1
+                                    << "the model has only 8 heads";
+    QTest::newRow("sparsify method") << QStringList{"sparsify", bert, "--prune", "random"} << 1
+                                     << "unknown pruning method 'random'";
     QTest::newRow("quantize method") << QStringList{"quantize", bert, "--method", "fp4"} << 2 << "";
     QTest::newRow("bench both") << QStringList{"bench",     bert,    "--synthetic",
                                                "bert-base", "--seq", "4"}
@@ -310,7 +399,7 @@ class TestCli : public QObject {
   }
 
   void helpEverywhere() {
-    for (const char* sub : {"inspect", "tokenize", "attention", "bench", "quantize"}) {
+    for (const char* sub : {"inspect", "tokenize", "attention", "bench", "quantize", "sparsify"}) {
       const Run r = cli({sub, "--help"});
       QCOMPARE(r.code, 0);
       QVERIFY(r.out.contains("Usage") || r.out.contains("USAGE") || r.out.contains("usage"));
