@@ -12,6 +12,8 @@
 #include "core/kernels/gemm.h"
 #include "core/model/model.h"
 #include "core/quant/quantize.h"
+#include "core/sparse/attention_sparsity.h"
+#include "core/sparse/prune.h"
 
 namespace {
 using namespace attn;
@@ -102,6 +104,49 @@ BENCHMARK(BM_ForwardBertBase)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(2.0);
+
+// The propagated sparse forward (τ = 0.01 on every head, rows renormalised) at
+// seq 128, 2 threads: compare with BM_ForwardBertBase/128/2.
+void BM_ForwardBertBaseSparseAttention(benchmark::State& st) {
+  static auto model = syntheticModel("bert-base");
+  const auto& m = **model;
+  std::vector<int32_t> ids(128);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>((i * 7919) % 30522);
+  ThreadPool pool(2);
+  ForwardOptions opt;
+  opt.pool = &pool;
+  sparse::AttentionPlan plan;
+  plan.all = {sparse::AttentionRule::Kind::Threshold, 0.01, 1, 1, true};
+  const ForwardOptions sparseOpt = sparse::withAttentionSparsity(opt, plan);
+  for (auto _ : st) {
+    auto r = forward(m.config, m.weights, ids, {}, sparseOpt);
+    benchmark::DoNotOptimize(r.ok());
+  }
+}
+BENCHMARK(BM_ForwardBertBaseSparseAttention)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(2.0);
+
+// The visual preview: re-threshold all 144 heads of the captured BERT-base maps
+// at seq 128 and recompute sparsity, kept mass and KL per head (no forward pass).
+void BM_PreviewThresholdBertBase(benchmark::State& st) {
+  static auto model = syntheticModel("bert-base");
+  const auto& m = **model;
+  std::vector<int32_t> ids(128);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>((i * 7919) % 30522);
+  ThreadPool pool(2);
+  ForwardOptions opt;
+  opt.pool = &pool;
+  const ForwardResult dense = forward(m.config, m.weights, ids, {}, opt).value();
+  sparse::AttentionPlan plan;
+  plan.all = {sparse::AttentionRule::Kind::Threshold, 0.01, 1, 1, false};
+  for (auto _ : st) {
+    auto pv = sparse::preview(dense, plan, &pool);
+    benchmark::DoNotOptimize(pv.klMean);
+  }
+}
+BENCHMARK(BM_PreviewThresholdBertBase)->Unit(benchmark::kMillisecond)->UseRealTime();
 }  // namespace
 
 // The Linear weights of BERT-base ([out, in]): per layer Q, K, V, O 768×768,
@@ -177,6 +222,44 @@ void BM_ReadWeightsWriteBytesBertBase(benchmark::State& st) {
   }
 }
 BENCHMARK(BM_ReadWeightsWriteBytesBertBase)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Magnitude pruning (50 %) of every Linear weight of BERT-base: per tensor, and
+// global over all of them. Arg: 0 per tensor, 1 global.
+void BM_PruneMagnitudeBertBase(benchmark::State& st) {
+  const auto& b = bertBaseLinears();
+  std::vector<sparse::MatrixView> views;
+  for (size_t t = 0; t < b.w.size(); ++t)
+    views.push_back({b.w[t].data(), b.shape[t].first, b.shape[t].second});
+  for (auto _ : st) {
+    if (st.range(0) == 1) {
+      auto masks = sparse::globalMagnitudeMasks(views, 0.5);
+      benchmark::DoNotOptimize(masks);
+    } else {
+      sparse::PruneSpec s;
+      s.sparsity = 0.5;
+      for (const auto& v : views) {
+        auto mask = sparse::pruneMask(v.w, v.rows, v.cols, s);
+        benchmark::DoNotOptimize(mask);
+      }
+    }
+  }
+  st.SetLabel(st.range(0) == 1 ? "global" : "per tensor");
+}
+BENCHMARK(BM_PruneMagnitudeBertBase)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// 2:4 masks of every Linear weight of BERT-base, 2 threads.
+void BM_PruneNM24BertBase(benchmark::State& st) {
+  const auto& b = bertBaseLinears();
+  ThreadPool pool(2);
+  sparse::PruneSpec s;
+  s.method = sparse::PruneMethod::NM;
+  for (auto _ : st)
+    for (size_t t = 0; t < b.w.size(); ++t) {
+      auto mask = sparse::pruneMask(b.w[t].data(), b.shape[t].first, b.shape[t].second, s, &pool);
+      benchmark::DoNotOptimize(mask);
+    }
+}
+BENCHMARK(BM_PruneNM24BertBase)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // 16-level k-means (Lloyd, one codebook) of a 768×3072 matrix.
 void BM_KMeans16(benchmark::State& st) {

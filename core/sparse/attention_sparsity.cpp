@@ -1,11 +1,16 @@
 #include "core/sparse/attention_sparsity.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "core/attention/metrics.h"
 
 namespace attn::sparse {
+
+namespace {
+const double kLogEps = std::log(1e-12);  // attentionKl's clamp
+}
 
 Status validate(const AttentionRule& r) {
   switch (r.kind) {
@@ -47,16 +52,31 @@ SparsityCounts sparsifyMap(float* p, int S, const AttentionRule& rule) {
   std::vector<int> order;
   for (int i = 0; i < S; ++i) {
     float* row = p + size_t(i) * S;
+    ++c.rows;
+    if (rule.kind == AttentionRule::Kind::Threshold) {  // one fused pass
+      double kept = 0.0;
+      int64_t dense = 0, n = 0;
+      for (int j = 0; j < S; ++j) {
+        const float x = row[j];
+        dense += x > 0.0f;
+        const bool keep = double(x) >= rule.tau && x > 0.0f;
+        row[j] = keep ? x : 0.0f;
+        kept += keep ? double(x) : 0.0;
+        n += keep;
+      }
+      c.dense += dense;
+      c.kept += n;
+      c.mass += kept;
+      if (rule.renormalize && kept > 0.0)
+        for (int j = 0; j < S; ++j) row[j] = float(row[j] / kept);
+      continue;
+    }
     int64_t dense = 0;
     for (int j = 0; j < S; ++j) dense += row[j] > 0.0f;
     c.dense += dense;
-    ++c.rows;
     switch (rule.kind) {
       case AttentionRule::Kind::None:
-        break;
       case AttentionRule::Kind::Threshold:
-        for (int j = 0; j < S; ++j)
-          if (row[j] < rule.tau) row[j] = 0.0f;
         break;
       case AttentionRule::Kind::TopK:
       case AttentionRule::Kind::Mass: {
@@ -121,18 +141,24 @@ Preview preview(const ForwardResult& dense, const AttentionPlan& plan, ThreadPoo
     float* p = pv.sparse.attention.data() + size_t(m) * S * S;
     const AttentionRule& rule = plan.ruleFor(l, h);
     pv.counts[size_t(m)] = sparsifyMap(p, S, rule);
-    if (rule.renormalize || rule.kind == AttentionRule::Kind::None) {
-      pv.kl[size_t(m)] = attentionKl(dense.attentionMap(l, h), p, S);
-    } else {  // compare with the kept entries renormalised
-      std::vector<float> q(p, p + size_t(S) * S);
-      for (int i = 0; i < S; ++i) {
-        double sum = 0.0;
-        for (int j = 0; j < S; ++j) sum += q[size_t(i) * S + j];
-        if (sum > 0)
-          for (int j = 0; j < S; ++j) q[size_t(i) * S + j] = float(q[size_t(i) * S + j] / sum);
+    // KL(dense ‖ kept entries renormalised), row by row in closed form: a kept
+    // entry's ratio is the row's kept mass K, so the kept part is K·ln K; a
+    // dropped one costs p·ln(p / ε) with ε = 1e-12, as attentionKl clamps.
+    const float* d = dense.attentionMap(l, h);
+    double kl = 0.0;
+    for (int i = 0; i < S; ++i) {
+      double kept = 0.0, dropped = 0.0;
+      for (int j = 0; j < S; ++j) {
+        const float x = d[size_t(i) * S + j];
+        if (x <= 0.0f) continue;
+        if (p[size_t(i) * S + j] > 0.0f)
+          kept += x;
+        else  // float log: 1 ulp is plenty for a statistic, and it is much faster
+          dropped += double(x) * (double(std::log(x)) - kLogEps);
       }
-      pv.kl[size_t(m)] = attentionKl(dense.attentionMap(l, h), q.data(), S);
+      kl += (kept > 0.0 ? kept * std::log(kept) : 0.0) + dropped;
     }
+    pv.kl[size_t(m)] = kl / S;
   };
   if (pool != nullptr)
     pool->run(maps, one);

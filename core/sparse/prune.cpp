@@ -18,6 +18,14 @@ Bitmap Bitmap::ones(int64_t rows, int64_t cols) {
   return b;
 }
 
+Bitmap Bitmap::fromWords(int64_t rows, int64_t cols, std::vector<uint64_t> words) {
+  Bitmap b;
+  b.rows_ = rows;
+  b.cols_ = cols;
+  b.words_ = std::move(words);
+  return b;
+}
+
 int64_t Bitmap::count() const {
   int64_t c = 0;
   for (uint64_t w : words_) c += std::popcount(w);
@@ -145,10 +153,10 @@ Selection selectSmallest(const std::vector<MatrixView>& views, int64_t k) {
 // Builds a mask from keep(i) in flat order.
 template <class Keep>
 Bitmap buildMask(int64_t rows, int64_t cols, Keep keep) {
-  Bitmap m = Bitmap::ones(rows, cols);
-  for (int64_t i = 0, n = rows * cols; i < n; ++i)
-    if (!keep(i)) m.set(i, false);
-  return m;
+  const int64_t n = rows * cols;
+  std::vector<uint64_t> words(size_t((n + 63) / 64), 0);
+  for (int64_t i = 0; i < n; ++i) words[size_t(i >> 6)] |= uint64_t(keep(i)) << (i & 63);
+  return Bitmap::fromWords(rows, cols, std::move(words));
 }
 
 // Removes the k entries of smallest score (ties: lower index first).
@@ -163,31 +171,50 @@ std::vector<uint8_t> removeSmallest(const std::vector<double>& score, int64_t k)
   return removed;
 }
 
+// Keep bits of groups [g0, g1): bit j set when input j is among the N largest
+// |w| of its group of M (ties: the lower index). M fixed at compile time for the
+// common 4 and 8 (the loops unroll), runtime otherwise.
+template <int kM>
+void nmGroups(const float* w, int64_t g0, int64_t g1, int n, int mRuntime, uint64_t* keep) {
+  const int m = kM > 0 ? kM : mRuntime;
+  float mag[64];
+  for (int64_t g = g0; g < g1; ++g) {
+    const float* x = w + g * m;
+    for (int j = 0; j < m; ++j) mag[j] = std::fabs(x[j]);
+    uint64_t bits = 0;
+    for (int j = 0; j < m; ++j) {  // rank: how many entries come before j
+      int rank = 0;
+      for (int q = 0; q < m; ++q) rank += (mag[q] > mag[j]) | ((mag[q] == mag[j]) & (q < j));
+      bits |= uint64_t(rank < n) << j;
+    }
+    keep[g] = bits;
+  }
+}
+
 Bitmap nmMask(const float* w, int64_t rows, int64_t cols, int n, int m, ThreadPool* pool) {
-  Bitmap mask = Bitmap::ones(rows, cols);
   std::vector<uint64_t> keepBits(size_t(rows * cols / m));  // bit j of group g: input j kept
   auto rowsTask = [&](int64_t r0, int64_t r1) {
-    float mag[64];
-    for (int64_t g = r0 * (cols / m); g < r1 * (cols / m); ++g) {
-      const float* x = w + g * m;
-      for (int j = 0; j < m; ++j) mag[j] = std::fabs(x[j]);
-      uint64_t bits = 0;
-      for (int j = 0; j < m; ++j) {  // rank: how many entries come before j
-        int rank = 0;
-        for (int q = 0; q < m; ++q) rank += mag[q] > mag[j] || (mag[q] == mag[j] && q < j);
-        if (rank < n) bits |= uint64_t(1) << j;
-      }
-      keepBits[size_t(g)] = bits;
-    }
+    const int64_t g0 = r0 * (cols / m), g1 = r1 * (cols / m);
+    if (m == 4)
+      nmGroups<4>(w, g0, g1, n, m, keepBits.data());
+    else if (m == 8)
+      nmGroups<8>(w, g0, g1, n, m, keepBits.data());
+    else
+      nmGroups<0>(w, g0, g1, n, m, keepBits.data());
   };
   if (pool != nullptr)
     pool->chunks(rows, rowsTask);
   else
     rowsTask(0, rows);
-  for (int64_t g = 0; g < int64_t(keepBits.size()); ++g)
-    for (int j = 0; j < m; ++j)
-      if (!((keepBits[size_t(g)] >> j) & 1u)) mask.set(g * m + j, false);
-  return mask;
+  const int64_t total = rows * cols;
+  std::vector<uint64_t> words(size_t((total + 63) / 64), 0);
+  for (int64_t g = 0; g < int64_t(keepBits.size()); ++g) {
+    const int64_t bit = g * m;
+    words[size_t(bit >> 6)] |= keepBits[size_t(g)] << (bit & 63);
+    if ((bit & 63) + m > 64)  // a group straddling two words
+      words[size_t((bit >> 6) + 1)] |= keepBits[size_t(g)] >> (64 - (bit & 63));
+  }
+  return Bitmap::fromWords(rows, cols, std::move(words));
 }
 
 }  // namespace

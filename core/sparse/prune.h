@@ -33,6 +33,8 @@ class Bitmap {
  public:
   Bitmap() = default;
   static Bitmap ones(int64_t rows, int64_t cols);
+  // words: ceil(rows·cols / 64) words, bits past the end zero.
+  static Bitmap fromWords(int64_t rows, int64_t cols, std::vector<uint64_t> words);
   int64_t rows() const { return rows_; }
   int64_t cols() const { return cols_; }
   int64_t size() const { return rows_ * cols_; }

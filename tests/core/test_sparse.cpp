@@ -320,6 +320,18 @@ class TestSparse : public QObject {
         test::maxAbsDiff(sparseRun->attentionMap(1, 0), pv.sparse.attentionMap(1, 0), S * S).value >
         0);
     QVERIFY(pv.total.sparsity() > 0 && pv.klMean > 0);
+    // The preview's closed-form KL is attentionKl against the renormalised kept entries.
+    for (int h = 0; h < H; ++h) {
+      std::vector<float> q(pv.sparse.attentionMap(1, h), pv.sparse.attentionMap(1, h) + S * S);
+      for (int i = 0; i < S; ++i) {
+        double sum = 0;
+        for (int j = 0; j < S; ++j) sum += q[size_t(i) * S + j];
+        for (int j = 0; j < S; ++j) q[size_t(i) * S + j] = float(q[size_t(i) * S + j] / sum);
+      }
+      const double expect = attentionKl(dense->attentionMap(1, h), q.data(), S);
+      QVERIFY2(std::fabs(pv.kl[size_t(H + h)] - expect) < 1e-6 * std::max(1.0, expect),
+               qPrintable(QString("%1 vs %2").arg(pv.kl[size_t(H + h)]).arg(expect)));
+    }
     const Fidelity f = fidelity(*dense, *sparseRun);
     QVERIFY(f.hiddenCosine < 1 && f.hiddenCosine > 0.5);
     // Per-head override: head 1 of layer 1 stays dense.
