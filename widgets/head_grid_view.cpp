@@ -118,9 +118,22 @@ void HeadGridView::paintEvent(QPaintEvent*) {
                  QString::number(stat(l, h), 'f', 2));
     }
   }
+  p.setPen(QPen(palette().color(QPalette::WindowText), 2));
+  for (const auto& [l, h] : crossed_) {
+    if (l < 0 || l >= layers_ || h < 0 || h >= heads_) continue;
+    const QRect r = cellRect(l, h);
+    p.fillRect(r, QColor(128, 128, 128, 160));
+    p.drawLine(r.topLeft(), r.bottomRight());
+    p.drawLine(r.topRight(), r.bottomLeft());
+  }
   const QRect sel = cellRect(selLayer_, selHead_).adjusted(-2, -2, 2, 2);
   p.setPen(QPen(QColor(255, 64, 64), 3));
   p.drawRect(sel);
+}
+
+void HeadGridView::setCrossed(std::vector<std::pair<int, int>> heads) {
+  crossed_ = std::move(heads);
+  update();
 }
 
 void HeadGridView::mousePressEvent(QMouseEvent* event) {

@@ -6,6 +6,7 @@
 #include <QImage>
 #include <QString>
 #include <QWidget>
+#include <utility>
 #include <vector>
 
 namespace attn::widgets {
@@ -23,6 +24,9 @@ class HeadGridView : public QWidget {
   // Replaces the numbers under the thumbnails; same [L * H] layout.
   void setStats(std::vector<double> stats, const QString& statName);
   void setSelected(int layer, int head);
+  // Heads drawn crossed out (e.g. pruned); empty: none.
+  void setCrossed(std::vector<std::pair<int, int>> heads);
+  const std::vector<std::pair<int, int>>& crossed() const { return crossed_; }
   int layers() const { return layers_; }
   int heads() const { return heads_; }
   double stat(int layer, int head) const { return stats_[size_t(layer) * heads_ + head]; }
@@ -42,6 +46,7 @@ class HeadGridView : public QWidget {
   std::vector<double> stats_;
   QString statName_, message_;
   int layers_ = 0, heads_ = 0, selLayer_ = 0, selHead_ = 0;
+  std::vector<std::pair<int, int>> crossed_;
 };
 
 }  // namespace attn::widgets

@@ -35,6 +35,7 @@
 #include "widgets/head_grid_view.h"
 #include "widgets/heatmap_view.h"
 #include "widgets/quant_panel.h"
+#include "widgets/sparsity_panel.h"
 #include "widgets/token_strip_view.h"
 
 namespace attn::app {
@@ -188,7 +189,8 @@ void MainWindow::buildUi() {
   auto* openS = tools->addAction(tr("Open student…"), this, [this] { openModel(Student); });
   tools->addSeparator();
   compare_ = new QComboBox(tools);
-  compare_->addItems({tr("Teacher vs student"), tr("Student vs quantized student")});
+  compare_->addItems({tr("Teacher vs student"), tr("Student vs quantized student"),
+                      tr("Student vs sparsified student")});
   compare_->setToolTip(tr("What the three maps compare"));
   tools->addWidget(compare_);
   connect(compare_, &QComboBox::currentIndexChanged, this, [this](int i) {
@@ -196,6 +198,7 @@ void MainWindow::buildUi() {
       quantSent_ = true;
       session_->setQuantPlan(quantPanel_->plan());
     }
+    if (i == int(Compare::Sparsified) && !sparseSent_) sendSparsityPlan();
     scheduleRedraw();
   });
   tools->addSeparator();
@@ -378,6 +381,7 @@ void MainWindow::buildUi() {
   });
 
   buildQuantDock();
+  buildSparseDock();
   setAcceptDrops(true);
   rebuildRecentMenus();
   QSettings settings;
@@ -450,13 +454,65 @@ void MainWindow::setCompare(Compare mode) { compare_->setCurrentIndex(int(mode))
 
 MainWindow::Compare MainWindow::compare() const { return Compare(compare_->currentIndex()); }
 
-void MainWindow::drawQuantized(const Comparison& c, int layer, int head, bool average) {
-  const QuantResult* q = quant_.get();
-  const int side = q != nullptr ? q->side : (c.hasStudent ? Student : Teacher);
+void MainWindow::buildSparseDock() {
+  auto* dock = new QDockWidget(tr("Sparsity"), this);
+  dock->setObjectName("sparsity");
+  auto* scroll = new QScrollArea(dock);
+  sparsityPanel_ = new widgets::SparsityPanel(scroll);
+  scroll->setWidget(sparsityPanel_);
+  scroll->setWidgetResizable(true);
+  scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+  scroll->setMinimumWidth(sparsityPanel_->minimumSizeHint().width() + 24);
+  dock->setWidget(scroll);
+  addDockWidget(Qt::RightDockWidgetArea, dock);
+  if (auto* quant = findChild<QDockWidget*>("quantization")) tabifyDockWidget(quant, dock);
+  connect(sparsityPanel_, &widgets::SparsityPanel::planChanged, this, [this] {
+    sendSparsityPlan();
+    if (compare() != Compare::Sparsified) setCompare(Compare::Sparsified);
+  });
+  connect(session_.get(), &Session::sparseReady, this,
+          [this](std::shared_ptr<const SparseResult> r) {
+            sparse_ = std::move(r);
+            sparsityPanel_->setStatus(QString());
+            if (sparse_) {
+              widgets::SparsityPanel::Readout ro;
+              ro.weightSparsity = sparse_->pruned.sparsity();
+              ro.attentionSparsity = sparse_->total.sparsity();
+              ro.retainedMass = sparse_->total.retainedMass();
+              ro.klMean = sparse_->fidelity.klMean;
+              ro.hiddenCosine = sparse_->fidelity.hiddenCosine;
+              for (const auto& t : sparse_->pruned.tensors) {
+                ro.denseBytes += t.bytes.dense;
+                ro.bitmapBytes += t.bytes.bitmap;
+                ro.csrBytes += t.bytes.csr;
+              }
+              ro.prunedHeads = sparse_->pruned.heads;
+              sparsityPanel_->setResult(sparse_->pruned.tensors, ro);
+              sparsityPanel_->setSweep(sparse_->sweepTau, sparse_->sweepSparsity, sparse_->sweepKl);
+              if (!sparse_->importance.empty())
+                sparsityPanel_->setImportance(sparse_->importance, sparse_->base->config.layers,
+                                              sparse_->base->config.heads);
+            }
+            scheduleRedraw();
+          });
+  connect(session_.get(), &Session::sparseFailed, this,
+          [this](QString message) { sparsityPanel_->setStatus(message); });
+}
+
+void MainWindow::sendSparsityPlan() {
+  sparseSent_ = true;
+  sparsityPanel_->setStatus(tr("sparsifying…"));
+  session_->setSparsityPlan(sparsityPanel_->plan(), sparsityPanel_->headsToPrune(),
+                            sparsityPanel_->importance());
+}
+
+void MainWindow::drawVariant(const Comparison& c, int layer, int head, bool average, int side,
+                             const ForwardResult* variant, const QString& what,
+                             const QString& waiting) {
   const bool has = side == Student ? c.hasStudent : c.hasTeacher;
   const QString who = sideName(Side(side));
   if (!has) {
-    for (auto* v : views_) v->setMessage(tr("load a model to quantize"));
+    for (auto* v : views_) v->setMessage(tr("load a model to compress"));
     return;
   }
   const SideResult& f = side == Student ? c.student : c.teacher;
@@ -467,19 +523,15 @@ void MainWindow::drawQuantized(const Comparison& c, int layer, int head, bool av
   views_[0]->setTitle(tr("%1 (float)\n%2").arg(who, where));
   views_[0]->setLogScale(logScale_->isChecked());
   views_[0]->setMatrix(a, f.forward.seq, f.forward.seq, f.tokens, f.tokens);
-  views_[1]->setTitle(tr("%1, quantized\n%2").arg(who, where));
-  views_[2]->setTitle(tr("Float − quantized\n%1").arg(where));
-  const bool current = q != nullptr && q->hasForward && q->text == c.text &&
-                       q->base == session_->model(Side(side)) && q->forward.seq == f.forward.seq;
-  if (!current) {
-    const QString why =
-        q == nullptr ? tr("choose a quantization in the Quantization panel") : tr("quantizing…");
-    views_[1]->setMessage(why);
-    views_[2]->setMessage(why);
+  views_[1]->setTitle(tr("%1, %2\n%3").arg(who, what, where));
+  views_[2]->setTitle(tr("Float − %1\n%2").arg(what, where));
+  if (variant == nullptr || variant->seq != f.forward.seq) {
+    views_[1]->setMessage(waiting);
+    views_[2]->setMessage(waiting);
     views_[0]->setAutoRange();
     return;
   }
-  const std::vector<float> b = layerMap(q->forward, l, h, average);
+  const std::vector<float> b = layerMap(*variant, l, h, average);
   views_[1]->setLogScale(logScale_->isChecked());
   views_[1]->setMatrix(b, f.forward.seq, f.forward.seq, f.tokens, f.tokens);
   std::vector<float> diff(a.size());
@@ -647,7 +699,33 @@ void MainWindow::redraw() {
   } else {
     views_[2]->setMessage(tr("the two models' tokens share no characters to align"));
   }
-  if (compare() == Compare::Quantized) drawQuantized(*c, layer, heads[Student], avg);
+  std::vector<std::pair<int, int>> crossed;
+  if (compare() == Compare::Quantized) {
+    const QuantResult* q = quant_.get();
+    const int side = q != nullptr ? q->side : (c->hasStudent ? Student : Teacher);
+    const bool current = q != nullptr && q->hasForward && q->text == c->text &&
+                         q->base == session_->model(Side(side));
+    drawVariant(
+        *c, layer, heads[Student], avg, side, current ? &q->forward : nullptr, tr("quantized"),
+        q == nullptr ? tr("choose a quantization in the Quantization panel") : tr("quantizing…"));
+  } else if (compare() == Compare::Sparsified) {
+    const SparseResult* sp = sparse_.get();
+    const int side = sp != nullptr ? sp->side : (c->hasStudent ? Student : Teacher);
+    const bool current = sp != nullptr && sp->hasForward && sp->text == c->text &&
+                         sp->base == session_->model(Side(side));
+    drawVariant(*c, layer, heads[Student], avg, side, current ? &sp->forward : nullptr,
+                tr("sparsified"),
+                sp == nullptr ? tr("choose a sparsity in the Sparsity panel") : tr("sparsifying…"));
+    if (current) {
+      const SideResult& f = side == Student ? c->student : c->teacher;
+      const int l = std::min(layer, sp->forward.layers - 1);
+      const int h = std::min(heads[Student], sp->forward.heads - 1);
+      sparsityPanel_->setHeadMask(sp->forward.attentionMap(l, h), sp->forward.seq, f.tokens,
+                                  tr("Attention kept · L%1 h%2").arg(l).arg(h));
+      crossed = sp->pruned.heads;
+    }
+  }
+  grids_[c->hasStudent ? Student : Teacher]->setCrossed(crossed);
   const bool lossStat = gridStat_->currentIndex() == 2;
   const bool kl = lossKind_->currentIndex() == 0;
   for (int sIdx = 0; sIdx < 2; ++sIdx) {

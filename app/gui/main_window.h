@@ -24,6 +24,7 @@ class HeadGridView;
 class BarChartView;
 class TokenStripView;
 class QuantPanel;
+class SparsityPanel;
 }  // namespace attn::widgets
 
 namespace attn::app {
@@ -52,10 +53,12 @@ class MainWindow : public QMainWindow {
   widgets::QuantPanel* quantPanel() const { return quantPanel_; }
   // What the three big maps compare: teacher | student | difference, or the
   // float student | quantized student | difference.
-  enum class Compare { TeacherStudent = 0, Quantized = 1 };
+  enum class Compare { TeacherStudent = 0, Quantized = 1, Sparsified = 2 };
   void setCompare(Compare mode);
   Compare compare() const;
   std::shared_ptr<const QuantResult> quantResult() const { return quant_; }
+  widgets::SparsityPanel* sparsityPanel() const { return sparsityPanel_; }
+  std::shared_ptr<const SparseResult> sparseResult() const { return sparse_; }
   // Token `index` of strip row `row` highlighted as row and column bands in the
   // heatmaps (its aligned group in the other model's map); (-1, -1) clears.
   void focusToken(int row, int index);
@@ -123,9 +126,16 @@ class MainWindow : public QMainWindow {
   void updateBusy();
   void updateTokenStrip(const Comparison& c);
   std::vector<double> headLossStats(const Comparison& c, Side side, bool kl) const;
-  // The three maps in Compare::Quantized mode.
-  void drawQuantized(const Comparison& c, int layer, int head, bool average);
+  // The three maps in the Quantized / Sparsified modes: the float model, its
+  // variant (when `variant` is current for this text), their difference.
+  void drawVariant(const Comparison& c, int layer, int head, bool average, int side,
+                   const ForwardResult* variant, const QString& what, const QString& waiting);
   void buildQuantDock();
+  void buildSparseDock();
+  void sendSparsityPlan();
+  widgets::SparsityPanel* sparsityPanel_ = nullptr;
+  std::shared_ptr<const SparseResult> sparse_;
+  bool sparseSent_ = false;
   widgets::QuantPanel* quantPanel_ = nullptr;
   QComboBox* compare_ = nullptr;
   std::shared_ptr<const QuantResult> quant_;

@@ -1,6 +1,7 @@
 #include "app/gui/session.h"
 
 #include <QPointer>
+#include <cmath>
 #include <thread>
 
 #include "core/attention/metrics.h"
@@ -78,6 +79,7 @@ void alignSides(Comparison& c) {
 Session::Session(int computeThreads, QObject* parent) : QObject(parent) {
   qRegisterMetaType<std::shared_ptr<const Comparison>>();
   qRegisterMetaType<std::shared_ptr<const QuantResult>>();
+  qRegisterMetaType<std::shared_ptr<const SparseResult>>();
   worker_.setMaxThreadCount(1);
   const int n =
       computeThreads > 0 ? computeThreads : std::max(1, int(std::thread::hardware_concurrency()));
@@ -85,7 +87,7 @@ Session::Session(int computeThreads, QObject* parent) : QObject(parent) {
 }
 
 Session::~Session() {
-  for (const auto& c : {cancel_, quantCancel_, scanCancel_, loadCancel_})
+  for (const auto& c : {cancel_, quantCancel_, scanCancel_, loadCancel_, sparseCancel_})
     if (c) c->cancel();
   worker_.waitForDone();
 }
@@ -154,6 +156,8 @@ void Session::loadModel(int side, const QString& path) {
         emit modelLoaded(side, path);
         requestComparison();
         if (quantPlan_) setQuantPlan(*quantPlan_);  // a new model to quantize
+        if (sparseRequest_)
+          setSparsityPlan(sparseRequest_->plan, sparseRequest_->heads, sparseRequest_->by);
       });
 }
 
@@ -161,6 +165,104 @@ void Session::setText(const QString& text) {
   text_ = text;
   requestComparison();
   if (quantPlan_) setQuantPlan(*quantPlan_);  // its forward pass depends on the text
+  if (sparseRequest_)
+    setSparsityPlan(sparseRequest_->plan, sparseRequest_->heads, sparseRequest_->by);
+}
+
+void Session::setSparsityPlan(const sparse::ModelPrunePlan& plan, int heads,
+                              sparse::Importance by) {
+  if (sparseCancel_) sparseCancel_->cancel();
+  ++sparseGeneration_;
+  if (!plan.prunesWeights() && !plan.attention.active() && heads <= 0) {
+    sparseRequest_.reset();
+    sparsePending_ = false;
+    emit sparseReady(nullptr);
+    return;
+  }
+  sparseRequest_ = SparseRequest{plan, heads, by};
+  sparsePending_ = true;
+  if (!sparseRunning_) startSparse();
+}
+
+void Session::startSparse() {
+  const int side = models_[Student] ? Student : Teacher;
+  const auto base = models_[side];
+  if (!sparsePending_ || !sparseRequest_) return;
+  sparsePending_ = false;
+  if (!base || !base->tokenizer) return;
+  sparseRunning_ = true;
+  sparseCancel_ = std::make_shared<CancelToken>();
+  auto cancel = sparseCancel_;
+  const SparseRequest req = *sparseRequest_;
+  const quint64 gen = sparseGeneration_;
+  const QString text = text_;
+  auto compute = compute_;
+  jobStarted();
+  runThen(
+      worker_, this,
+      [=]() -> Result<std::shared_ptr<const SparseResult>> {
+        auto ids = base->tokenizer->encode(text.toStdString()).ids;
+        if (ids.size() > size_t(base->config.maxPositions))
+          return makeError("the text is longer than the model allows");
+        sparse::SparsifyOptions so;
+        so.pool = compute.get();
+        so.cancel = cancel.get();
+        ForwardOptions fo;
+        fo.pool = compute.get();
+        fo.cancel = cancel.get();
+        auto ref = forward(base->config, base->weights, ids, {}, fo);
+        if (!ref) return ref.error();
+        auto r = std::make_shared<SparseResult>();
+        r->generation = gen;
+        r->text = text;
+        r->side = side;
+        r->base = base;
+        r->plan = req.plan;
+        if (req.heads > 0) {
+          auto scores = sparse::headImportance(*base, {ids}, req.by, so);
+          if (!scores) return scores.error();
+          const auto rank = scores->ranking();
+          r->plan.heads.assign(rank.begin(),
+                               rank.begin() + std::min<size_t>(size_t(req.heads), rank.size()));
+          r->importance = scores->score;
+        }
+        auto pruned = sparse::pruneModel(*base, r->plan, so);
+        if (!pruned) return pruned.error();
+        r->pruned = std::move(*pruned);
+        const int H = base->config.heads;
+        r->counts.assign(size_t(base->config.layers) * H, {});
+        auto got = forward(r->pruned.model->config, r->pruned.model->weights, ids, {},
+                           sparse::withAttentionSparsity(fo, r->plan.attention, &r->counts, H));
+        if (!got) return got.error();
+        for (const auto& c : r->counts) r->total.add(c);
+        r->fidelity = fidelity(*ref, *got);
+        r->forward = std::move(*got);
+        r->hasForward = true;
+        // Sparsity against KL over τ, on the dense maps (the preview).
+        sparse::AttentionPlan sweep = r->plan.attention;
+        sweep.all.kind = sparse::AttentionRule::Kind::Threshold;
+        sweep.overrides.clear();
+        for (int k = 0; k <= 20; ++k) {
+          if (cancel->cancelled()) return makeError("cancelled");
+          sweep.all.tau = 1e-4 * std::pow(0.5 / 1e-4, k / 20.0);
+          const sparse::Preview pv = sparse::preview(*ref, sweep, compute.get());
+          r->sweepTau.push_back(sweep.all.tau);
+          r->sweepSparsity.push_back(pv.total.sparsity());
+          r->sweepKl.push_back(pv.klMean);
+        }
+        return std::shared_ptr<const SparseResult>(std::move(r));
+      },
+      [this, gen](Result<std::shared_ptr<const SparseResult>> r) {
+        jobFinished();
+        sparseRunning_ = false;
+        if (gen == sparseGeneration_) {
+          if (r)
+            emit sparseReady(*r);
+          else if (r.message() != "cancelled")
+            emit sparseFailed(QString::fromStdString(r.message()));
+        }
+        if (sparsePending_) startSparse();
+      });
 }
 
 void Session::setQuantPlan(const quant::ModelQuantPlan& plan) {

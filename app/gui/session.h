@@ -17,6 +17,7 @@
 #include "core/attention/compare.h"
 #include "core/model/model.h"
 #include "core/quant/model_quant.h"
+#include "core/sparse/model_sparse.h"
 #include "core/util/parallel.h"
 
 namespace attn::app {
@@ -67,6 +68,26 @@ struct QuantResult {
   bool hasForward = false;
 };
 
+// A sparsified copy of one model (the student, or the teacher without one):
+// pruned weights and heads, its forward pass with sparse attention on the
+// current text, how far it is from the dense model, and a sweep of attention
+// sparsity against KL over τ (on the dense maps, no forward pass per point).
+struct SparseResult {
+  quint64 generation = 0;
+  QString text;
+  int side = Student;
+  std::shared_ptr<const Model> base;
+  sparse::ModelPrunePlan plan;  // with the heads chosen by importance
+  sparse::SparseModel pruned;
+  std::vector<double> importance;  // [L * H] when heads were ranked
+  ForwardResult forward;
+  std::vector<sparse::SparsityCounts> counts;  // [L * H]
+  sparse::SparsityCounts total;
+  Fidelity fidelity;
+  bool hasForward = false;
+  std::vector<double> sweepTau, sweepSparsity, sweepKl;
+};
+
 class Session : public QObject {
   Q_OBJECT
 
@@ -98,6 +119,11 @@ class Session : public QObject {
   // Ranks layers (by = 0) or tensor groups (by = 1) by the damage their
   // quantization alone does on the current text.
   void runSensitivity(int by);
+  // Sparsifies the student (or the teacher) under `plan`, removing the
+  // `heads` least important heads ranked `by`; latest request wins as for
+  // quantization. A plan that changes nothing clears the result.
+  void setSparsityPlan(const attn::sparse::ModelPrunePlan& plan, int heads,
+                       attn::sparse::Importance by);
 
  signals:
   void loadStarted(int side, QString path);
@@ -112,6 +138,8 @@ class Session : public QObject {
   void sensitivityProgress(int done, int total);
   void sensitivityReady(std::vector<attn::quant::Sensitivity> entries);
   void sensitivityFailed(QString message);
+  void sparseReady(std::shared_ptr<const attn::app::SparseResult> result);
+  void sparseFailed(QString message);
 
  private:
   void requestComparison();
@@ -130,6 +158,16 @@ class Session : public QObject {
   quint64 quantGeneration_ = 0;
   std::shared_ptr<CancelToken> quantCancel_;
   std::shared_ptr<CancelToken> scanCancel_;
+  struct SparseRequest {
+    sparse::ModelPrunePlan plan;
+    int heads = 0;
+    sparse::Importance by = sparse::Importance::Confidence;
+  };
+  void startSparse();
+  std::optional<SparseRequest> sparseRequest_;
+  bool sparsePending_ = false, sparseRunning_ = false;
+  quint64 sparseGeneration_ = 0;
+  std::shared_ptr<CancelToken> sparseCancel_;
   QThreadPool worker_;  // one thread: jobs run in order, never two at once
   std::shared_ptr<ThreadPool> compute_;
   int running_ = 0;
@@ -139,3 +177,4 @@ class Session : public QObject {
 
 Q_DECLARE_METATYPE(std::shared_ptr<const attn::app::Comparison>)
 Q_DECLARE_METATYPE(std::shared_ptr<const attn::app::QuantResult>)
+Q_DECLARE_METATYPE(std::shared_ptr<const attn::app::SparseResult>)

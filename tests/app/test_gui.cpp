@@ -16,6 +16,7 @@
 #include <QSettings>
 #include <QSignalSpy>
 #include <QSlider>
+#include <QSpinBox>
 #include <QStandardPaths>
 #include <QTest>
 #include <QTimer>
@@ -30,12 +31,15 @@
 #include "core/io/npy.h"
 #include "core/io/safetensors.h"
 #include "core/quant/model_quant.h"
+#include "core/sparse/model_sparse.h"
 #include "tests/core/test_helpers.h"
 #include "widgets/bar_chart_view.h"
+#include "widgets/curve_view.h"
 #include "widgets/head_grid_view.h"
 #include "widgets/heatmap_view.h"
 #include "widgets/histogram_view.h"
 #include "widgets/quant_panel.h"
+#include "widgets/sparsity_panel.h"
 #include "widgets/token_strip_view.h"
 
 using namespace attn;
@@ -646,6 +650,65 @@ class TestGui : public QObject {
     w.redrawNow();
     QTest::qWait(100);
     QVERIFY(w.grab().save(QStringLiteral(QT_TESTCASE_BUILDDIR "/explorer-quant.png")));
+  }
+
+  void sparsifiedStudentBesideTheDenseOne() {
+    MainWindow w(pairOptions("The cat sat on the mat because it was warm and soft."));
+    w.show();
+    QVERIFY(waitForBoth(w));
+    auto* panel = w.sparsityPanel();
+    panel->setTau(0.05);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        w.sparseResult() != nullptr && w.sparseResult()->hasForward &&
+            std::fabs(w.sparseResult()->plan.attention.all.tau - panel->tau()) < 1e-12,
+        kLoadTimeoutMs);
+    QCOMPARE(int(w.compare()), int(MainWindow::Compare::Sparsified));
+    w.selectHead(1, 1);
+    w.redrawNow();
+    // The middle map is core's sparse forward pass of the student.
+    const auto student = w.session().model(Student);
+    const auto c = w.shownComparison();
+    const sparse::ModelPrunePlan plan = panel->plan();
+    const auto pruned = sparse::pruneModel(*student, plan).value();
+    const auto ref = forward(pruned.model->config, pruned.model->weights, c->student.ids, {},
+                             sparse::withAttentionSparsity({}, plan.attention))
+                         .value();
+    const int S = ref.seq;
+    for (int i = 0; i < S; ++i)
+      for (int j = 0; j < S; ++j) {
+        QVERIFY(std::abs(w.studentView()->value(i, j) - ref.attentionMap(1, 1)[i * S + j]) < 5e-6);
+        // The kept/dropped mask of the current head.
+        QCOMPARE(panel->headMaskView()->value(i, j),
+                 w.sparseResult()->forward.attentionMap(1, 1)[i * S + j] > 0 ? 1.0f : 0.0f);
+      }
+    QVERIFY(w.studentView()->title().contains("sparsified"));
+    const auto r = w.sparseResult();
+    QVERIFY(
+        panel->readoutText().contains(QString::number(100 * r->total.sparsity(), 'f', 1) + " %"));
+    QCOMPARE(panel->sweepView()->pointCount(), 21);
+    QVERIFY(r->total.sparsity() > 0 && r->fidelity.klMean > 0);
+
+    // Weights 2:4 and two heads removed by confidence: masks, crossed heads, importance.
+    auto* method = panel->findChildren<QComboBox*>().at(1);
+    QVERIFY(method->count() == 7);
+    method->setCurrentIndex(6);  // N:M
+    auto* heads = panel->findChildren<QSpinBox*>().last();
+    QVERIFY(heads->suffix().contains("heads"));
+    heads->setValue(2);
+    QTRY_VERIFY_WITH_TIMEOUT(w.sparseResult() && w.sparseResult()->pruned.heads.size() == 2 &&
+                                 !w.sparseResult()->pruned.tensors.empty(),
+                             kLoadTimeoutMs);
+    w.redrawNow();
+    const auto r2 = w.sparseResult();
+    QCOMPARE(w.headGrid(Student)->crossed(), r2->pruned.heads);
+    QCOMPARE(panel->importanceChart()->count(), student->config.layers * student->config.heads);
+    QVERIFY(panel->tensorCount() > 0);
+    for (const auto& t : r2->pruned.tensors)
+      if (t.target == Target::FfnIn) QCOMPARE(t.mask.sparsity(), 0.5);  // 2:4, no heads there
+    panel->selectTensor(4);
+    QVERIFY(!panel->weightMaskView()->showsMessage());
+    QTest::qWait(100);
+    QVERIFY(w.grab().save(QStringLiteral(QT_TESTCASE_BUILDDIR "/explorer-sparse.png")));
   }
 
   void badModelKeepsThePreviousOne() {
