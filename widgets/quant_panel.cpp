@@ -17,6 +17,7 @@
 #include <cmath>
 
 #include "widgets/bar_chart_view.h"
+#include "widgets/form_rows.h"
 #include "widgets/histogram_view.h"
 
 namespace attn::widgets {
@@ -27,14 +28,6 @@ QString megabytes(int64_t b) {
   return QString::number(double(b) / 1e6, 'f', 2) + " MB";
 }
 
-QSlider* bitsSlider(QWidget* parent) {
-  auto* s = new QSlider(Qt::Horizontal, parent);
-  s->setRange(1, 8);
-  s->setPageStep(1);
-  s->setTickPosition(QSlider::TicksBelow);
-  s->setTickInterval(1);
-  return s;
-}
 }  // namespace
 
 QuantPanel::QuantPanel(QWidget* parent) : QWidget(parent) {
@@ -47,14 +40,7 @@ QuantPanel::QuantPanel(QWidget* parent) : QWidget(parent) {
       tr("uniform: w = s·q; kmeans: learned codebook; log2: powers of two; "
          "binary: α·sign(w); ternary: α·{−1, 0, 1}"));
   form->addRow(tr("Method"), method_);
-  auto* bitsRow = new QHBoxLayout();
-  bits_ = bitsSlider(weightsBox);
-  bits_->setValue(8);
-  bitsLabel_ = new QLabel(weightsBox);
-  bitsLabel_->setMinimumWidth(44);
-  bitsRow->addWidget(bits_, 1);
-  bitsRow->addWidget(bitsLabel_);
-  form->addRow(tr("Bits"), bitsRow);
+  form->addRow(tr("Bits"), sliderRow(weightsBox, 1, 8, 8, &bits_, &bitsLabel_));
   auto* granRow = new QHBoxLayout();
   granularity_ = new QComboBox(weightsBox);
   granularity_->addItems({tr("per tensor"), tr("per output channel"), tr("per group")});
@@ -110,14 +96,7 @@ QuantPanel::QuantPanel(QWidget* parent) : QWidget(parent) {
   attnKind_->addItems(
       {tr("float (not quantized)"), tr("uniform on [0, 1]"), tr("log2"), tr("binary (threshold)")});
   af->addRow(tr("Quantizer"), attnKind_);
-  auto* abRow = new QHBoxLayout();
-  attnBits_ = bitsSlider(attnBox);
-  attnBits_->setValue(4);
-  attnBitsLabel_ = new QLabel(attnBox);
-  attnBitsLabel_->setMinimumWidth(44);
-  abRow->addWidget(attnBits_, 1);
-  abRow->addWidget(attnBitsLabel_);
-  af->addRow(tr("Bits"), abRow);
+  af->addRow(tr("Bits"), sliderRow(attnBox, 1, 8, 4, &attnBits_, &attnBitsLabel_));
   attnThreshold_ = new QDoubleSpinBox(attnBox);
   attnThreshold_->setRange(0.001, 1.0);
   attnThreshold_->setDecimals(3);

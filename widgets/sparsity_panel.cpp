@@ -15,6 +15,7 @@
 
 #include "widgets/bar_chart_view.h"
 #include "widgets/curve_view.h"
+#include "widgets/form_rows.h"
 #include "widgets/heatmap_view.h"
 
 namespace attn::widgets {
@@ -39,15 +40,7 @@ SparsityPanel::SparsityPanel(QWidget* parent) : QWidget(parent) {
   attnKind_->addItems({tr("dense"), tr("threshold τ"), tr("top-k per query"), tr("kept mass p")});
   attnKind_->setCurrentIndex(1);
   af->addRow(tr("Rule"), attnKind_);
-  auto* tauRow = new QHBoxLayout();
-  tau_ = new QSlider(Qt::Horizontal, attnBox);
-  tau_->setRange(0, kTauSteps);
-  tau_->setValue(tauStep(0.01));
-  tauLabel_ = new QLabel(attnBox);
-  tauLabel_->setMinimumWidth(56);
-  tauRow->addWidget(tau_, 1);
-  tauRow->addWidget(tauLabel_);
-  af->addRow(tr("τ (log)"), tauRow);
+  af->addRow(tr("τ (log)"), sliderRow(attnBox, 0, kTauSteps, tauStep(0.01), &tau_, &tauLabel_));
   auto* kmRow = new QHBoxLayout();
   topK_ = new QSpinBox(attnBox);
   topK_->setRange(1, 4096);
@@ -73,15 +66,7 @@ SparsityPanel::SparsityPanel(QWidget* parent) : QWidget(parent) {
                           tr("rows (output channels)"), tr("columns (inputs)"), tr("blocks"),
                           tr("N:M")});
   wf->addRow(tr("Pruning"), pruneMethod_);
-  auto* spRow = new QHBoxLayout();
-  sparsity_ = new QSlider(Qt::Horizontal, wBox);
-  sparsity_->setRange(0, 95);
-  sparsity_->setValue(50);
-  sparsityLabel_ = new QLabel(wBox);
-  sparsityLabel_->setMinimumWidth(40);
-  spRow->addWidget(sparsity_, 1);
-  spRow->addWidget(sparsityLabel_);
-  wf->addRow(tr("Sparsity"), spRow);
+  wf->addRow(tr("Sparsity"), sliderRow(wBox, 0, 95, 50, &sparsity_, &sparsityLabel_));
   auto* optRow = new QHBoxLayout();
   norm_ = new QComboBox(wBox);
   norm_->addItems({tr("L1"), tr("L2")});

@@ -405,17 +405,23 @@ void MainWindow::buildUi() {
   resize(1600, 900);
 }
 
-void MainWindow::buildQuantDock() {
-  auto* dock = new QDockWidget(tr("Quantization"), this);
-  dock->setObjectName("quantization");
+// A tuning panel in a scrolling right-hand dock, as wide as its controls need.
+QDockWidget* MainWindow::addPanelDock(const QString& title, const QString& name, QWidget* panel) {
+  auto* dock = new QDockWidget(title, this);
+  dock->setObjectName(name);
   auto* scroll = new QScrollArea(dock);
-  quantPanel_ = new widgets::QuantPanel(scroll);
-  scroll->setWidget(quantPanel_);
+  scroll->setWidget(panel);
   scroll->setWidgetResizable(true);
   scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
-  scroll->setMinimumWidth(quantPanel_->minimumSizeHint().width() + 24);
+  scroll->setMinimumWidth(panel->minimumSizeHint().width() + 24);
   dock->setWidget(scroll);
   addDockWidget(Qt::RightDockWidgetArea, dock);
+  return dock;
+}
+
+void MainWindow::buildQuantDock() {
+  quantPanel_ = new widgets::QuantPanel(this);
+  addPanelDock(tr("Quantization"), "quantization", quantPanel_);
   connect(quantPanel_, &widgets::QuantPanel::planChanged, this, [this] {
     quantSent_ = true;
     quantPanel_->setStatus(tr("quantizing…"));
@@ -455,16 +461,8 @@ void MainWindow::setCompare(Compare mode) { compare_->setCurrentIndex(int(mode))
 MainWindow::Compare MainWindow::compare() const { return Compare(compare_->currentIndex()); }
 
 void MainWindow::buildSparseDock() {
-  auto* dock = new QDockWidget(tr("Sparsity"), this);
-  dock->setObjectName("sparsity");
-  auto* scroll = new QScrollArea(dock);
-  sparsityPanel_ = new widgets::SparsityPanel(scroll);
-  scroll->setWidget(sparsityPanel_);
-  scroll->setWidgetResizable(true);
-  scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
-  scroll->setMinimumWidth(sparsityPanel_->minimumSizeHint().width() + 24);
-  dock->setWidget(scroll);
-  addDockWidget(Qt::RightDockWidgetArea, dock);
+  sparsityPanel_ = new widgets::SparsityPanel(this);
+  QDockWidget* dock = addPanelDock(tr("Sparsity"), "sparsity", sparsityPanel_);
   if (auto* quant = findChild<QDockWidget*>("quantization")) tabifyDockWidget(quant, dock);
   connect(sparsityPanel_, &widgets::SparsityPanel::planChanged, this, [this] {
     sendSparsityPlan();

@@ -17,6 +17,7 @@ class QToolButton;
 
 class QComboBox;
 class QMenu;
+class QDockWidget;
 
 namespace attn::widgets {
 class HeatmapView;
@@ -132,6 +133,7 @@ class MainWindow : public QMainWindow {
                    const ForwardResult* variant, const QString& what, const QString& waiting);
   void buildQuantDock();
   void buildSparseDock();
+  QDockWidget* addPanelDock(const QString& title, const QString& name, QWidget* panel);
   void sendSparsityPlan();
   widgets::SparsityPanel* sparsityPanel_ = nullptr;
   std::shared_ptr<const SparseResult> sparse_;
