@@ -468,31 +468,39 @@ void MainWindow::buildSparseDock() {
     sendSparsityPlan();
     if (compare() != Compare::Sparsified) setCompare(Compare::Sparsified);
   });
-  connect(session_.get(), &Session::sparseReady, this,
-          [this](std::shared_ptr<const SparseResult> r) {
-            sparse_ = std::move(r);
-            sparsityPanel_->setStatus(QString());
-            if (sparse_) {
-              widgets::SparsityPanel::Readout ro;
-              ro.weightSparsity = sparse_->pruned.sparsity();
-              ro.attentionSparsity = sparse_->total.sparsity();
-              ro.retainedMass = sparse_->total.retainedMass();
-              ro.klMean = sparse_->fidelity.klMean;
-              ro.hiddenCosine = sparse_->fidelity.hiddenCosine;
-              for (const auto& t : sparse_->pruned.tensors) {
-                ro.denseBytes += t.bytes.dense;
-                ro.bitmapBytes += t.bytes.bitmap;
-                ro.csrBytes += t.bytes.csr;
-              }
-              ro.prunedHeads = sparse_->pruned.heads;
-              sparsityPanel_->setResult(sparse_->pruned.tensors, ro);
-              sparsityPanel_->setSweep(sparse_->sweepTau, sparse_->sweepSparsity, sparse_->sweepKl);
-              if (!sparse_->importance.empty())
-                sparsityPanel_->setImportance(sparse_->importance, sparse_->base->config.layers,
-                                              sparse_->base->config.heads);
-            }
-            scheduleRedraw();
-          });
+  connect(
+      session_.get(), &Session::sparseReady, this, [this](std::shared_ptr<const SparseResult> r) {
+        sparse_ = std::move(r);
+        if (sparse_ && sparse_->preview) {  // maps follow at once; numbers come with the full run
+          sparsityPanel_->setStatus(
+              tr("preview: %1 % of the attention dropped on the dense maps; propagating…")
+                  .arg(100 * sparse_->total.sparsity(), 0, 'f', 1));
+          scheduleRedraw();
+          return;
+        }
+        sparsityPanel_->setStatus(QString());
+        if (sparse_) {
+          widgets::SparsityPanel::Readout ro;
+          ro.weightSparsity = sparse_->pruned.sparsity();
+          ro.attentionSparsity = sparse_->total.sparsity();
+          ro.retainedMass = sparse_->total.retainedMass();
+          ro.klMean = sparse_->fidelity.klMean;
+          ro.hiddenCosine = sparse_->fidelity.hiddenCosine;
+          for (const auto& t : sparse_->pruned.tensors) {
+            ro.denseBytes += t.bytes.dense;
+            ro.bitmapBytes += t.bytes.bitmap;
+            ro.csrBytes += t.bytes.csr;
+          }
+          ro.prunedHeads = sparse_->pruned.heads;
+          sparsityPanel_->setResult(sparse_->pruned.tensors, ro);
+          if (!sparse_->sweepTau.empty())
+            sparsityPanel_->setSweep(sparse_->sweepTau, sparse_->sweepSparsity, sparse_->sweepKl);
+          if (!sparse_->importance.empty())
+            sparsityPanel_->setImportance(sparse_->importance, sparse_->base->config.layers,
+                                          sparse_->base->config.heads);
+        }
+        scheduleRedraw();
+      });
   connect(session_.get(), &Session::sparseFailed, this,
           [this](QString message) { sparsityPanel_->setStatus(message); });
 }
@@ -712,7 +720,7 @@ void MainWindow::redraw() {
     const bool current = sp != nullptr && sp->hasForward && sp->text == c->text &&
                          sp->base == session_->model(Side(side));
     drawVariant(*c, layer, heads[Student], avg, side, current ? &sp->forward : nullptr,
-                tr("sparsified"),
+                sp != nullptr && sp->preview ? tr("sparsified (preview)") : tr("sparsified"),
                 sp == nullptr ? tr("choose a sparsity in the Sparsity panel") : tr("sparsifying…"));
     if (current) {
       const SideResult& f = side == Student ? c->student : c->teacher;
@@ -720,7 +728,8 @@ void MainWindow::redraw() {
       const int h = std::min(heads[Student], sp->forward.heads - 1);
       sparsityPanel_->setHeadMask(sp->forward.attentionMap(l, h), sp->forward.seq, f.tokens,
                                   tr("Attention kept · L%1 h%2").arg(l).arg(h));
-      crossed = sp->pruned.heads;
+      crossed =
+          sp->preview ? grids_[c->hasStudent ? Student : Teacher]->crossed() : sp->pruned.heads;
     }
   }
   grids_[c->hasStudent ? Student : Teacher]->setCrossed(crossed);

@@ -197,6 +197,8 @@ void Session::startSparse() {
   const quint64 gen = sparseGeneration_;
   const QString text = text_;
   auto compute = compute_;
+  auto cacheRef = sparseCache_;
+  QPointer<Session> self(this);
   jobStarted();
   runThen(
       worker_, this,
@@ -210,21 +212,63 @@ void Session::startSparse() {
         ForwardOptions fo;
         fo.pool = compute.get();
         fo.cancel = cancel.get();
-        auto ref = forward(base->config, base->weights, ids, {}, fo);
-        if (!ref) return ref.error();
-        auto r = std::make_shared<SparseResult>();
-        r->generation = gen;
-        r->text = text;
-        r->side = side;
-        r->base = base;
-        r->plan = req.plan;
+        SparseCache& cache = *cacheRef;
+        if (cache.model != base.get() || cache.text != text || !cache.dense) {
+          auto ref = forward(base->config, base->weights, ids, {}, fo);
+          if (!ref) return ref.error();
+          cache = SparseCache{};
+          cache.model = base.get();
+          cache.text = text;
+          cache.dense = std::make_shared<const ForwardResult>(std::move(*ref));
+        }
+        const ForwardResult& ref = *cache.dense;
+        auto make = [&] {
+          auto r = std::make_shared<SparseResult>();
+          r->generation = gen;
+          r->text = text;
+          r->side = side;
+          r->base = base;
+          r->plan = req.plan;
+          return r;
+        };
+        // Stage 1, the preview: quick enough to follow a dragged slider.
+        {
+          auto r = make();
+          const sparse::Preview pv = sparse::preview(ref, req.plan.attention, compute.get());
+          r->forward = pv.sparse;
+          r->counts = pv.counts;
+          r->total = pv.total;
+          r->fidelity.klMean = pv.klMean;
+          r->hasForward = true;
+          r->preview = true;
+          r->sweepTau = cache.sweepTau;
+          r->sweepSparsity = cache.sweepSparsity;
+          r->sweepKl = cache.sweepKl;
+          QMetaObject::invokeMethod(
+              self.data(),
+              [self, r = std::shared_ptr<const SparseResult>(std::move(r)), gen] {
+                if (self && gen == self->sparseGeneration_) emit self->sparseReady(r);
+              },
+              Qt::QueuedConnection);
+        }
+        if (cancel->cancelled()) return makeError("cancelled");  // a newer plan is waiting
+        // Stage 2: heads, weights, the propagated forward pass, the τ sweep.
+        auto r = make();
         if (req.heads > 0) {
-          auto scores = sparse::headImportance(*base, {ids}, req.by, so);
-          if (!scores) return scores.error();
-          const auto rank = scores->ranking();
+          if (cache.importanceBy != int(req.by)) {
+            auto scores = sparse::headImportance(*base, {ids}, req.by, so);
+            if (!scores) return scores.error();
+            cache.importance = scores->score;
+            cache.importanceBy = int(req.by);
+          }
+          sparse::HeadScores hs;
+          hs.layers = base->config.layers;
+          hs.heads = base->config.heads;
+          hs.score = cache.importance;
+          const auto rank = hs.ranking();
           r->plan.heads.assign(rank.begin(),
                                rank.begin() + std::min<size_t>(size_t(req.heads), rank.size()));
-          r->importance = scores->score;
+          r->importance = cache.importance;
         }
         auto pruned = sparse::pruneModel(*base, r->plan, so);
         if (!pruned) return pruned.error();
@@ -235,21 +279,31 @@ void Session::startSparse() {
                            sparse::withAttentionSparsity(fo, r->plan.attention, &r->counts, H));
         if (!got) return got.error();
         for (const auto& c : r->counts) r->total.add(c);
-        r->fidelity = fidelity(*ref, *got);
+        r->fidelity = fidelity(ref, *got);
         r->forward = std::move(*got);
         r->hasForward = true;
-        // Sparsity against KL over τ, on the dense maps (the preview).
-        sparse::AttentionPlan sweep = r->plan.attention;
-        sweep.all.kind = sparse::AttentionRule::Kind::Threshold;
-        sweep.overrides.clear();
-        for (int k = 0; k <= 20; ++k) {
-          if (cancel->cancelled()) return makeError("cancelled");
-          sweep.all.tau = 1e-4 * std::pow(0.5 / 1e-4, k / 20.0);
-          const sparse::Preview pv = sparse::preview(*ref, sweep, compute.get());
-          r->sweepTau.push_back(sweep.all.tau);
-          r->sweepSparsity.push_back(pv.total.sparsity());
-          r->sweepKl.push_back(pv.klMean);
+        // Sparsity against KL over τ on the dense maps; depends only on the renormalisation.
+        const int renorm = req.plan.attention.all.renormalize ? 1 : 0;
+        if (cache.sweepRenormalize != renorm) {
+          sparse::AttentionPlan sweep;
+          sweep.all = req.plan.attention.all;
+          sweep.all.kind = sparse::AttentionRule::Kind::Threshold;
+          cache.sweepTau.clear();
+          cache.sweepSparsity.clear();
+          cache.sweepKl.clear();
+          for (int k = 0; k <= 20; ++k) {
+            if (cancel->cancelled()) return makeError("cancelled");
+            sweep.all.tau = 1e-4 * std::pow(0.5 / 1e-4, k / 20.0);
+            const sparse::Preview pv = sparse::preview(ref, sweep, compute.get());
+            cache.sweepTau.push_back(sweep.all.tau);
+            cache.sweepSparsity.push_back(pv.total.sparsity());
+            cache.sweepKl.push_back(pv.klMean);
+          }
+          cache.sweepRenormalize = renorm;
         }
+        r->sweepTau = cache.sweepTau;
+        r->sweepSparsity = cache.sweepSparsity;
+        r->sweepKl = cache.sweepKl;
         return std::shared_ptr<const SparseResult>(std::move(r));
       },
       [this, gen](Result<std::shared_ptr<const SparseResult>> r) {

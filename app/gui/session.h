@@ -85,6 +85,9 @@ struct SparseResult {
   sparse::SparsityCounts total;
   Fidelity fidelity;
   bool hasForward = false;
+  // A preview comes first: the attention rule applied to the dense maps (no
+  // forward pass, weights and heads not applied yet), then the full result.
+  bool preview = false;
   std::vector<double> sweepTau, sweepSparsity, sweepKl;
 };
 
@@ -168,6 +171,18 @@ class Session : public QObject {
   bool sparsePending_ = false, sparseRunning_ = false;
   quint64 sparseGeneration_ = 0;
   std::shared_ptr<CancelToken> sparseCancel_;
+  // Worker-side caches for the sparse jobs (only the worker thread touches them):
+  // the dense forward of (model, text) and the τ sweep for one renormalisation setting.
+  struct SparseCache {
+    const Model* model = nullptr;
+    QString text;
+    std::shared_ptr<const ForwardResult> dense;
+    int sweepRenormalize = -1;
+    std::vector<double> sweepTau, sweepSparsity, sweepKl;
+    int importanceBy = -1;
+    std::vector<double> importance;
+  };
+  std::shared_ptr<SparseCache> sparseCache_ = std::make_shared<SparseCache>();
   QThreadPool worker_;  // one thread: jobs run in order, never two at once
   std::shared_ptr<ThreadPool> compute_;
   int running_ = 0;

@@ -659,7 +659,7 @@ class TestGui : public QObject {
     auto* panel = w.sparsityPanel();
     panel->setTau(0.05);
     QTRY_VERIFY_WITH_TIMEOUT(
-        w.sparseResult() != nullptr && w.sparseResult()->hasForward &&
+        w.sparseResult() != nullptr && w.sparseResult()->hasForward && !w.sparseResult()->preview &&
             std::fabs(w.sparseResult()->plan.attention.all.tau - panel->tau()) < 1e-12,
         kLoadTimeoutMs);
     QCOMPARE(int(w.compare()), int(MainWindow::Compare::Sparsified));
@@ -686,6 +686,20 @@ class TestGui : public QObject {
     QVERIFY(
         panel->readoutText().contains(QString::number(100 * r->total.sparsity(), 'f', 1) + " %"));
     QCOMPARE(panel->sweepView()->pointCount(), 21);
+    // Moving τ gives a preview first: the rule on the dense maps, before the propagated run.
+    QSignalSpy results(&w.session(), &Session::sparseReady);
+    panel->setTau(0.2);
+    QTRY_VERIFY_WITH_TIMEOUT(results.count() >= 2, kLoadTimeoutMs);
+    const auto first = results.at(0).at(0).value<std::shared_ptr<const SparseResult>>();
+    QVERIFY(first->preview);
+    const sparse::Preview pv = sparse::preview(c->student.forward, panel->plan().attention);
+    QVERIFY(first->forward.attention == pv.sparse.attention);
+    QVERIFY(!results.at(1).at(0).value<std::shared_ptr<const SparseResult>>()->preview);
+    panel->setTau(0.05);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        !w.sparseResult()->preview &&
+            std::fabs(w.sparseResult()->plan.attention.all.tau - panel->tau()) < 1e-12,
+        kLoadTimeoutMs);
     QVERIFY(r->total.sparsity() > 0 && r->fidelity.klMean > 0);
 
     // Weights 2:4 and two heads removed by confidence: masks, crossed heads, importance.
@@ -695,7 +709,8 @@ class TestGui : public QObject {
     auto* heads = panel->findChildren<QSpinBox*>().last();
     QVERIFY(heads->suffix().contains("heads"));
     heads->setValue(2);
-    QTRY_VERIFY_WITH_TIMEOUT(w.sparseResult() && w.sparseResult()->pruned.heads.size() == 2 &&
+    QTRY_VERIFY_WITH_TIMEOUT(w.sparseResult() && !w.sparseResult()->preview &&
+                                 w.sparseResult()->pruned.heads.size() == 2 &&
                                  !w.sparseResult()->pruned.tensors.empty(),
                              kLoadTimeoutMs);
     w.redrawNow();
