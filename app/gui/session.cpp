@@ -1,6 +1,7 @@
 #include "app/gui/session.h"
 
 #include <QPointer>
+#include <chrono>
 #include <cmath>
 #include <thread>
 
@@ -11,6 +12,7 @@
 namespace attn::app {
 
 namespace {
+constexpr int kPropagateDelayMs = 100;
 // Runs `work` on `pool`, then `done(result)` on `receiver`'s thread.
 template <class Work, class Done>
 void runThen(QThreadPool& pool, QObject* receiver, Work work, Done done) {
@@ -251,6 +253,11 @@ void Session::startSparse() {
               },
               Qt::QueuedConnection);
         }
+        // While a slider is dragged a newer plan comes within a few tens of ms:
+        // wait a little for one before the (long) propagated run, so the worker is
+        // free for the next preview at once.
+        for (int waited = 0; waited < kPropagateDelayMs && !cancel->cancelled(); waited += 2)
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));
         if (cancel->cancelled()) return makeError("cancelled");  // a newer plan is waiting
         // Stage 2: heads, weights, the propagated forward pass, the τ sweep.
         auto r = make();

@@ -3,6 +3,10 @@
 // - switchHead: one layer/head switch = recompute the three maps and replot them
 //   (what happens after the 35 ms throttle), demo pair at 128 and 512 tokens;
 // - startup: window construction to the first drawn heatmaps on the demo pair;
+// - dragTau: the sparsity panel's τ moved 30 times (one step per redraw) on a
+//   BERT-base-sized student at 128 tokens, each step timed until the three maps
+//   show its preview; needs ATTN_BENCH_BERT_BASE = a BERT-base directory with a
+//   vocab.txt (tests/tools/make_bench_model.py, then copy resources/demo/bert-demo/vocab.txt);
 // - requantizeTensor: what one move of a quantization control costs for one
 //   BERT-base FFN matrix (3072×768, 4-bit groups of 128): quantize, error
 //   statistics and histograms, then the panel's read-outs and both histograms
@@ -10,9 +14,13 @@
 #include <qcustomplot.h>
 
 #include <QElapsedTimer>
+#include <QEventLoop>
 #include <QSignalSpy>
 #include <QStandardPaths>
 #include <QTest>
+#include <QTimer>
+#include <algorithm>
+#include <cmath>
 #include <random>
 
 #include "app/gui/main_window.h"
@@ -20,6 +28,7 @@
 #include "widgets/heatmap_view.h"
 #include "widgets/histogram_view.h"
 #include "widgets/quant_panel.h"
+#include "widgets/sparsity_panel.h"
 
 using namespace attn::app;
 
@@ -39,6 +48,46 @@ class BenchGui : public QObject {
 
  private slots:
   void initTestCase() { QStandardPaths::setTestModeEnabled(true); }
+
+  void dragTau() {
+    const QString path = qEnvironmentVariable("ATTN_BENCH_BERT_BASE");
+    if (path.isEmpty()) QSKIP("set ATTN_BENCH_BERT_BASE (see the comment at the top)");
+    StartOptions o;
+    o.student = path;
+    o.text = words(126);
+    MainWindow w(o);
+    w.show();
+    QTRY_VERIFY_WITH_TIMEOUT(w.shownComparison() && w.shownComparison()->hasStudent, 120000);
+    auto* panel = w.sparsityPanel();
+    panel->setTau(0.003);  // not the panel's default, so a request starts
+    QTRY_VERIFY_WITH_TIMEOUT(w.sparseResult() && !w.sparseResult()->preview, 120000);
+    QElapsedTimer clock;
+    std::vector<double> steps;
+    for (int i = 0; i < 30; ++i) {
+      const double target = 0.005 * std::pow(1.1, i);  // at least one slider step each time
+      QEventLoop loop;
+      double tau = 0;
+      auto conn = connect(&w.session(), &Session::sparseReady, &loop,
+                          [&](std::shared_ptr<const SparseResult> r) {
+                            if (r && std::fabs(r->plan.attention.all.tau - tau) < 1e-12)
+                              loop.quit();
+                          });
+      clock.start();
+      panel->setTau(target);
+      tau = panel->tau();
+      QTimer::singleShot(20000, &loop, &QEventLoop::quit);  // never hang a benchmark
+      loop.exec();  // the first result for this τ: its preview
+      QVERIFY(w.sparseResult() &&
+              std::fabs(w.sparseResult()->plan.attention.all.tau - tau) < 1e-12);
+      disconnect(conn);
+      w.redrawNow();
+      for (auto* v : {w.teacherView(), w.studentView(), w.diffView()}) v->replotNow();
+      steps.push_back(double(clock.nsecsElapsed()) / 1e6);
+    }
+    std::sort(steps.begin(), steps.end());
+    qInfo("tau drag on BERT-base, seq 128: median %.1f ms per step (%.0f redraws/s), worst %.1f ms",
+          steps[steps.size() / 2], 1000.0 / steps[steps.size() / 2], steps.back());
+  }
 
   void requantizeTensor() {
     std::mt19937 rng(1);
