@@ -84,12 +84,21 @@ void BM_LinearRef(benchmark::State& st) {  // the definition, for scale
 }
 BENCHMARK(BM_LinearRef)->Unit(benchmark::kMillisecond);
 
+// The synthetic BERT-base model and token ids 0, 7919, … (mod the vocabulary).
+const Model& bertBase() {
+  static const auto model = syntheticModel("bert-base");
+  return **model;
+}
+std::vector<int32_t> benchIds(int64_t n) {
+  std::vector<int32_t> ids(static_cast<size_t>(n));
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>((i * 7919) % 30522);
+  return ids;
+}
+
 // Args: sequence length, threads.
 void BM_ForwardBertBase(benchmark::State& st) {
-  static auto model = syntheticModel("bert-base");
-  const auto& m = **model;
-  std::vector<int32_t> ids(st.range(0));
-  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>((i * 7919) % 30522);
+  const Model& m = bertBase();
+  const std::vector<int32_t> ids = benchIds(st.range(0));
   ThreadPool pool(static_cast<int>(st.range(1)));
   ForwardOptions opt;
   opt.pool = &pool;
@@ -108,10 +117,8 @@ BENCHMARK(BM_ForwardBertBase)
 // The propagated sparse forward (τ = 0.01 on every head, rows renormalised) at
 // seq 128, 2 threads: compare with BM_ForwardBertBase/128/2.
 void BM_ForwardBertBaseSparseAttention(benchmark::State& st) {
-  static auto model = syntheticModel("bert-base");
-  const auto& m = **model;
-  std::vector<int32_t> ids(128);
-  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>((i * 7919) % 30522);
+  const Model& m = bertBase();
+  const std::vector<int32_t> ids = benchIds(128);
   ThreadPool pool(2);
   ForwardOptions opt;
   opt.pool = &pool;
@@ -131,10 +138,8 @@ BENCHMARK(BM_ForwardBertBaseSparseAttention)
 // The visual preview: re-threshold all 144 heads of the captured BERT-base maps
 // at seq 128 and recompute sparsity, kept mass and KL per head (no forward pass).
 void BM_PreviewThresholdBertBase(benchmark::State& st) {
-  static auto model = syntheticModel("bert-base");
-  const auto& m = **model;
-  std::vector<int32_t> ids(128);
-  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>((i * 7919) % 30522);
+  const Model& m = bertBase();
+  const std::vector<int32_t> ids = benchIds(128);
   ThreadPool pool(2);
   ForwardOptions opt;
   opt.pool = &pool;

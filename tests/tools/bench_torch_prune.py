@@ -12,21 +12,11 @@ Prints median wall times in ms as JSON.
 
 import argparse
 import json
-import statistics
-import time
 
 import torch
 import torch.nn.utils.prune as prune
 
-
-def median_ms(fn, runs):
-    fn()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times)
+from benchutil import median_ms
 
 
 def main():
