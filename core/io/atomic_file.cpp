@@ -1,5 +1,7 @@
 #include "core/io/atomic_file.h"
 
+#include <stdlib.h>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -50,6 +52,32 @@ Status writeFileAtomically(const std::filesystem::path& target,
       return makeError("cannot write '" + target.string() + "': " + std::strerror(errno));
     return Ok{};
   });
+}
+
+Status writeDirectoryAtomically(const std::filesystem::path& dir,
+                                const std::function<Status(const std::filesystem::path&)>& fill) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(dir, ec) && !fs::is_empty(dir, ec))
+    return makeError("'" + dir.string() + "' exists and is not empty");
+  const fs::path parent = dir.has_parent_path() ? dir.parent_path() : fs::path(".");
+  fs::create_directories(parent, ec);
+  std::string tmpl = (parent / (dir.filename().string() + ".partial-XXXXXX")).string();
+  if (mkdtemp(tmpl.data()) == nullptr)
+    return makeError("cannot create a folder beside '" + dir.string() + "'");
+  const fs::path tmp(tmpl);
+  if (Status st = fill(tmp); !st) {
+    fs::remove_all(tmp, ec);
+    return st;
+  }
+  fs::remove(dir, ec);  // an empty target folder
+  fs::rename(tmp, dir, ec);
+  if (ec) {
+    const std::string why = ec.message();
+    fs::remove_all(tmp, ec);
+    return makeError("cannot rename the output to '" + dir.string() + "': " + why);
+  }
+  return Ok{};
 }
 
 }  // namespace attn

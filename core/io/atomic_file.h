@@ -19,4 +19,10 @@ Status writeFileAtomically(const std::filesystem::path& target,
 Status writePathAtomically(const std::filesystem::path& target,
                            const std::function<Status(const std::filesystem::path&)>& write);
 
+// A whole folder: fill(tempDir) writes the files into "<target>.partial-XXXXXX"
+// beside the target, which is then renamed to the target. An existing non-empty
+// target is refused; on failure the temporary folder is removed.
+Status writeDirectoryAtomically(const std::filesystem::path& target,
+                                const std::function<Status(const std::filesystem::path&)>& fill);
+
 }  // namespace attn

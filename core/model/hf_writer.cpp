@@ -1,6 +1,6 @@
 #include "core/model/hf_writer.h"
 
-#include <stdlib.h>
+#include "core/io/atomic_file.h"
 
 #include <map>
 #include <system_error>
@@ -68,29 +68,16 @@ Status writeHfModel(const fs::path& dir, const Model& source, const ModelWeights
     tensors.emplace_back(name, it != ours.end() ? *it->second : item.tensor);
   }
 
-  const fs::path parent = dir.has_parent_path() ? dir.parent_path() : fs::path(".");
-  fs::create_directories(parent, ec);
-  std::string tmpl = (parent / (dir.filename().string() + ".partial-XXXXXX")).string();
-  if (mkdtemp(tmpl.data()) == nullptr)
-    return makeError("cannot create a folder beside '" + dir.string() + "'");
-  const fs::path tmp(tmpl);
-  auto fail = [&](const std::string& message) -> Status {
-    fs::remove_all(tmp, ec);
-    return makeError(message);
-  };
-  for (const char* f : kCopiedFiles)
-    if (fs::exists(from / f, ec)) {
-      fs::copy_file(from / f, tmp / f, ec);
-      if (ec) return fail("cannot copy " + (from / f).string() + ": " + ec.message());
-    }
   std::map<std::string, std::string> meta = source.checkpoint.metadata;
   meta["format"] = "pt";  // transformers refuses files without it
-  if (Status st = writeSafetensors(tmp / "model.safetensors", tensors, meta); !st)
-    return fail(st.message());
-  fs::remove(dir, ec);  // an empty target folder
-  fs::rename(tmp, dir, ec);
-  if (ec) return fail("cannot rename the output to '" + dir.string() + "': " + ec.message());
-  return Ok{};
+  return writeDirectoryAtomically(dir, [&](const fs::path& tmp) -> Status {
+    for (const char* f : kCopiedFiles)
+      if (fs::exists(from / f, ec)) {
+        fs::copy_file(from / f, tmp / f, ec);
+        if (ec) return makeError("cannot copy " + (from / f).string() + ": " + ec.message());
+      }
+    return writeSafetensors(tmp / "model.safetensors", tensors, meta);
+  });
 }
 
 }  // namespace attn

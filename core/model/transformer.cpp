@@ -11,6 +11,7 @@
 #include <unsupported/Eigen/SpecialFunctions>
 
 #include "core/kernels/gemm.h"
+#include "core/model/layer_norm.h"
 
 namespace attn {
 
@@ -51,15 +52,9 @@ void layerNorm(const Norm& n, const Mat& x, Mat& y, float eps, ThreadPool* pool)
     for (int64_t r = r0; r < r1; ++r) {
       const float* in = x.data() + r * d;
       float* out = y.data() + r * d;
-      double mean = 0.0;
-      for (int64_t i = 0; i < d; ++i) mean += in[i];
-      mean /= static_cast<double>(d);
-      double var = 0.0;
-      for (int64_t i = 0; i < d; ++i) var += (in[i] - mean) * (in[i] - mean);
-      var /= static_cast<double>(d);
-      const double inv = 1.0 / std::sqrt(var + static_cast<double>(eps));
+      const RowStats st = layerNormStats(in, d, eps);
       for (int64_t i = 0; i < d; ++i)
-        out[i] = static_cast<float>((in[i] - mean) * inv) * g[i] + bt[i];
+        out[i] = static_cast<float>((in[i] - st.mean) * st.inv) * g[i] + bt[i];
     }
   });
 }
