@@ -75,6 +75,55 @@ struct SparsifyArgs {
   int threads = 0;
 };
 
+struct CompareArgs {
+  std::string teacher, student;
+  std::string text, ids, corpus, column;
+  std::string map = "uniform";  // uniform | last | last:K | auto | S:T,…
+  std::string loss = "mse";     // mse | kl
+  bool json = false;
+  int threads = 0;
+};
+
+struct DistillArgs {
+  std::string teacher, student;  // teacher empty: language-model training (pretrain)
+  std::string corpus, column;
+  int steps = 100;
+  double lr = 1e-4;
+  int batch = 8;
+  int seq = 0;     // 0: min(128, the models' positions)
+  int warmup = -1;  // −1: 6 % of the steps
+  double weightDecay = 0.01;
+  double clip = 1.0;
+  std::string map = "uniform";
+  std::string loss = "kl";  // mse | frobenius | kl | kl+value | none
+  std::string heads = "auto";
+  int relationHeads = 0;
+  double attentionWeight = 1.0, valueWeight = 1.0, hiddenWeight = 0.0, logitWeight = 0.0,
+         temperature = 1.0, lmWeight = 0.0;
+  std::string groupLasso;  // heads:λ | ffn:λ
+  std::string qat;         // plan text, e.g. "all=uniform:4"
+  uint64_t seed = 0;
+  std::string out, log, resume, emitRecipe;
+  int checkpointEvery = 0;
+  bool json = false;
+  int threads = 0;
+};
+
+struct InitModelArgs {
+  std::string config, tokenizer, out;
+  uint64_t seed = 0;
+};
+
+struct BuildTokenizerArgs {
+  std::string corpus, column, out;
+  int vocabSize = 2000;
+  std::string eos = "<|endoftext|>";
+};
+
+int runCompare(const CompareArgs& a);
+int runDistill(const DistillArgs& a);
+int runInitModel(const InitModelArgs& a);
+int runBuildTokenizer(const BuildTokenizerArgs& a);
 int runInspect(const InspectArgs& a);
 int runTokenize(const TokenizeArgs& a);
 int runAttention(const AttentionArgs& a);

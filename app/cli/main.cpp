@@ -126,6 +126,98 @@ int main(int argc, char** argv) {
   sparsify->add_flag("--json", sa.json, "Print JSON");
   addThreads(sparsify, sa.threads);
 
+  CompareArgs ca;
+  auto* compare = app.add_subcommand(
+      "compare", "Attention loss between every teacher and student layer, and a layer mapping");
+  compare->add_option("TEACHER", ca.teacher, "Teacher model directory")->required();
+  compare->add_option("STUDENT", ca.student, "Student model directory")->required();
+  auto* ctext = compare->add_option("--text", ca.text, "Text to run (each model tokenizes it)");
+  auto* cids = compare->add_option("--ids", ca.ids, "Token ids for both models");
+  auto* ccorpus = compare->add_option("--corpus", ca.corpus, "Corpus file: the mean over its examples");
+  compare->add_option("--column", ca.column, "Column (.tsv/.csv) or field (.jsonl) of --corpus");
+  ctext->excludes(cids)->excludes(ccorpus);
+  cids->excludes(ccorpus);
+  compare->add_option("--map", ca.map, "uniform, last, last:K, auto, or pairs student:teacher (0:1,1:3)");
+  compare->add_option("--loss", ca.loss, "Attention loss")->check(CLI::IsMember({"mse", "kl"}));
+  compare->add_flag("--json", ca.json, "Print JSON (loss_matrix, mapping, mapped_losses, total)");
+  addThreads(compare, ca.threads);
+
+  DistillArgs da;
+  auto addTraining = [&](CLI::App* sub, DistillArgs& d) {
+    sub->add_option("--corpus", d.corpus, "Corpus file (.txt, .tsv/.csv, .jsonl)")->required();
+    sub->add_option("--column", d.column, "Column (.tsv/.csv) or field (.jsonl) of --corpus");
+    sub->add_option("--steps", d.steps, "Optimiser steps")->required()->check(CLI::Range(1, 100000000));
+    sub->add_option("--lr", d.lr, "Peak learning rate (AdamW)")->check(CLI::PositiveNumber);
+    sub->add_option("--batch", d.batch, "Examples per step")->check(CLI::Range(1, 65536));
+    sub->add_option("--seq", d.seq, "Longest example in tokens, longer ones are cut (default: min(128, positions))")
+        ->check(CLI::Range(2, 65536));
+    sub->add_option("--warmup", d.warmup, "Warm-up steps (default 6 % of --steps)")
+        ->check(CLI::Range(0, 100000000));
+    sub->add_option("--weight-decay", d.weightDecay, "AdamW weight decay")->check(CLI::Range(0.0, 1.0));
+    sub->add_option("--clip", d.clip, "Max global gradient norm (0: none)")->check(CLI::NonNegativeNumber);
+    sub->add_option("--seed", d.seed, "Seed of the example order");
+    sub->add_option("--group-lasso", d.groupLasso, "Group-Lasso regulariser: heads:λ or ffn:λ");
+    sub->add_option("--qat", d.qat, "Quantization-aware training plan, e.g. all=uniform:4:channel");
+    sub->add_option("--out", d.out, "Write the trained model as a HF directory");
+    sub->add_option("--log", d.log, "Write one JSON line per step");
+    sub->add_option("--checkpoint-every", d.checkpointEvery,
+                    "Write OUT.checkpoints/step-N every N steps")
+        ->check(CLI::Range(0, 100000000));
+    sub->add_option("--resume", d.resume, "Continue from a checkpoint folder");
+    sub->add_option("--emit-recipe", d.emitRecipe,
+                    "Write the run as a PyTorch/torchrun script + JSON config into DIR");
+    sub->add_flag("--json", d.json, "Print a JSON summary");
+    sub->add_option("--threads", d.threads, "Worker threads (0 = all cores)")->check(CLI::Range(0, 256));
+  };
+  auto* distillCmd = app.add_subcommand(
+      "distill", "Train a student so that its attention matches the teacher's");
+  distillCmd->add_option("TEACHER", da.teacher, "Teacher model directory")->required();
+  distillCmd->add_option("STUDENT", da.student, "Student model directory (the starting point)")
+      ->required();
+  addTraining(distillCmd, da);
+  distillCmd->add_option("--map", da.map, "uniform, last, last:K, auto, or pairs student:teacher");
+  distillCmd->add_option("--loss", da.loss, "Attention loss")
+      ->check(CLI::IsMember({"mse", "frobenius", "kl", "kl+value", "mse+value", "none"}));
+  distillCmd->add_option("--heads", da.heads, "Head handling when counts differ")
+      ->check(CLI::IsMember({"auto", "average", "relation"}));
+  distillCmd->add_option("--relation-heads", da.relationHeads, "Relation heads (0: student heads)")
+      ->check(CLI::Range(0, 4096));
+  distillCmd->add_option("--attention-weight", da.attentionWeight, "Weight of the attention loss")
+      ->check(CLI::NonNegativeNumber);
+  distillCmd->add_option("--value-weight", da.valueWeight, "Weight of the value-relation loss (+value)")
+      ->check(CLI::NonNegativeNumber);
+  distillCmd->add_option("--hidden-weight", da.hiddenWeight, "Weight of the hidden-state MSE")
+      ->check(CLI::NonNegativeNumber);
+  distillCmd->add_option("--logit-weight", da.logitWeight, "Weight of logit distillation (LM heads)")
+      ->check(CLI::NonNegativeNumber);
+  distillCmd->add_option("--temperature", da.temperature, "Logit distillation temperature")
+      ->check(CLI::PositiveNumber);
+  distillCmd->add_option("--lm-weight", da.lmWeight, "Weight of the student's own LM loss")
+      ->check(CLI::NonNegativeNumber);
+
+  DistillArgs pa;
+  auto* pretrain = app.add_subcommand(
+      "pretrain", "Train a causal language model (GPT-2 style) on a corpus: next-token loss");
+  pretrain->add_option("MODEL", pa.student, "Model directory (e.g. from init-model)")->required();
+  addTraining(pretrain, pa);
+
+  InitModelArgs ima;
+  auto* initModel =
+      app.add_subcommand("init-model", "Write a model directory with random weights");
+  initModel->add_option("--config", ima.config, "config.json to use")->required();
+  initModel->add_option("--tokenizer", ima.tokenizer, "Folder with the tokenizer files to copy");
+  initModel->add_option("--out", ima.out, "Output directory")->required();
+  initModel->add_option("--seed", ima.seed, "Random seed");
+
+  BuildTokenizerArgs bta;
+  auto* buildTok = app.add_subcommand(
+      "build-tokenizer", "Train a byte-level BPE tokenizer (vocab.json + merges.txt) on a corpus");
+  buildTok->add_option("--corpus", bta.corpus, "Corpus file")->required();
+  buildTok->add_option("--column", bta.column, "Column or field of --corpus");
+  buildTok->add_option("--vocab-size", bta.vocabSize, "Tokens, the end-of-text token included")
+      ->check(CLI::Range(257, 1000000));
+  buildTok->add_option("--out", bta.out, "Output directory")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -144,6 +236,11 @@ int main(int argc, char** argv) {
     }
     if (*quantize) return runQuantize(qa);
     if (*sparsify) return runSparsify(sa);
+    if (*compare) return runCompare(ca);
+    if (*distillCmd) return runDistill(da);
+    if (*pretrain) return runDistill(pa);
+    if (*initModel) return runInitModel(ima);
+    if (*buildTok) return runBuildTokenizer(bta);
     if (*bench) {
       if (ba.model.empty() == ba.synthetic.empty()) {
         std::cerr << "bench: give either MODEL or --synthetic NAME\n";

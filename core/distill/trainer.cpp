@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <thread>
@@ -385,6 +386,19 @@ Result<LossValues> Trainer::evaluate(const std::vector<std::vector<int32_t>>& ex
   LossValues v;
   if (Status st = compute(pack(ptrs), v, nullptr); !st) return st.error();
   return v;
+}
+
+std::vector<Trainer::Projection> Trainer::projections() const {
+  std::vector<Projection> out;
+  for (size_t l = 0; l < proj_.offset.size(); ++l) {
+    const size_t off = proj_.offset[l];
+    if (off == std::numeric_limits<size_t>::max()) continue;
+    const size_t n = static_cast<size_t>(proj_.rows) * proj_.cols;
+    out.push_back({static_cast<int>(l), proj_.rows, proj_.cols,
+                   std::vector<float>(extra_.begin() + static_cast<long>(off),
+                                      extra_.begin() + static_cast<long>(off + n))});
+  }
+  return out;
 }
 
 std::shared_ptr<const ModelWeights> Trainer::weights() const {

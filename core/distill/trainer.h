@@ -142,6 +142,12 @@ class Trainer {
   Status save(const std::filesystem::path& dir) const;
   Status writeCheckpoint();
   const TrainOptions& options() const { return opt_; }
+  struct Projection {
+    int layer = 0;  // student layer
+    int64_t rows = 0, cols = 0;
+    std::vector<float> values;  // [D_T, D_S]
+  };
+  std::vector<Projection> projections() const;
   const std::vector<std::filesystem::path>& checkpoints() const { return checkpoints_; }
 
  private:

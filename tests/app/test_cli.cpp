@@ -5,6 +5,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QFile>
 #include <QProcess>
 #include <QTest>
 
@@ -330,6 +331,161 @@ class TestCli : public QObject {
       QCOMPARE(bits[4 * g] + bits[4 * g + 1] + bits[4 * g + 2] + bits[4 * g + 3], 2);
   }
 
+  // ------------------------------------------------------------------ distillation
+  void compareJson() {
+    const QString teacher = model("bert_mlm_f16"), student = model("bert_tiny");
+    const QString text = "the quick brown fox jumps over the lazy dog";
+    const Run r = cli({"compare", teacher, student, "--text", text, "--loss", "kl", "--json"});
+    QCOMPARE(r.code, 0);
+    const QJsonObject j = json(r);
+    for (const char* key : {"loss_matrix", "mapping", "mapped_losses", "total"}) QVERIFY2(j.contains(key), key);
+    const QJsonArray m = j["loss_matrix"].toArray();
+    QCOMPARE(m.size(), 3);                   // teacher layers
+    QCOMPARE(m[0].toArray().size(), 2);      // student layers
+    QCOMPARE(j["mapping"].toArray(), (QJsonArray{1, 2}));  // uniform
+    // The numbers are the engine's loss matrix of the same forward passes.
+    auto tm = attn::loadModel(teacher.toStdString());
+    auto sm = attn::loadModel(student.toStdString());
+    const auto ids = (*sm)->tokenizer->encode(text.toStdString()).ids;
+    auto tr = attn::forward((*tm)->config, (*tm)->weights, ids, {});
+    auto sr = attn::forward((*sm)->config, (*sm)->weights, ids, {});
+    const attn::LossMatrix lm = attn::lossMatrix(*tr, *sr);
+    double total = 0;
+    for (int t = 0; t < 3; ++t)
+      for (int s = 0; s < 2; ++s)
+        QCOMPARE(m[t].toArray()[s].toDouble(), lm.at(lm.kl, t, s));
+    for (int s = 0; s < 2; ++s) {
+      const int t = j["mapping"].toArray()[s].toInt();
+      QCOMPARE(j["mapped_losses"].toArray()[s].toDouble(), lm.at(lm.kl, t, s));
+      total += lm.at(lm.kl, t, s);
+    }
+    QCOMPARE(j["total"].toDouble(), total);
+    // auto: the least total over monotone mappings; explicit pairs as given.
+    const QJsonObject a = json(cli({"compare", teacher, student, "--text", text, "--loss", "kl", "--map", "auto", "--json"}));
+    QVERIFY(a["total"].toDouble() <= total + 1e-12);
+    const auto best = attn::bestMonotoneMap(lm.kl, 3, 2);
+    QCOMPARE(a["mapping"].toArray(), (QJsonArray{best[0], best[1]}));
+    const QJsonObject e = json(cli({"compare", teacher, student, "--text", text, "--map", "1:0", "--json"}));
+    QCOMPARE(e["mapping"].toArray(), (QJsonArray{-1, 0}));
+    QVERIFY(e["mapped_losses"].toArray()[0].isNull());
+    // Different tokenizers: the maps are compared on aligned token groups.
+    const QJsonObject g = json(cli({"compare", model("gpt2_tiny"), student, "--text", text, "--json"}));
+    QVERIFY(g["aligned_tokens"].toBool());
+    QCOMPARE(g["loss_matrix"].toArray().size(), 2);
+    // A corpus: the mean over its examples.
+    const QString corpus = QString::fromStdString((attn::test::dataDir() / "distill" / "corpus.txt").string());
+    const QJsonObject c = json(cli({"compare", teacher, student, "--corpus", corpus, "--json"}));
+    QCOMPARE(c["examples"].toInt(), 7);
+  }
+
+  void distillTrainsLogsAndResumes() {
+    TempDir tmp;
+    const QString dir = QString::fromStdString(tmp.path().string());
+    const QString corpus = QString::fromStdString((attn::test::dataDir() / "distill" / "corpus.txt").string());
+    const QString student = QString::fromStdString((attn::test::dataDir() / "distill" / "bert_kl_value_hidden" / "student").string());
+    const Run r = cli({"distill", model("bert_tiny"), student, "--corpus", corpus, "--steps", "4",
+                       "--batch", "3", "--lr", "1e-2", "--loss", "kl+value", "--log", dir + "/log.jsonl",
+                       "--checkpoint-every", "2", "--out", dir + "/out", "--json"});
+    QVERIFY2(r.code == 0, r.err.constData());
+    const QJsonObject j = json(r);
+    for (const char* key : {"steps", "mapping", "first_step_loss", "last_step_loss", "before", "after", "examples_per_s"})
+      QVERIFY2(j.contains(key), key);
+    QCOMPARE(j["steps"].toInt(), 4);
+    QVERIFY(j["after"].toObject()["loss"].toDouble() < j["before"].toObject()["loss"].toDouble());
+    QFile log(dir + "/log.jsonl");
+    QVERIFY(log.open(QIODevice::ReadOnly));
+    const QList<QByteArray> lines = log.readAll().trimmed().split('\n');
+    QCOMPARE(lines.size(), 4);
+    for (int i = 0; i < lines.size(); ++i) {
+      const QJsonObject l = QJsonDocument::fromJson(lines[i]).object();
+      QCOMPARE(l["step"].toInt(), i + 1);
+      for (const char* key : {"loss", "attention", "value", "lr", "grad_norm", "examples_per_s"})
+        QVERIFY2(l.contains(key), key);
+      QCOMPARE(l["attention"].toArray().size(), 2);  // per student layer
+    }
+    QVERIFY(attn::loadModel((dir + "/out").toStdString()).ok());
+    QVERIFY(attn::loadModel((dir + "/out.checkpoints/step-000002").toStdString()).ok());
+    // Resume at step 2 and run to 4: the same weights as the straight run.
+    const QString ck = dir + "/out.checkpoints/step-000002";
+    const Run r2 = cli({"distill", model("bert_tiny"), ck, "--corpus", corpus, "--steps", "4",
+                        "--batch", "3", "--lr", "1e-2", "--loss", "kl+value", "--resume", ck,
+                        "--out", dir + "/resumed"});
+    QVERIFY2(r2.code == 0, r2.err.constData());
+    auto a = attn::openCheckpoint((dir + "/out/model.safetensors").toStdString());
+    auto b = attn::openCheckpoint((dir + "/resumed/model.safetensors").toStdString());
+    QVERIFY(a.ok() && b.ok());
+    for (const auto& [name, item] : a->tensors) {
+      const auto& t = b->tensors.at(name).tensor;
+      QVERIFY2(std::equal(item.tensor.f32(), item.tensor.f32() + item.tensor.numel(), t.f32()), name.c_str());
+    }
+  }
+
+  void recipeRunsOneStepInPyTorch() {
+    if (QProcess::execute("/usr/bin/python3", {"-c", "import torch"}) != 0)
+      QSKIP("python3-torch is not installed");
+    TempDir tmp;
+    const QString dir = QString::fromStdString(tmp.path().string());
+    const QString corpus = QString::fromStdString((attn::test::dataDir() / "distill" / "corpus.txt").string());
+    const QString student = QString::fromStdString((attn::test::dataDir() / "distill" / "bert_kl_value_hidden" / "student").string());
+    const Run r = cli({"distill", model("bert_tiny"), student, "--corpus", corpus, "--steps", "10",
+                       "--batch", "4", "--lr", "1e-3", "--loss", "kl+value", "--hidden-weight", "0.3",
+                       "--emit-recipe", dir + "/recipe", "--out", dir + "/out", "--log", dir + "/ours.jsonl"});
+    QVERIFY2(r.code == 0, r.err.constData());
+    for (const char* f : {"train.py", "config.json", "corpus_ids.jsonl", "projections.safetensors"})
+      QVERIFY2(QFile::exists(dir + "/recipe/" + f), f);
+    QProcess py;
+    py.start("/usr/bin/python3", {dir + "/recipe/train.py", "--config", dir + "/recipe/config.json",
+                                  "--max-steps", "1", "--device", "cpu", "--log", dir + "/torch.jsonl",
+                                  "--out", dir + "/torch-out"});
+    QVERIFY(py.waitForFinished(300000));
+    QVERIFY2(py.exitCode() == 0, py.readAllStandardError().constData());
+    auto first = [](const QString& path) {
+      QFile f(path);
+      f.open(QIODevice::ReadOnly);
+      return QJsonDocument::fromJson(f.readLine()).object();
+    };
+    const QJsonObject ours = first(dir + "/ours.jsonl"), theirs = first(dir + "/torch.jsonl");
+    QCOMPARE(theirs["step"].toInt(), 1);
+    QVERIFY2(std::abs(ours["loss"].toDouble() - theirs["loss"].toDouble()) <= 1e-5 * ours["loss"].toDouble(),
+             qPrintable(QString("%1 vs %2").arg(ours["loss"].toDouble()).arg(theirs["loss"].toDouble())));
+    QVERIFY(std::abs(ours["grad_norm"].toDouble() - theirs["grad_norm"].toDouble()) <= 1e-4 * ours["grad_norm"].toDouble());
+    QVERIFY(attn::loadModel((dir + "/torch-out").toStdString()).ok());  // the script's output loads here
+  }
+
+  void tokenizerInitAndPretrain() {
+    TempDir tmp;
+    const QString dir = QString::fromStdString(tmp.path().string());
+    const QString corpus = QString::fromStdString((attn::test::dataDir() / "distill" / "corpus.txt").string());
+    const Run r0 = cli({"build-tokenizer", "--corpus", corpus, "--vocab-size", "300", "--out", dir + "/tok"});
+    QVERIFY2(r0.code == 0, r0.err.constData());
+    Run r;
+    QFile cfg(dir + "/config.json");
+    QVERIFY(cfg.open(QIODevice::WriteOnly));
+    cfg.write(R"({"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "n_embd": 16, "n_layer": 1,
+      "n_head": 2, "n_positions": 32, "vocab_size": 300, "activation_function": "gelu_new"})");
+    cfg.close();
+    r = cli({"init-model", "--config", dir + "/config.json", "--tokenizer", dir + "/tok", "--out", dir + "/init"});
+    QVERIFY2(r.code == 0, r.err.constData());
+    auto m = attn::loadModel((dir + "/init").toStdString());
+    QVERIFY(m.ok());
+    QVERIFY((*m)->tokenizer);
+    // This small corpus runs out of pairs seen twice before 300 tokens: the
+    // trainer stops there and says how many it made.
+    const int made = (*m)->tokenizer->vocabSize();
+    QVERIFY(made > 256 && made <= 300);
+    QVERIFY2(r0.out.contains(QByteArray::number(made) + " tokens"), r0.out.constData());
+    // The learned merges make frequent words single tokens; every byte stays encodable.
+    const auto enc = (*m)->tokenizer->encode("the cat sat on the mat");
+    QVERIFY(enc.ids.size() < 12);
+    QCOMPARE(QString::fromStdString(enc.tokens[0]), QString("the"));
+    QVERIFY(!(*m)->tokenizer->encode("zebra ✓").ids.empty());
+    r = cli({"pretrain", dir + "/init", "--corpus", corpus, "--steps", "30", "--batch", "4", "--lr",
+             "1e-2", "--out", dir + "/lm", "--json"});
+    QVERIFY2(r.code == 0, r.err.constData());
+    const QJsonObject j = json(r);
+    QVERIFY(j["after"].toObject()["lm"].toDouble() < j["before"].toObject()["lm"].toDouble() - 0.5);
+  }
+
   void errors_data() {
     QTest::addColumn<QStringList>("args");
     QTest::addColumn<int>("code");
@@ -383,6 +539,24 @@ class TestCli : public QObject {
     QTest::newRow("sparsify method") << QStringList{"sparsify", bert, "--prune", "random"} << 1
                                      << "unknown pruning method 'random'";
     QTest::newRow("quantize method") << QStringList{"quantize", bert, "--method", "fp4"} << 2 << "";
+    const QString corpus = QString::fromStdString((attn::test::dataDir() / "distill" / "corpus.txt").string());
+    const QString dstudent = QString::fromStdString((attn::test::dataDir() / "distill" / "bert_kl_value_hidden" / "student").string());
+    QTest::newRow("distill map") << QStringList{"distill", bert, dstudent, "--corpus", corpus, "--steps", "1", "--map", "0:9", "--out", "/tmp/x"}
+                                 << 1 << "teacher layer 9 is outside 0..1";
+    QTest::newRow("distill vocab") << QStringList{"distill", model("gpt2_tiny"), dstudent, "--corpus", corpus, "--steps", "1", "--out", "/tmp/x"}
+                                   << 1 << "tokenize the corpus differently";
+    QTest::newRow("distill corpus") << QStringList{"distill", bert, dstudent, "--corpus", "/nonexistent.txt", "--steps", "1", "--out", "/tmp/x"}
+                                    << 1 << "nonexistent.txt";
+    QTest::newRow("distill no out") << QStringList{"distill", bert, dstudent, "--corpus", corpus, "--steps", "1"}
+                                    << 1 << "give --out DIR";
+    QTest::newRow("distill relation") << QStringList{"distill", bert, dstudent, "--corpus", corpus, "--steps", "1", "--heads", "relation", "--relation-heads", "3", "--out", "/tmp/x"}
+                                      << 1 << "3 relation heads do not divide the widths";
+    QTest::newRow("distill qat") << QStringList{"distill", bert, dstudent, "--corpus", corpus, "--steps", "1", "--qat", "q=fp8:8", "--out", "/tmp/x"}
+                                 << 1 << "--qat: unknown quantization method 'fp8'";
+    QTest::newRow("pretrain bert") << QStringList{"pretrain", bert, "--corpus", corpus, "--steps", "1", "--out", "/tmp/x"}
+                                   << 1 << "needs a causal model";
+    QTest::newRow("compare loss") << QStringList{"compare", bert, bert, "--loss", "js"} << 2 << "";
+    QTest::newRow("tokenizer vocab") << QStringList{"build-tokenizer", "--corpus", corpus, "--vocab-size", "100", "--out", "/tmp/x"} << 2 << "";
     QTest::newRow("bench both") << QStringList{"bench",     bert,    "--synthetic",
                                                "bert-base", "--seq", "4"}
                                 << 2 << "";
@@ -399,7 +573,8 @@ class TestCli : public QObject {
   }
 
   void helpEverywhere() {
-    for (const char* sub : {"inspect", "tokenize", "attention", "bench", "quantize", "sparsify"}) {
+    for (const char* sub : {"inspect", "tokenize", "attention", "bench", "quantize", "sparsify",
+                            "compare", "distill", "pretrain", "init-model", "build-tokenizer"}) {
       const Run r = cli({sub, "--help"});
       QCOMPARE(r.code, 0);
       QVERIFY(r.out.contains("Usage") || r.out.contains("USAGE") || r.out.contains("usage"));
