@@ -5,10 +5,15 @@
 #include <benchmark/benchmark.h>
 
 #include <Eigen/Core>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <random>
 #include <vector>
 
+#include "core/attention/compare.h"
+#include "core/distill/init.h"
+#include "core/distill/trainer.h"
 #include "core/kernels/gemm.h"
 #include "core/model/model.h"
 #include "core/quant/quantize.h"
@@ -299,5 +304,63 @@ void BM_RequantizeWithStats(benchmark::State& st) {
   }
 }
 BENCHMARK(BM_RequantizeWithStats)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// One distillation training step (issue 6): a 2-layer, hidden-128, 4-head student
+// against a 4-layer, hidden-256, 4-head teacher (BERT-style, vocabulary 2048),
+// batch 32 × seq 64, attention KL per head + MiniLM value relation, uniform
+// mapping, AdamW with clipping. Models written once into $TMPDIR; the PyTorch
+// side is tests/tools/bench_torch_distill.py on the same folders.
+std::filesystem::path distillBenchDir() {
+  const char* tmp = std::getenv("TMPDIR");
+  return std::filesystem::path(tmp != nullptr ? tmp : "/tmp") / "attn-bench-distill";
+}
+
+std::shared_ptr<const Model> distillBenchModel(const char* name, int layers, int hidden) {
+  const auto dir = distillBenchDir() / name;
+  if (!std::filesystem::exists(dir / "model.safetensors")) {
+    const std::string config =
+        "{\"architectures\": [\"BertModel\"], \"model_type\": \"bert\", \"hidden_size\": " +
+        std::to_string(hidden) + ", \"num_hidden_layers\": " + std::to_string(layers) +
+        ", \"num_attention_heads\": 4, \"intermediate_size\": " + std::to_string(4 * hidden) +
+        ", \"max_position_embeddings\": 128, \"vocab_size\": 2048, \"type_vocab_size\": 2, "
+        "\"pad_token_id\": 0, \"layer_norm_eps\": 1e-12, \"hidden_act\": \"gelu\"}";
+    std::filesystem::remove_all(dir);
+    if (!distill::writeInitialModel(dir, config, {}, layers)) std::abort();
+  }
+  auto m = loadModel(dir);
+  if (!m) std::abort();
+  return *m;
+}
+
+void BM_DistillStep(benchmark::State& st) {
+  auto teacher = distillBenchModel("teacher", 4, 256);
+  auto student = distillBenchModel("student", 2, 128);
+  distill::TokenizedCorpus corpus;
+  std::mt19937 rng(1);
+  std::uniform_int_distribution<int> id(5, 2047);
+  for (int e = 0; e < 256; ++e) {
+    std::vector<int32_t> ids(64);
+    for (auto& x : ids) x = id(rng);
+    corpus.examples.push_back(std::move(ids));
+  }
+  distill::TrainOptions o;
+  o.loss.mapping = uniformLayerMap(2, 4);
+  o.loss.attention = distill::AttentionLoss::Kl;
+  o.loss.valueWeight = 1.0;
+  o.steps = 1000000;
+  o.batch = 32;
+  o.seq = 64;
+  o.lr = 1e-4;
+  o.threads = static_cast<int>(st.range(0));
+  auto t = distill::Trainer::create(student, teacher, corpus, o);
+  if (!t) std::abort();
+  for (auto _ : st) {
+    auto r = (*t)->step();
+    benchmark::DoNotOptimize(r);
+  }
+  st.counters["examples/s"] =
+      benchmark::Counter(static_cast<double>(st.iterations()) * 32, benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_DistillStep)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 BENCHMARK_MAIN();

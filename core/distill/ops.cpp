@@ -1,5 +1,6 @@
 #include "core/distill/ops.h"
 
+#include "core/kernels/gemm.h"
 #include "core/model/layer_norm.h"
 
 #include <algorithm>
@@ -15,22 +16,48 @@ using Strided = Eigen::Map<const Mat, 0, Eigen::OuterStride<>>;
 using StridedMut = Eigen::Map<Mat, 0, Eigen::OuterStride<>>;
 }  // namespace
 
+// The products run on the engine's packed GEMM (core/kernels), single-threaded:
+// the trainer parallelises over chunks of the batch.
 void linearForward(const float* w, const float* b, int out, int in, const Mat& x, Mat& y) {
-  const ConstMap W(w, out, in);
   y.resize(x.rows(), out);
-  y.noalias() = x * W.transpose();
-  if (b != nullptr) y.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(b, out);
+  GemmArgs g;
+  g.m = x.rows();
+  g.n = out;
+  g.k = in;
+  g.x = x.data();
+  g.w = w;
+  g.bias = b;
+  g.y = y.data();
+  linearFast(g, nullptr);
 }
 
 void linearBackward(const float* w, int out, int in, const Mat& x, const Mat& dy, Mat* dx,
                     float* dw, float* db) {
-  const ConstMap W(w, out, in);
-  if (dx != nullptr) {
+  if (dx != nullptr) {  // dx = dy · W: W [out, in] is the [K, N] ("in, out") layout
     dx->resize(dy.rows(), in);
-    dx->noalias() = dy * W;
+    GemmArgs g;
+    g.m = dy.rows();
+    g.n = in;
+    g.k = out;
+    g.x = dy.data();
+    g.w = w;
+    g.inOut = true;
+    g.y = dx->data();
+    linearFast(g, nullptr);
   }
-  Eigen::Map<Mat> dW(dw, out, in);
-  dW.noalias() += dy.transpose() * x;
+  // dW += dyᵀ · x: [out, rows] · [rows, in], x being the [K, N] operand.
+  const Mat dyT = dy.transpose();
+  Mat prod(out, in);
+  GemmArgs g;
+  g.m = out;
+  g.n = in;
+  g.k = dy.rows();
+  g.x = dyT.data();
+  g.w = x.data();
+  g.inOut = true;
+  g.y = prod.data();
+  linearFast(g, nullptr);
+  Eigen::Map<Mat>(dw, out, in) += prod;
   if (db != nullptr) Eigen::Map<Eigen::RowVectorXf>(db, out) += dy.colwise().sum();
 }
 
@@ -119,24 +146,20 @@ void activationBackward(Activation a, const Mat& pre, const Mat& dout, Mat& dpre
 }
 
 void maskedSoftmaxRow(float* row, int seq, const int32_t* keyMask, int visible) {
-  float mx = -std::numeric_limits<float>::infinity();
-  for (int j = 0; j < visible; ++j)
-    if (keyMask[j] != 0) mx = std::max(mx, row[j]);
-  if (!std::isfinite(mx)) {  // nothing visible: a uniform row, as transformers gives
-    std::fill(row, row + seq, 1.0f / static_cast<float>(seq));
+  constexpr float kHidden = -std::numeric_limits<float>::infinity();
+  bool any = false;
+  for (int j = 0; j < seq; ++j) {
+    const bool shown = j < visible && keyMask[j] != 0;
+    any = any || shown;
+    if (!shown) row[j] = kHidden;
+  }
+  Eigen::Map<Eigen::ArrayXf> a(row, seq);
+  if (!any) {  // nothing visible: a uniform row, as transformers gives
+    a.setConstant(1.0f / static_cast<float>(seq));
     return;
   }
-  float sum = 0.0f;
-  for (int j = 0; j < seq; ++j) {
-    if (j < visible && keyMask[j] != 0) {
-      row[j] = std::exp(row[j] - mx);
-      sum += row[j];
-    } else {
-      row[j] = 0.0f;
-    }
-  }
-  const float inv = 1.0f / sum;
-  for (int j = 0; j < seq; ++j) row[j] *= inv;
+  a = (a - a.maxCoeff()).exp();  // exp(−inf) = 0 for hidden keys
+  a *= 1.0f / a.sum();
 }
 
 void softmaxBackwardRow(const float* p, const float* dp, float* ds, int seq) {

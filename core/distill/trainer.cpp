@@ -295,7 +295,8 @@ Status Trainer::compute(const Batch& b, LossValues& values, std::vector<float>* 
     const int n = last - first;
     const int32_t* ids = b.ids.data() + static_cast<size_t>(first) * b.seq;
     const int32_t* mask = b.mask.data() + static_cast<size_t>(first) * b.seq;
-    Activations sa, ta;
+    Activations& sa = studentActs_[static_cast<size_t>(c)];  // reused: no page faults per step
+    Activations& ta = teacherActs_[static_cast<size_t>(c)];
     if (Status st = networkForward(net, ids, mask, n, b.seq, sa); !st) {
       errors[c] = st.message();
       return;

@@ -170,6 +170,7 @@ class Trainer {
   TrainOptions opt_;
   std::unique_ptr<ThreadPool> pool_;
   std::vector<float> m_, v_;  // AdamW moments over [params, extra]
+  std::vector<Activations> studentActs_{kChunks}, teacherActs_{kChunks};
   int step_ = 0;
   std::vector<std::filesystem::path> checkpoints_;
 };

@@ -19,10 +19,13 @@ using Json = nlohmann::json;
 namespace {
 
 // Float32 in both; the sums run in different orders, so per-step losses agree to
-// ~1e-7 relative and weights after a few Adam steps to ~1e-6.
+// ~1e-7 relative. Adam moves each weight by up to ~lr per step whatever the size of
+// its gradient, so a weight whose gradient is tiny (rounding-sized) can move
+// differently: weights are compared to 2 % of one step's size, 0.02·lr.
 constexpr double kLossRelTol = 2e-5;
 constexpr double kGradNormRelTol = 1e-4;
-constexpr double kWeightAbsTol = 5e-5;
+constexpr double kWeightStepFraction = 0.02;
+constexpr double kGroupLassoRelTol = 1e-4;
 
 Json readJson(const std::filesystem::path& p) {
   std::ifstream in(p);
@@ -128,10 +131,13 @@ class TestDistillTorch : public QObject {
       for (const auto& [key, mine] : {std::pair<const char*, double>{"value", r->loss.value},
                                       {"hidden", r->loss.hidden},
                                       {"logit", r->loss.logit},
-                                      {"lm", r->loss.lm},
-                                      {"group_lasso", r->groupLasso}})
+                                      {"lm", r->loss.lm}})
         QVERIFY2(close(mine, ref[key], kLossRelTol),
                  qPrintable(at + QString("%1 %2 vs torch %3").arg(key).arg(mine).arg(ref[key].get<double>())));
+      // The penalty is a function of the weights alone, which carry the Adam noise
+      // described above (kWeightStepFraction).
+      QVERIFY2(close(r->groupLasso, ref["group_lasso"], kGroupLassoRelTol),
+               qPrintable(at + QString("group lasso %1 vs torch %2").arg(r->groupLasso).arg(ref["group_lasso"].get<double>())));
       QVERIFY2(close(r->gradNorm, ref["grad_norm"], kGradNormRelTol),
                qPrintable(at + QString("gradient norm %1 vs torch %2").arg(r->gradNorm).arg(ref["grad_norm"].get<double>())));
       QVERIFY(close(r->lr, ref["lr"], 1e-12));
@@ -141,6 +147,7 @@ class TestDistillTorch : public QObject {
     auto torchWeights = openCheckpoint(dir / "torch_student.safetensors");
     QVERIFY(torchWeights.ok());
     const ModelWeights mine = networkWeights((*trainer)->network());
+    const double kWeightAbsTol = kWeightStepFraction * o.lr;
     int compared = 0;
     for (const auto& [n, t] : namedWeights((*student)->config, mine)) {
       const auto it = torchWeights->tensors.find(n);
