@@ -1,6 +1,6 @@
 // attnstudio: the desktop explorer.
 //   attnstudio [--teacher PATH] [--student PATH] [--text TEXT] [--layer L --head H]
-//              [--screenshot FILE.png]
+//              [--corpus FILE] [--screenshot FILE.png]
 // With no model given it opens the demo pair in resources/demo.
 #include <QApplication>
 #include <QCommandLineParser>
@@ -15,7 +15,7 @@ QString demoDir() {
   // The source tree's resources (a build run in place), else beside the binary.
   for (const QString& d : {QStringLiteral(ATTN_RESOURCE_DIR "/demo"),
                            QCoreApplication::applicationDirPath() + "/../share/attnstudio/demo"})
-    if (QFileInfo::exists(d + "/bert-demo/config.json")) return QDir(d).absolutePath();
+    if (QFileInfo::exists(d + "/teacher/config.json")) return QDir(d).absolutePath();
   return {};
 }
 }  // namespace
@@ -36,7 +36,8 @@ int main(int argc, char** argv) {
   QCommandLineOption layer("layer", "Student layer to show.", "L");
   QCommandLineOption head("head", "Head to show.", "H");
   QCommandLineOption shot("screenshot", "Save the window as PNG once drawn, then exit.", "FILE");
-  p.addOptions({teacher, student, text, layer, head, shot});
+  QCommandLineOption corpus("corpus", "Corpus file for the distillation panel.", "FILE");
+  p.addOptions({teacher, student, text, layer, head, shot, corpus});
   p.process(app);
 
   attn::app::StartOptions o;
@@ -51,13 +52,14 @@ int main(int argc, char** argv) {
                                  : QStringLiteral("The quick brown fox jumps over the lazy dog.");
   o.layer = p.isSet(layer) ? p.value(layer).toInt() : -1;
   o.head = p.isSet(head) ? p.value(head).toInt() : -1;
-  if (o.teacher.isEmpty() && o.student.isEmpty()) {
-    const QString demo = demoDir();
-    if (!demo.isEmpty()) {
-      o.teacher = demo + "/bert-demo";
-      o.student = demo + "/bert-demo-student";
-    }
+  o.corpus = p.value(corpus);
+  const QString demo = demoDir();
+  if (o.teacher.isEmpty() && o.student.isEmpty() && !demo.isEmpty()) {
+    o.teacher = demo + "/teacher";
+    o.student = demo + "/student";
   }
+  if (o.corpus.isEmpty() && !demo.isEmpty() && QFileInfo::exists(demo + "/corpus.txt"))
+    o.corpus = demo + "/corpus.txt";
   attn::app::MainWindow w(o);
   w.show();
   return app.exec();

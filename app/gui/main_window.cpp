@@ -34,6 +34,9 @@
 #include "widgets/bar_chart_view.h"
 #include "widgets/head_grid_view.h"
 #include "widgets/heatmap_view.h"
+#include "widgets/distill_panel.h"
+#include "widgets/layer_map_view.h"
+#include "widgets/loss_curves_view.h"
 #include "widgets/quant_panel.h"
 #include "widgets/sparsity_panel.h"
 #include "widgets/token_strip_view.h"
@@ -84,6 +87,7 @@ MainWindow::MainWindow(const StartOptions& options, QWidget* parent)
     --loadsPending_;
     updateBusy();
     updateModelPanel(Side(side));
+    updateDistillModels();
     rememberModel(path);
     statusBar()->showMessage(tr("%1 loaded: %2").arg(sideName(Side(side)), path), 5000);
   });
@@ -108,6 +112,7 @@ MainWindow::MainWindow(const StartOptions& options, QWidget* parent)
   connect(session_.get(), &Session::comparisonReady, this,
           [this](std::shared_ptr<const Comparison> c) {
             latest_ = std::move(c);
+            if (distillPanel_ && latest_ && latest_->hasLoss) distillPanel_->setLossMatrix(latest_->loss.kl);
             scheduleRedraw();
           });
   connect(session_.get(), &Session::comparisonFailed, this,
@@ -119,6 +124,7 @@ MainWindow::MainWindow(const StartOptions& options, QWidget* parent)
 
   textEdit_->setText(options.text);
   session_->setText(options.text);
+  if (!options.corpus.isEmpty()) distillPanel_->setCorpus(options.corpus);
   if (!options.teacher.isEmpty()) session_->loadModel(Teacher, options.teacher);
   if (!options.student.isEmpty()) session_->loadModel(Student, options.student);
 }
@@ -364,6 +370,7 @@ void MainWindow::buildUi() {
   connect(lossView_, &widgets::HeatmapView::cellClicked, this, [this](int t, int s) {
     if (s < int(mapping_.size())) {
       mapping_[s] = t;
+      if (distillPanel_) distillPanel_->mapView()->setMapping(mapping_);
       scheduleRedraw();
     }
   });
@@ -373,6 +380,7 @@ void MainWindow::buildUi() {
     const auto& m = c->loss;
     mapping_ = bestMonotoneMap(lossKind_->currentIndex() == 0 ? m.kl : m.mse, m.teacherLayers,
                                m.studentLayers);
+    if (distillPanel_) distillPanel_->mapView()->setMapping(mapping_);
     scheduleRedraw();
   });
   connect(uniform, &QPushButton::clicked, this, [this] {
@@ -382,6 +390,7 @@ void MainWindow::buildUi() {
 
   buildQuantDock();
   buildSparseDock();
+  buildDistillDock();
   setAcceptDrops(true);
   rebuildRecentMenus();
   QSettings settings;
@@ -454,6 +463,69 @@ void MainWindow::buildQuantDock() {
           });
   connect(session_.get(), &Session::sensitivityFailed, this,
           [this](QString message) { quantPanel_->setStatus(message); });
+}
+
+void MainWindow::buildDistillDock() {
+  distillPanel_ = new widgets::DistillPanel(this);
+  QDockWidget* dock = addPanelDock(tr("Distillation"), "distillation", distillPanel_);
+  if (auto* sparse = findChild<QDockWidget*>("sparsity")) tabifyDockWidget(sparse, dock);
+  widgets::DistillPanel* p = distillPanel_;
+  connect(p, &widgets::DistillPanel::corpusChosen, this, [this, p](const QString& path) {
+    auto cols = session_->corpusColumns(path);
+    QStringList names;
+    if (cols)
+      for (const auto& c : *cols) names << QString::fromStdString(c);
+    p->setColumns(names);
+  });
+  connect(p, &widgets::DistillPanel::mappingEdited, this,
+          [this](const std::vector<int>& m) {
+            for (size_t s = 0; s < m.size() && s < mapping_.size(); ++s)
+              if (m[s] >= 0) mapping_[s] = m[s];  // the loss views show mapped pairs
+            scheduleRedraw();
+          });
+  connect(p, &widgets::DistillPanel::startRequested, this, [this, p] {
+    if (p->corpus().isEmpty()) {
+      p->runFinished(false, tr("choose a corpus file first"));
+      return;
+    }
+    TrainRequest r;
+    r.options = p->options();
+    r.corpus = p->corpus();
+    r.column = p->column();
+    r.refreshEvery = p->refreshEvery();
+    p->setStatus(tr("reading the corpus…"));
+    session_->startTraining(r);
+  });
+  connect(p, &widgets::DistillPanel::pauseRequested, session_.get(), &Session::pauseTraining);
+  connect(p, &widgets::DistillPanel::resumeRequested, session_.get(), &Session::resumeTraining);
+  connect(p, &widgets::DistillPanel::cancelRequested, session_.get(), &Session::cancelTraining);
+  connect(p, &widgets::DistillPanel::saveRequested, session_.get(), &Session::saveTrainedStudent);
+  connect(session_.get(), &Session::trainingStarted, p, &widgets::DistillPanel::runStarted);
+  connect(session_.get(), &Session::trainingStep, p, &widgets::DistillPanel::addStep);
+  connect(session_.get(), &Session::trainingPaused, p, &widgets::DistillPanel::setPaused);
+  connect(session_.get(), &Session::trainingFinished, p, &widgets::DistillPanel::runFinished);
+  connect(session_.get(), &Session::studentRefreshed, this, [this](int step) {
+    statusBar()->showMessage(tr("Student maps: trained weights at step %1").arg(step), 3000);
+  });
+  connect(session_.get(), &Session::trainedStudentSaved, this, [this, p](QString dir) {
+    p->setStatus(tr("student saved to %1").arg(dir));
+    rememberModel(dir);
+  });
+  connect(session_.get(), &Session::trainedStudentSaveFailed, p,
+          [p](QString message) { p->setStatus(tr("not saved: %1").arg(message)); });
+}
+
+void MainWindow::updateDistillModels() {
+  if (!distillPanel_) return;
+  auto t = session_->model(Teacher), s = session_->model(Student);
+  if (!t || !s) {
+    distillPanel_->setModels(0, 0, false, false);
+    return;
+  }
+  const bool lm = s->config.arch == Architecture::Gpt2;
+  const bool logits = lm && t->config.arch == Architecture::Gpt2 &&
+                      t->config.vocabSize == s->config.vocabSize;
+  distillPanel_->setModels(t->config.layers, s->config.layers, logits, lm);
 }
 
 void MainWindow::setCompare(Compare mode) { compare_->setCurrentIndex(int(mode)); }

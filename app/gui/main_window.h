@@ -20,6 +20,7 @@ class QMenu;
 class QDockWidget;
 
 namespace attn::widgets {
+class DistillPanel;
 class HeatmapView;
 class HeadGridView;
 class BarChartView;
@@ -32,6 +33,7 @@ namespace attn::app {
 
 struct StartOptions {
   QString teacher, student, text;
+  QString corpus;  // preset corpus file of the distillation panel
   int layer = -1, head = -1;  // student layer / head to select once loaded
   QString screenshot;         // save a PNG once everything is drawn, then quit
 };
@@ -59,6 +61,7 @@ class MainWindow : public QMainWindow {
   Compare compare() const;
   std::shared_ptr<const QuantResult> quantResult() const { return quant_; }
   widgets::SparsityPanel* sparsityPanel() const { return sparsityPanel_; }
+  widgets::DistillPanel* distillPanel() const { return distillPanel_; }
   std::shared_ptr<const SparseResult> sparseResult() const { return sparse_; }
   // Token `index` of strip row `row` highlighted as row and column bands in the
   // heatmaps (its aligned group in the other model's map); (-1, -1) clears.
@@ -139,6 +142,9 @@ class MainWindow : public QMainWindow {
   std::shared_ptr<const SparseResult> sparse_;
   bool sparseSent_ = false;
   widgets::QuantPanel* quantPanel_ = nullptr;
+  widgets::DistillPanel* distillPanel_ = nullptr;
+  void buildDistillDock();
+  void updateDistillModels();
   QComboBox* compare_ = nullptr;
   std::shared_ptr<const QuantResult> quant_;
   bool quantSent_ = false;

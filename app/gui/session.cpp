@@ -82,6 +82,9 @@ Session::Session(int computeThreads, QObject* parent) : QObject(parent) {
   qRegisterMetaType<std::shared_ptr<const Comparison>>();
   qRegisterMetaType<std::shared_ptr<const QuantResult>>();
   qRegisterMetaType<std::shared_ptr<const SparseResult>>();
+  qRegisterMetaType<distill::StepReport>();
+  qRegisterMetaType<TrainRequest>();
+  trainer_.setMaxThreadCount(1);
   worker_.setMaxThreadCount(1);
   const int n =
       computeThreads > 0 ? computeThreads : std::max(1, int(std::thread::hardware_concurrency()));
@@ -497,6 +500,159 @@ void Session::requestComparison() {
           return;
         }
         emit comparisonReady(*r);
+      });
+}
+
+// ---------------------------------------------------------------- training
+
+namespace {
+constexpr auto kMinRefreshInterval = std::chrono::milliseconds(250);
+}
+
+void Session::startTraining(const TrainRequest& request) {
+  if (training_) {
+    emit trainingFinished(false, tr("a run is already going"));
+    return;
+  }
+  auto teacher = models_[Teacher], student = models_[Student];
+  if (!teacher || !student) {
+    emit trainingFinished(false, tr("load a teacher and a student first"));
+    return;
+  }
+  // A run starts from the student as shown (a freshly loaded one, or where the
+  // last run stopped); checkpoints are written after the model loaded from disk.
+  if (!student->checkpoint.tensors.empty()) trainBase_ = student;
+  if (!trainBase_ || trainBase_->source != student->source) {
+    emit trainingFinished(false, tr("the student was not loaded from a checkpoint"));
+    return;
+  }
+  if (!trainBase_->tokenizer) {
+    emit trainingFinished(false, tr("the student has no tokenizer to read the corpus with"));
+    return;
+  }
+  auto start = std::make_shared<Model>(*trainBase_);
+  start->weights = student->weights;
+  training_ = true;
+  trained_.reset();
+  trainControl_ = std::make_shared<distill::RunControl>();
+  auto control = trainControl_;
+  std::shared_ptr<const Model> base = start;
+  const int threads = compute_ ? compute_->threads() : 1;
+  QPointer<Session> self(this);
+  struct Outcome {
+    std::shared_ptr<distill::Trainer> trainer;
+    Status status = Ok{};
+  };
+  runThen(
+      trainer_, this,
+      [request, teacher, base, control, threads, self]() -> Outcome {
+        Outcome out;
+        auto texts = text::readCorpus(request.corpus.toStdString(), request.column.toStdString());
+        if (!texts) {
+          out.status = texts.error();
+          return out;
+        }
+        if (teacher->tokenizer)
+          for (size_t i = 0; i < std::min<size_t>(texts->size(), 16); ++i)
+            if (teacher->tokenizer->encode((*texts)[i]).ids != base->tokenizer->encode((*texts)[i]).ids) {
+              out.status = makeError("teacher and student tokenize the corpus differently; "
+                                     "distillation needs a shared vocabulary");
+              return out;
+            }
+        distill::TrainOptions o = request.options;
+        o.threads = threads;
+        o.snapshotEvery = request.refreshEvery;
+        distill::TokenizedCorpus corpus = distill::tokenizeCorpus(*base->tokenizer, *texts, o.seq);
+        const int examples = int(corpus.examples.size()), truncated = corpus.truncated;
+        auto t = distill::Trainer::create(base, teacher, std::move(corpus), o);
+        if (!t) {
+          out.status = t.error();
+          return out;
+        }
+        out.trainer = std::shared_ptr<distill::Trainer>(std::move(*t));
+        QMetaObject::invokeMethod(
+            self.data(),
+            [self, steps = o.steps, examples, truncated] {
+              if (self) emit self->trainingStarted(steps, examples, truncated);
+            },
+            Qt::QueuedConnection);
+        out.status = out.trainer->run(
+            *control,
+            [self](const distill::StepReport& r) {
+              QMetaObject::invokeMethod(
+                  self.data(),
+                  [self, r] {
+                    if (self) emit self->trainingStep(r);
+                  },
+                  Qt::QueuedConnection);
+            },
+            [self, base, lastRefresh = std::chrono::steady_clock::time_point{}](
+                int step, std::shared_ptr<const ModelWeights> w) mutable {
+              // At most a few refreshes a second: each one is a forward pass and a
+              // redraw of every view, which must not crowd the GUI thread.
+              const auto now = std::chrono::steady_clock::now();
+              if (now - lastRefresh < kMinRefreshInterval) return;
+              lastRefresh = now;
+              auto m = derivedModel(*base);
+              m->weights = *w;
+              std::shared_ptr<const Model> snapshot = std::move(m);
+              QMetaObject::invokeMethod(
+                  self.data(),
+                  [self, snapshot, step] {
+                    if (!self || !self->training_) return;
+                    self->models_[Student] = snapshot;
+                    emit self->studentRefreshed(step);
+                    self->requestComparison();
+                  },
+                  Qt::QueuedConnection);
+            });
+        return out;
+      },
+      [this](Outcome out) {
+        training_ = false;
+        trained_ = out.trainer;
+        if (out.trainer && trained_->completedSteps() > 0) {  // show where it stopped
+          auto m = derivedModel(*trainBase_);
+          m->weights = *trained_->weights();
+          models_[Student] = std::move(m);
+          emit studentRefreshed(trained_->completedSteps());
+          requestComparison();
+        }
+        const bool ok = out.status.ok();
+        emit trainingFinished(ok, ok ? tr("finished") : QString::fromStdString(out.status.message()));
+      });
+}
+
+void Session::pauseTraining() {
+  if (!training_ || !trainControl_) return;
+  trainControl_->pause();
+  emit trainingPaused(true);
+}
+
+void Session::resumeTraining() {
+  if (!training_ || !trainControl_) return;
+  trainControl_->resume();
+  emit trainingPaused(false);
+}
+
+void Session::cancelTraining() {
+  if (trainControl_) trainControl_->cancel();
+}
+
+void Session::saveTrainedStudent(const QString& dir) {
+  if (training_ || !trained_) {
+    emit trainedStudentSaveFailed(training_ ? tr("the run is still going")
+                                            : tr("nothing has been trained yet"));
+    return;
+  }
+  auto trained = trained_;
+  runThen(
+      trainer_, this, [trained, dir] { return trained->save(dir.toStdString()); },
+      [this, dir](Status st) {
+        if (st)
+          emit trainedStudentSaved(dir);
+        else
+          emit trainedStudentSaveFailed(QString::fromStdString(st.message()));
       });
 }
 

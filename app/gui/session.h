@@ -15,6 +15,7 @@
 
 #include "core/attention/align.h"
 #include "core/attention/compare.h"
+#include "core/distill/trainer.h"
 #include "core/model/model.h"
 #include "core/quant/model_quant.h"
 #include "core/sparse/model_sparse.h"
@@ -91,6 +92,15 @@ struct SparseResult {
   std::vector<double> sweepTau, sweepSparsity, sweepKl;
 };
 
+// A distillation run started from the explorer: the trainer's options (layer
+// mapping, losses, optimiser), the corpus file it reads and how often the
+// student shown in the maps is refreshed from the trainer.
+struct TrainRequest {
+  distill::TrainOptions options;
+  QString corpus, column;
+  int refreshEvery = 10;  // steps between student refreshes of the views (0: at the end)
+};
+
 class Session : public QObject {
   Q_OBJECT
 
@@ -127,6 +137,16 @@ class Session : public QObject {
   // quantization. A plan that changes nothing clears the result.
   void setSparsityPlan(const attn::sparse::ModelPrunePlan& plan, int heads,
                        attn::sparse::Importance by);
+  // Distils the loaded student from the loaded teacher on their own thread (the
+  // views keep working). Every refreshEvery steps (at most 4 times a second, and
+  // once at the end) the student shown everywhere becomes the trainer's current
+  // weights. One run at a time.
+  void startTraining(const attn::app::TrainRequest& request);
+  void pauseTraining();
+  void resumeTraining();
+  void cancelTraining();  // the student keeps the weights of the last refresh
+  // Writes the trained student as a Hugging Face directory (after a run).
+  void saveTrainedStudent(const QString& dir);
 
  signals:
   void loadStarted(int side, QString path);
@@ -143,6 +163,13 @@ class Session : public QObject {
   void sensitivityFailed(QString message);
   void sparseReady(std::shared_ptr<const attn::app::SparseResult> result);
   void sparseFailed(QString message);
+  void trainingStarted(int steps, int examples, int truncated);
+  void trainingStep(attn::distill::StepReport report);
+  void trainingPaused(bool paused);
+  void studentRefreshed(int step);  // the student in the views is the trainer's at `step`
+  void trainingFinished(bool completed, QString message);  // completed, cancelled or failed
+  void trainedStudentSaved(QString dir);
+  void trainedStudentSaveFailed(QString message);
 
  private:
   void requestComparison();
@@ -183,6 +210,17 @@ class Session : public QObject {
     std::vector<double> importance;
   };
   std::shared_ptr<SparseCache> sparseCache_ = std::make_shared<SparseCache>();
+  // Training: its own thread, so comparisons keep running during a run.
+  QThreadPool trainer_;
+  std::shared_ptr<distill::RunControl> trainControl_;
+  std::shared_ptr<distill::Trainer> trained_;   // the last run's trainer (for saving)
+  std::shared_ptr<const Model> trainBase_;      // the student as loaded, before training
+  bool training_ = false;
+
+ public:
+  bool training() const { return training_; }
+
+ private:
   QThreadPool worker_;  // one thread: jobs run in order, never two at once
   std::shared_ptr<ThreadPool> compute_;
   int running_ = 0;
@@ -193,3 +231,5 @@ class Session : public QObject {
 Q_DECLARE_METATYPE(std::shared_ptr<const attn::app::Comparison>)
 Q_DECLARE_METATYPE(std::shared_ptr<const attn::app::QuantResult>)
 Q_DECLARE_METATYPE(std::shared_ptr<const attn::app::SparseResult>)
+Q_DECLARE_METATYPE(attn::distill::StepReport)
+Q_DECLARE_METATYPE(attn::app::TrainRequest)

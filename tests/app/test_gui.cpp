@@ -13,6 +13,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QMimeData>
+#include <QPushButton>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QSlider>
@@ -38,6 +39,9 @@
 #include "widgets/head_grid_view.h"
 #include "widgets/heatmap_view.h"
 #include "widgets/histogram_view.h"
+#include "widgets/distill_panel.h"
+#include "widgets/layer_map_view.h"
+#include "widgets/loss_curves_view.h"
 #include "widgets/quant_panel.h"
 #include "widgets/sparsity_panel.h"
 #include "widgets/token_strip_view.h"
@@ -69,6 +73,34 @@ StartOptions pairOptions(const QString& text, const QString& teacher = demo("ber
   o.text = text;
   return o;
 }
+
+// How late a 10 ms timer on the GUI thread fires while something runs: the
+// worst lateness in ms since start().
+class LatenessProbe {
+ public:
+  LatenessProbe() {
+    tick_.setInterval(10);
+    QObject::connect(&tick_, &QTimer::timeout, [this] {
+      const qint64 now = clock_.elapsed();
+      worst_ = std::max(worst_, now - last_ - 10);
+      last_ = now;
+    });
+  }
+  void start() {
+    clock_.start();
+    last_ = worst_ = 0;
+    tick_.start();
+  }
+  qint64 stop() {
+    tick_.stop();
+    return worst_;
+  }
+
+ private:
+  QElapsedTimer clock_;
+  QTimer tick_;
+  qint64 last_ = 0, worst_ = 0;
+};
 
 // Waits until both models ran on the text, then draws at once.
 bool waitForBoth(MainWindow& w) {
@@ -726,6 +758,127 @@ class TestGui : public QObject {
     QVERIFY(w.grab().save(QStringLiteral(QT_TESTCASE_BUILDDIR "/explorer-sparse.png")));
   }
 
+  void distillationPanelTrainsTheStudent() {
+    const QString data = QString::fromStdString(attn::test::dataDir().string());
+    StartOptions o = pairOptions("the quick brown fox jumps over the lazy dog",
+                                 data + "/models/bert_tiny",
+                                 data + "/distill/bert_kl_value_hidden/student");
+    o.corpus = data + "/distill/corpus.txt";
+    MainWindow w(o);
+    w.resize(1600, 1000);
+    w.show();
+    QVERIFY(waitForBoth(w));
+    widgets::DistillPanel* p = w.distillPanel();
+    QCOMPARE(p->corpus(), o.corpus);
+    widgets::LayerMapView* map = p->mapView();
+    QCOMPARE(map->teacherLayers(), 2);
+    QCOMPARE(map->studentLayers(), 2);
+    QCOMPARE(map->mapping(), (std::vector<int>{0, 1}));  // uniform
+    // Drag student layer 0 onto teacher layer 1, then double-click student 1 to unmap it.
+    w.activateWindow();
+    QTest::mousePress(map, Qt::LeftButton, {}, map->studentCenter(0).toPoint());
+    QTest::mouseMove(map, map->teacherCenter(1).toPoint());
+    QTest::mouseRelease(map, Qt::LeftButton, {}, map->teacherCenter(1).toPoint());
+    QCOMPARE(map->mapping(), (std::vector<int>{1, 1}));
+    QTest::mouseDClick(map, Qt::LeftButton, {}, map->studentCenter(1).toPoint());
+    QCOMPARE(map->mapping(), (std::vector<int>{1, -1}));
+    QCOMPARE(p->options().loss.mapping, (std::vector<int>{1, -1}));
+    QCOMPARE(w.mapping(), (std::vector<int>{1, 1}));  // the loss views show mapped pairs only
+    QPushButton* uniform = nullptr;
+    for (auto* b : p->findChildren<QPushButton*>())
+      if (b->text() == "Uniform") uniform = b;
+    QVERIFY(uniform);
+    QTest::mouseClick(uniform, Qt::LeftButton);
+    QCOMPARE(map->mapping(), (std::vector<int>{0, 1}));
+    QCOMPARE(w.mapping(), (std::vector<int>{0, 1}));
+
+    Session& s = w.session();
+    const auto loaded = s.model(Student);
+    QSignalSpy steps(&s, &Session::trainingStep);
+    QSignalSpy refreshed(&s, &Session::studentRefreshed);
+    QSignalSpy finished(&s, &Session::trainingFinished);
+    p->setRun(1e-2, 60, 4, 32, 10);
+    // The GUI thread stays free while the trainer runs.
+    LatenessProbe probe;
+    probe.start();
+    QTest::mouseClick(p->startButton(), Qt::LeftButton);
+    QVERIFY(!p->startButton()->isEnabled());
+    QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 120000);
+    const qint64 worst = probe.stop();
+    QVERIFY(finished.at(0).at(0).toBool());
+    QCOMPARE(steps.count(), 60);
+    qInfo("worst GUI timer lateness during training: %lld ms", worst);
+    QVERIFY2(worst <= kMaxTimerLatenessMs, qPrintable(QString("late by %1 ms").arg(worst)));
+    // The curves hold every step; the student in the views is the trained one.
+    QCOMPARE(p->curves()->pointCount(0), 60);
+    QVERIFY(p->curves()->lastValue(0) < steps.at(0).at(0).value<distill::StepReport>().loss.total);
+    QVERIFY(refreshed.count() >= 1);  // throttled to 4/s; the last one at the end
+    QCOMPARE(refreshed.last().at(0).toInt(), 60);
+    QVERIFY(s.model(Student) != loaded);
+    QTRY_VERIFY_WITH_TIMEOUT(w.shownComparison() && w.shownComparison()->hasStudent &&
+                                 w.shownComparison()->generation == s.generation(), 30000);
+    w.redrawNow();
+    const double lossAfter = w.shownComparison()->loss.at(w.shownComparison()->loss.kl, 1, 1);
+    QVERIFY(std::isfinite(lossAfter));
+    QVERIFY(w.grab().save(QStringLiteral(QT_TESTCASE_BUILDDIR "/explorer-distill.png")));
+    // Save the trained student; it loads and equals the trainer's weights.
+    attn::test::TempDir tmp;
+    QSignalSpy saved(&s, &Session::trainedStudentSaved);
+    s.saveTrainedStudent(QString::fromStdString((tmp / "trained").string()));
+    QTRY_COMPARE_WITH_TIMEOUT(saved.count(), 1, 30000);
+    auto m = attn::loadModel(tmp / "trained");
+    QVERIFY(m.ok());
+    const auto shown = s.model(Student);
+    QCOMPARE((*m)->weights.layers[0].q.w.numel(), shown->weights.layers[0].q.w.numel());
+    QVERIFY(std::equal(shown->weights.layers[0].q.w.f32(),
+                       shown->weights.layers[0].q.w.f32() + shown->weights.layers[0].q.w.numel(),
+                       (*m)->weights.layers[0].q.w.f32()));
+    // A long run: pause (no more steps; one may have been under way), resume,
+    // then cancel: the run stops, says so, and the panel can start again.
+    p->setRun(1e-3, 100000, 4, 32, 0);
+    QTest::mouseClick(p->startButton(), Qt::LeftButton);
+    QTRY_VERIFY_WITH_TIMEOUT(steps.count() >= 63, 60000);
+    QTest::mouseClick(p->pauseButton(), Qt::LeftButton);
+    QCOMPARE(p->pauseButton()->text(), QString("Resume"));
+    QTest::qWait(50);
+    const int atPause = steps.count();
+    QTest::qWait(400);
+    QVERIFY2(steps.count() <= atPause + 1, qPrintable(QString("%1 -> %2").arg(atPause).arg(steps.count())));
+    QTest::mouseClick(p->pauseButton(), Qt::LeftButton);
+    QCOMPARE(p->pauseButton()->text(), QString("Pause"));
+    QTRY_VERIFY_WITH_TIMEOUT(steps.count() >= atPause + 5, 60000);
+    QTest::mouseClick(p->cancelButton(), Qt::LeftButton);
+    QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 2, 60000);
+    QVERIFY(!finished.at(1).at(0).toBool());
+    QCOMPARE(finished.at(1).at(1).toString(), QString("cancelled"));
+    QVERIFY(p->startButton()->isEnabled());
+    QVERIFY(p->statusText().contains("cancelled"));
+  }
+
+  void distillationRefusesMismatchedVocabularies() {
+    const QString data = QString::fromStdString(attn::test::dataDir().string());
+    Session s(1);
+    QSignalSpy loaded(&s, &Session::modelLoaded);
+    s.loadModel(Teacher, data + "/models/gpt2_tiny");
+    s.loadModel(Student, data + "/distill/bert_kl_value_hidden/student");
+    QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 2, 60000);
+    QSignalSpy finished(&s, &Session::trainingFinished);
+    TrainRequest r;
+    r.options.loss.mapping = {0, 1};
+    r.options.steps = 3;
+    r.options.batch = 2;
+    r.options.seq = 32;
+    r.corpus = data + "/distill/corpus.txt";
+    s.startTraining(r);
+    QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 60000);
+    QVERIFY(!finished.at(0).at(0).toBool());
+    QVERIFY(finished.at(0).at(1).toString().contains("tokenize the corpus differently"));
+    r.corpus = data + "/nonexistent.txt";
+    s.startTraining(r);
+    QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 2, 60000);
+    QVERIFY(finished.at(1).at(1).toString().contains("nonexistent.txt"));
+  }
+
   void badModelKeepsThePreviousOne() {
     Session s;
     QSignalSpy loaded(&s, &Session::modelLoaded);
@@ -767,21 +920,11 @@ class TestGui : public QObject {
     QSignalSpy ready(&s, &Session::comparisonReady);
     QSignalSpy failed(&s, &Session::comparisonFailed);
     s.setText(longText(508));  // 510 tokens with [CLS] and [SEP]
-    // A 10 ms timer on the GUI thread measures how late it fires meanwhile.
-    QElapsedTimer clock;
-    qint64 last = 0, worst = 0;
-    QTimer tick;
-    tick.setInterval(10);
-    connect(&tick, &QTimer::timeout, [&] {
-      const qint64 now = clock.elapsed();
-      worst = std::max(worst, now - last - 10);
-      last = now;
-    });
-    clock.start();
-    tick.start();
+    LatenessProbe probe;
+    probe.start();
     s.loadModel(Teacher, QString::fromStdString((tmp / "bert-base").string()));
     QTRY_VERIFY_WITH_TIMEOUT(ready.count() >= 1 || failed.count() >= 1, 120000);
-    tick.stop();
+    const qint64 worst = probe.stop();
     QCOMPARE(failed.count(), 0);
     const auto c = ready.at(0).at(0).value<std::shared_ptr<const Comparison>>();
     QVERIFY(c->teacher.forward.seq >= 500);
