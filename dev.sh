@@ -36,7 +36,7 @@ case "${1:-}" in
     fi
     echo "No display: running the command-line tool on the demo teacher instead." >&2
     cli=build/release/app/attnstudio-cli
-    demo=resources/demo/bert-demo
+    demo=resources/demo/teacher
     "$cli" inspect "$demo"
     "$cli" attention "$demo" --text "$(head -n 1 resources/demo/demo_text.txt)" \
       --out build/demo-attention.h5

@@ -22,7 +22,7 @@ LossCurvesView::LossCurvesView(QWidget* parent) : PlotView(parent) {
   plot_->yAxis->setNumberPrecision(0);
   plot_->xAxis->setLabel(tr("step"));
   plot_->yAxis->setLabel(tr("loss"));
-  plot_->legend->setVisible(true);
+  plot_->legend->setVisible(false);  // until there are series
   plot_->legend->setFont(font());
   plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
   applyPlotPalette(plot_, palette());
@@ -37,6 +37,7 @@ void LossCurvesView::setSeries(const QStringList& names) {
     g->setPen(QPen(kColors[i % 6], i == 0 ? 2.5 : 1.5));
     graphs_.push_back(g);
   }
+  plot_->legend->setVisible(!names.isEmpty());
   plot_->replot(QCustomPlot::rpQueuedReplot);
 }
 

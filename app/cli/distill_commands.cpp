@@ -99,11 +99,14 @@ Result<LossMatrix> meanLossMatrix(const Model& t, const Model& s,
       mean.mse[i] += m.mse[i];
       mean.kl[i] += m.kl[i];
     }
+    for (size_t i = 0; i < m.headMse.size() && i < mean.headMse.size(); ++i) {
+      mean.headMse[i] += m.headMse[i];
+      mean.headKl[i] += m.headKl[i];
+    }
   }
-  for (size_t i = 0; i < mean.mse.size(); ++i) {
-    mean.mse[i] /= static_cast<double>(inputs.size());
-    mean.kl[i] /= static_cast<double>(inputs.size());
-  }
+  const double n = static_cast<double>(inputs.size());
+  for (auto* v : {&mean.mse, &mean.kl, &mean.headMse, &mean.headKl})
+    for (double& x : *v) x /= n;
   return mean;
 }
 
@@ -156,6 +159,21 @@ int runCompare(const CompareArgs& a) {
     j["loss_matrix"] = matrix;
     j["mapping"] = *mapping;
     j["mapped_losses"] = mapped;
+    // Per student head of each mapped layer: against the same teacher head when
+    // the head counts match, else against the teacher layer's head average.
+    Json heads = Json::array();
+    const std::vector<double>& perHead = a.loss == "kl" ? lm->headKl : lm->headMse;
+    for (int s = 0; s < Ls; ++s) {
+      const int t = (*mapping)[s];
+      if (t < 0 || perHead.empty()) {
+        heads.push_back(nullptr);
+        continue;
+      }
+      Json row = Json::array();
+      for (int h = 0; h < lm->studentHeads; ++h) row.push_back(lm->headAt(perHead, t, s, h));
+      heads.push_back(row);
+    }
+    j["mapped_head_losses"] = heads;
     j["total"] = total;
     printJson(j);
     return 0;

@@ -360,6 +360,14 @@ class TestCli : public QObject {
       total += lm.at(lm.kl, t, s);
     }
     QCOMPARE(j["total"].toDouble(), total);
+    const QJsonArray heads = j["mapped_head_losses"].toArray();
+    QCOMPARE(heads.size(), 2);
+    for (int s = 0; s < 2; ++s) {
+      const int t = j["mapping"].toArray()[s].toInt();
+      QCOMPARE(heads[s].toArray().size(), 4);
+      for (int h = 0; h < 4; ++h)
+        QCOMPARE(heads[s].toArray()[h].toDouble(), lm.headAt(lm.headKl, t, s, h));
+    }
     // auto: the least total over monotone mappings; explicit pairs as given.
     const QJsonObject a = json(cli({"compare", teacher, student, "--text", text, "--loss", "kl", "--map", "auto", "--json"}));
     QVERIFY(a["total"].toDouble() <= total + 1e-12);

@@ -820,6 +820,8 @@ class TestGui : public QObject {
     w.redrawNow();
     const double lossAfter = w.shownComparison()->loss.at(w.shownComparison()->loss.kl, 1, 1);
     QVERIFY(std::isfinite(lossAfter));
+    for (auto* v : {w.teacherView(), w.studentView(), w.diffView()}) v->replotNow();
+    QTest::qWait(100);
     QVERIFY(w.grab().save(QStringLiteral(QT_TESTCASE_BUILDDIR "/explorer-distill.png")));
     // Save the trained student; it loads and equals the trainer's weights.
     attn::test::TempDir tmp;
@@ -877,6 +879,43 @@ class TestGui : public QObject {
     s.startTraining(r);
     QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 2, 60000);
     QVERIFY(finished.at(1).at(1).toString().contains("nonexistent.txt"));
+  }
+
+  // The embedded demo pair was trained by the program (resources/demo/reproduce.sh):
+  // on the demo text, the distilled student's maps on the mapped layers are far
+  // closer to the teacher's than attention spread evenly over the visible tokens.
+  void trainedDemoPairResemblesItsTeacher() {
+    const QString demoDir = QStringLiteral(ATTN_RESOURCE_DIR "/demo");
+    StartOptions o = pairOptions("The cat sat on the mat. The dog sat on the log.",
+                                 demoDir + "/teacher", demoDir + "/student");
+    o.layer = 1;
+    MainWindow w(o);
+    w.resize(1600, 1000);
+    w.show();
+    QVERIFY(waitForBoth(w));
+    const auto c = w.shownComparison();
+    QVERIFY(c->hasLoss);
+    QCOMPARE(w.mapping(), (std::vector<int>{1, 3}));
+    const ForwardResult& t = c->teacher.forward;
+    const int S = t.seq;
+    for (int s = 0; s < 2; ++s) {
+      const int tl = w.mapping()[s];
+      // KL(teacher ‖ uniform over the visible keys), mean over heads and rows.
+      double uniform = 0.0;
+      for (int h = 0; h < t.heads; ++h)
+        for (int i = 0; i < S; ++i)
+          for (int j = 0; j <= i; ++j) {
+            const double p = t.attentionMap(tl, h)[i * S + j];
+            if (p > 0) uniform += p * std::log(p * (i + 1));
+          }
+      uniform /= double(t.heads) * S;
+      const double student = c->loss.at(c->loss.kl, tl, s);
+      qInfo("student layer %d vs teacher layer %d: KL %.3f (uniform maps: %.3f)", s, tl, student, uniform);
+      QVERIFY2(student < 0.5 * uniform, qPrintable(QString("%1 vs %2").arg(student).arg(uniform)));
+    }
+    for (auto* v : {w.teacherView(), w.studentView(), w.diffView()}) v->replotNow();
+    QTest::qWait(100);  // queued replots of the docked plots run first
+    QVERIFY(w.grab().save(QStringLiteral(QT_TESTCASE_BUILDDIR "/explorer-demo.png")));
   }
 
   void badModelKeepsThePreviousOne() {
