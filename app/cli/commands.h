@@ -120,6 +120,14 @@ struct BuildTokenizerArgs {
   std::string eos = "<|endoftext|>";
 };
 
+struct ExportArgs {
+  std::string model, plan, format = "hf", dtype = "f32", out, report;
+  std::string text;  // the input the report's attention fidelity is measured on
+  bool json = false;
+  int threads = 0;
+};
+
+int runExport(const ExportArgs& a);
 int runCompare(const CompareArgs& a);
 int runDistill(const DistillArgs& a);
 int runInitModel(const InitModelArgs& a);

@@ -218,6 +218,22 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(257, 1000000));
   buildTok->add_option("--out", bta.out, "Output directory")->required();
 
+  ExportArgs ea;
+  auto* exportCmd = app.add_subcommand(
+      "export", "Apply a compression plan (JSON) and write the compressed model");
+  exportCmd->add_option("MODEL", ea.model, "Model directory or .safetensors file")->required();
+  exportCmd->add_option("--plan", ea.plan, "Compression plan (JSON, core/compress/plan.h)")
+      ->required();
+  exportCmd->add_option("--format", ea.format, "Output format")
+      ->check(CLI::IsMember({"hf"}));
+  exportCmd->add_option("--dtype", ea.dtype, "Weights as f32, f16 or bf16")
+      ->check(CLI::IsMember({"f32", "f16", "bf16"}));
+  exportCmd->add_option("--out", ea.out, "Output directory")->required();
+  exportCmd->add_option("--report", ea.report, "Write a report: FILE.json or FILE.csv");
+  exportCmd->add_option("--text", ea.text, "Input the report's attention fidelity is measured on");
+  exportCmd->add_flag("--json", ea.json, "Print the report as JSON");
+  addThreads(exportCmd, ea.threads);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -237,6 +253,7 @@ int main(int argc, char** argv) {
     if (*quantize) return runQuantize(qa);
     if (*sparsify) return runSparsify(sa);
     if (*compare) return runCompare(ca);
+    if (*exportCmd) return runExport(ea);
     if (*distillCmd) return runDistill(da);
     if (*pretrain) return runDistill(pa);
     if (*initModel) return runInitModel(ima);

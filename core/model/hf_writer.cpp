@@ -42,7 +42,21 @@ std::string withOldNormNames(std::string name) {  // LayerNorm.gamma / .beta
 }
 }  // namespace
 
-Status writeHfModel(const fs::path& dir, const Model& source, const ModelWeights& weights) {
+namespace {
+Tensor convert(const Tensor& t, DType dtype) {
+  if (dtype == DType::F32 || t.dtype() != DType::F32) return t;
+  std::vector<uint16_t> v(static_cast<size_t>(t.numel()));
+  for (size_t i = 0; i < v.size(); ++i)
+    v[i] = dtype == DType::F16 ? floatToHalf(t.f32()[i]) : floatToBf16(t.f32()[i]);
+  auto owner = std::make_shared<std::vector<uint16_t>>(std::move(v));
+  return Tensor(dtype, t.shape(), owner->data(), owner);
+}
+}  // namespace
+
+Status writeHfModel(const fs::path& dir, const Model& source, const ModelWeights& weights,
+                    const HfWriteOptions& options) {
+  if (options.dtype != DType::F32 && options.dtype != DType::F16 && options.dtype != DType::BF16)
+    return makeError("weights can be written as F32, F16 or BF16");
   std::error_code ec;
   if (source.checkpoint.tensors.empty())
     return makeError("the model was not loaded from a checkpoint; nothing to write it after");
@@ -65,10 +79,11 @@ Status writeHfModel(const fs::path& dir, const Model& source, const ModelWeights
   std::vector<std::pair<std::string, Tensor>> tensors;
   for (const auto& [name, item] : source.checkpoint.tensors) {
     const auto it = ours.find(name);
-    tensors.emplace_back(name, it != ours.end() ? *it->second : item.tensor);
+    tensors.emplace_back(name, it != ours.end() ? convert(*it->second, options.dtype) : item.tensor);
   }
 
   std::map<std::string, std::string> meta = source.checkpoint.metadata;
+  for (const auto& [k, v] : options.extraMetadata) meta[k] = v;
   meta["format"] = "pt";  // transformers refuses files without it
   return writeDirectoryAtomically(dir, [&](const fs::path& tmp) -> Status {
     for (const char* f : kCopiedFiles)

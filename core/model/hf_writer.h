@@ -12,12 +12,22 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
+#include <string>
 
 #include "core/model/model.h"
 
 namespace attn {
 
+// dtype: what the engine's weights are written as (F32, or F16 / BF16 rounded to
+// nearest even as torch's .half() / .bfloat16()); the checkpoint's other tensors
+// keep their own dtype. extraMetadata is merged into the safetensors metadata.
+struct HfWriteOptions {
+  DType dtype = DType::F32;
+  std::map<std::string, std::string> extraMetadata;
+};
+
 Status writeHfModel(const std::filesystem::path& dir, const Model& source,
-                    const ModelWeights& weights);
+                    const ModelWeights& weights, const HfWriteOptions& options = {});
 
 }  // namespace attn

@@ -1,15 +1,20 @@
 // attnstudio-cli contract: JSON keys, .npy / .h5 outputs that match the
 // PyTorch reference, exit codes and one-line errors on bad input.
 #include <hdf5.h>
+#include <unistd.h>
 
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <cmath>
+
+#include <QDir>
 #include <QFile>
 #include <QProcess>
 #include <QTest>
 
 #include "core/attention/compare.h"
+#include "core/compress/plan.h"
 #include "core/io/npy.h"
 #include "core/io/safetensors.h"
 #include "core/model/model.h"
@@ -494,6 +499,126 @@ class TestCli : public QObject {
     QVERIFY(j["after"].toObject()["lm"].toDouble() < j["before"].toObject()["lm"].toDouble() - 0.5);
   }
 
+  // ------------------------------------------------------------------ export
+  void exportReopensToTheSameAttention_data() {
+    QTest::addColumn<QString>("model");
+    QTest::addColumn<QString>("dtype");
+    QTest::addColumn<double>("tol");
+    // F32: bit for bit. F16 / BF16 round each weight to 11 / 8 significant bits (unit
+    // roundoff u = 2^-11 / 2^-8): a score q·k then moves by up to ~2u|s| (both factors
+    // rounded), and a softmax probability by at most that much. The tolerance is
+    // 2u · max|s| over the input's scores (measured below); "tol" holds u.
+    QTest::newRow("bert f32") << "bert_tiny" << "f32" << 0.0;
+    QTest::newRow("gpt2 f32") << "gpt2_tiny" << "f32" << 0.0;
+    QTest::newRow("bert f16") << "bert_tiny" << "f16" << std::ldexp(1.0, -11);
+    QTest::newRow("bert bf16") << "bert_tiny" << "bf16" << std::ldexp(1.0, -8);
+  }
+  void exportReopensToTheSameAttention() {
+    QFETCH(QString, model);
+    QFETCH(QString, dtype);
+    QFETCH(double, tol);
+    const QString path = ::model(model.toUtf8().constData());
+    TempDir tmp;
+    const QString dir = QString::fromStdString(tmp.path().string());
+    attn::compress::CompressionPlan plan;
+    QVERIFY(attn::quant::applyPlanText("all=uniform:4:channel; ffn_in=uniform:8:group:16", plan.quant).ok());
+    attn::sparse::PruneSpec nm;
+    nm.method = attn::sparse::PruneMethod::NM;
+    plan.prune.targets[int(attn::Target::FfnOut)] = nm;
+    plan.prune.heads = {{1, 2}};
+    plan.prune.attention.all.kind = attn::sparse::AttentionRule::Kind::Threshold;
+    plan.prune.attention.all.tau = 0.05;
+    QVERIFY(attn::compress::savePlan((tmp / "plan.json"), plan).ok());
+    const Run r = cli({"export", path, "--plan", dir + "/plan.json",
+                       "--dtype", dtype, "--out", dir + "/out", "--report", dir + "/report.json",
+                       "--json"});
+    QVERIFY2(r.code == 0, r.err.constData());
+    const QJsonObject j = json(r);
+    for (const char* key : {"plan", "tensors", "bytes_before", "bytes_after", "attention_kl_mean",
+                            "attention_js_mean", "hidden_cosine", "heads", "version"})
+      QVERIFY2(j.contains(key), key);
+    QVERIFY(j["bytes_after"].toDouble() < j["bytes_before"].toDouble());
+    QVERIFY(QFile::exists(dir + "/report.json"));
+    // The reopened model runs to what the engine computes for the compressed model.
+    auto base = attn::loadModel(path.toStdString());
+    auto reopened = attn::loadModel((dir + "/out").toStdString());
+    QVERIFY2(reopened.ok(), reopened.ok() ? "" : reopened.message().c_str());
+    auto applied = attn::compress::applyPlan(**base, plan);
+    QVERIFY(applied.ok());
+    std::vector<int32_t> ids;
+    for (int i = 0; i < 12; ++i) ids.push_back(3 + (i * 7) % 90);
+    // The plan's attention rule (τ) is a step function: a probability next to τ that
+    // F16 rounding moves across it is kept in one map and dropped in the other, so the
+    // rounded exports are compared on the weights alone.
+    attn::ForwardOptions fo = tol == 0.0 ? attn::compress::forwardOptions(plan) : attn::ForwardOptions{};
+    fo.captureScores = true;
+    auto a = attn::forward(applied->model->config, applied->model->weights, ids, {}, fo);
+    auto b = attn::forward((*reopened)->config, (*reopened)->weights, ids, {}, fo);
+    QVERIFY(a.ok() && b.ok());
+    if (tol == 0.0) {
+      QVERIFY(a->attention == b->attention);
+      QVERIFY(a->lastHidden == b->lastHidden);
+    } else {
+      double maxScore = 0.0;
+      for (float x : a->scores) maxScore = std::max(maxScore, double(std::abs(x)));
+      const double bound = 2.0 * tol * maxScore;
+      const auto d = attn::test::maxAbsDiff(b->attention.data(), a->attention.data(), a->attention.size());
+      qInfo("%s: max |attention difference| %.3g, bound 2u·max|s| = %.3g (max|s| %.1f)",
+            qPrintable(dtype), d.value, bound, maxScore);
+      ATTN_CHECK_CLOSE(b->attention.data(), a->attention.data(), a->attention.size(), bound, "attention");
+    }
+    // The plan travels in the file's metadata.
+    auto ck = attn::openCheckpoint((dir + "/out/model.safetensors").toStdString());
+    QVERIFY(ck.ok());
+    QVERIFY(ck->metadata.count("attnstudio_plan") == 1);
+    auto recorded = attn::compress::parsePlanJson(ck->metadata.at("attnstudio_plan"), "metadata");
+    QVERIFY(recorded.ok());
+    QCOMPARE(attn::quant::planText(recorded->quant), attn::quant::planText(plan.quant));
+    // CSV report.
+    const Run csv = cli({"export", path, "--plan", dir + "/plan.json",
+                         "--out", dir + "/out2", "--report", dir + "/report.csv"});
+    QVERIFY2(csv.code == 0, csv.err.constData());
+    QFile f(dir + "/report.csv");
+    QVERIFY(f.open(QIODevice::ReadOnly));
+    const QByteArray header = f.readLine();
+    QVERIFY(header.startsWith("kind,name,layer,head,method,bits_per_weight"));
+  }
+
+  void exportFailsCleanly() {
+    TempDir tmp;
+    const QString dir = QString::fromStdString(tmp.path().string());
+    attn::compress::CompressionPlan plan;
+    QVERIFY(attn::quant::applyPlanText("all=uniform:8", plan.quant).ok());
+    QVERIFY(attn::compress::savePlan(tmp / "plan.json", plan).ok());
+    // A folder without write permission: an error, nothing written, the input intact.
+    QDir().mkpath(dir + "/locked");
+    QFile::setPermissions(dir + "/locked", QFile::ReadOwner | QFile::ExeOwner);
+    const auto before = attn::test::readBytes(attn::test::dataDir() / "models" / "bert_tiny" / "model.safetensors");
+    const Run r = cli({"export", model("bert_tiny"), "--plan", dir + "/plan.json", "--out", dir + "/locked/out"});
+    QFile::setPermissions(dir + "/locked", QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner);
+    if (::geteuid() != 0) {  // root writes anywhere
+      QCOMPARE(r.code, 1);
+      QVERIFY(QDir(dir + "/locked").isEmpty());
+    }
+    // Where no folder can be made (a file is in the way) — also as root.
+    attn::test::writeBytes(tmp / "blocker", "x");
+    const Run blocked = cli({"export", model("bert_tiny"), "--plan", dir + "/plan.json", "--out", dir + "/blocker/out"});
+    QCOMPARE(blocked.code, 1);
+    QCOMPARE(blocked.err.count('\n'), 1);
+    QCOMPARE(attn::test::readBytes(tmp / "blocker"), std::string("x"));
+    QVERIFY(attn::test::readBytes(attn::test::dataDir() / "models" / "bert_tiny" / "model.safetensors") == before);
+    // A corrupted plan: one line naming the file.
+    attn::test::writeBytes(tmp / "bad.json", "{\"format\": \"attnstudio-compression-plan\", \"version\": 1, \"pruning\": {\"heads\": [[0]]}}");
+    const Run bad = cli({"export", model("bert_tiny"), "--plan", dir + "/bad.json", "--out", dir + "/x"});
+    QCOMPARE(bad.code, 1);
+    QVERIFY(bad.err.contains("bad.json: pruning.heads"));
+    QVERIFY(!QDir(dir + "/x").exists());
+    // An existing, non-empty target is refused.
+    const Run exists = cli({"export", model("bert_tiny"), "--plan", dir + "/plan.json", "--out", dir});
+    QCOMPARE(exists.code, 1);
+    QVERIFY(exists.err.contains("exists and is not empty"));
+  }
+
   void errors_data() {
     QTest::addColumn<QStringList>("args");
     QTest::addColumn<int>("code");
@@ -582,7 +707,8 @@ class TestCli : public QObject {
 
   void helpEverywhere() {
     for (const char* sub : {"inspect", "tokenize", "attention", "bench", "quantize", "sparsify",
-                            "compare", "distill", "pretrain", "init-model", "build-tokenizer"}) {
+                            "compare", "distill", "pretrain", "init-model", "build-tokenizer",
+                            "export"}) {
       const Run r = cli({sub, "--help"});
       QCOMPARE(r.code, 0);
       QVERIFY(r.out.contains("Usage") || r.out.contains("USAGE") || r.out.contains("usage"));

@@ -1,0 +1,249 @@
+#include "core/compress/plan.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/io/atomic_file.h"
+
+namespace attn::compress {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+constexpr const char* kFormat = "attnstudio-compression-plan";
+
+const char* attentionQuantName(quant::AttentionQuant::Kind k) {
+  switch (k) {
+    case quant::AttentionQuant::Kind::None: return "none";
+    case quant::AttentionQuant::Kind::Uniform: return "uniform";
+    case quant::AttentionQuant::Kind::Log2: return "log2";
+    case quant::AttentionQuant::Kind::Binary: return "binary";
+  }
+  return "none";
+}
+
+const char* ruleName(sparse::AttentionRule::Kind k) {
+  switch (k) {
+    case sparse::AttentionRule::Kind::None: return "none";
+    case sparse::AttentionRule::Kind::Threshold: return "threshold";
+    case sparse::AttentionRule::Kind::TopK: return "topk";
+    case sparse::AttentionRule::Kind::Mass: return "mass";
+  }
+  return "none";
+}
+
+Json ruleJson(const sparse::AttentionRule& r) {
+  return Json{{"kind", ruleName(r.kind)}, {"tau", r.tau}, {"k", r.k}, {"mass", r.mass},
+              {"renormalize", r.renormalize}};
+}
+
+// Reading with errors that name the file and the key.
+struct Reader {
+  const std::string& file;
+  Error error(const std::string& key, const std::string& what) const {
+    return Error{file + ": " + key + " " + what};
+  }
+};
+
+Result<sparse::AttentionRule> parseRule(const Json& j, const std::string& key, const Reader& rd) {
+  if (!j.is_object()) return rd.error(key, "must be an object");
+  sparse::AttentionRule r;
+  const std::string kind = j.value("kind", "none");
+  if (kind == "none")
+    r.kind = sparse::AttentionRule::Kind::None;
+  else if (kind == "threshold")
+    r.kind = sparse::AttentionRule::Kind::Threshold;
+  else if (kind == "topk")
+    r.kind = sparse::AttentionRule::Kind::TopK;
+  else if (kind == "mass")
+    r.kind = sparse::AttentionRule::Kind::Mass;
+  else
+    return rd.error(key + ".kind", "must be none, threshold, topk or mass, not '" + kind + "'");
+  try {
+    r.tau = j.value("tau", r.tau);
+    r.k = j.value("k", r.k);
+    r.mass = j.value("mass", r.mass);
+    r.renormalize = j.value("renormalize", r.renormalize);
+  } catch (const nlohmann::json::exception&) {
+    return rd.error(key, "has a value of the wrong type");
+  }
+  if (Status st = sparse::validate(r); !st) return rd.error(key, st.message());
+  return r;
+}
+
+}  // namespace
+
+bool CompressionPlan::empty() const {
+  return !quant.quantizesWeights() && quant.attention.kind == quant::AttentionQuant::Kind::None &&
+         !prune.prunesWeights() && prune.heads.empty() && !prune.attention.active();
+}
+
+std::string planJson(const CompressionPlan& p) {
+  Json j;
+  j["format"] = kFormat;
+  j["version"] = 1;
+  j["student"] = p.student;
+  j["quantization"] = {{"weights", quant::planText(p.quant)},
+                       {"attention",
+                        {{"method", attentionQuantName(p.quant.attention.kind)},
+                         {"bits", p.quant.attention.bits},
+                         {"threshold", p.quant.attention.threshold}}}};
+  Json targets = Json::object();
+  for (int t = 0; t < kTargetCount; ++t)
+    if (const auto& spec = p.prune.targets[t])
+      targets[kTargetNames[t]] = {{"method", sparse::pruneMethodText(*spec)},
+                                  {"sparsity", spec->sparsity},
+                                  {"norm", spec->norm}};
+  Json heads = Json::array();
+  for (const auto& [l, h] : p.prune.heads) heads.push_back({l, h});
+  j["pruning"] = {{"targets", targets}, {"heads", heads}};
+  Json overrides = Json::array();
+  for (const auto& o : p.prune.attention.overrides)
+    overrides.push_back({{"layer", o.layer}, {"head", o.head}, {"rule", ruleJson(o.rule)}});
+  j["attention_sparsity"] = {{"rule", ruleJson(p.prune.attention.all)}, {"overrides", overrides}};
+  return j.dump(2) + "\n";
+}
+
+Result<CompressionPlan> parsePlanJson(const std::string& text, const std::string& file) {
+  const Reader rd{file};
+  Json j;
+  try {
+    j = Json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    return Error{file + ": not valid JSON (" + std::string(e.what()) + ")"};
+  }
+  if (!j.is_object() || j.value("format", "") != kFormat)
+    return Error{file + ": not a compression plan (\"format\" must be \"" + kFormat + "\")"};
+  if (j.value("version", 0) != 1)
+    return rd.error("version", "must be 1 (this program reads version 1 plans)");
+  CompressionPlan p;
+  try {
+    p.student = j.value("student", "");
+    if (j.contains("quantization")) {
+      const Json& q = j["quantization"];
+      if (Status st = quant::applyPlanText(q.value("weights", ""), p.quant); !st)
+        return rd.error("quantization.weights", st.message());
+      if (q.contains("attention")) {
+        const Json& a = q["attention"];
+        const std::string m = a.value("method", "none");
+        using K = quant::AttentionQuant::Kind;
+        if (m == "none")
+          p.quant.attention.kind = K::None;
+        else if (m == "uniform")
+          p.quant.attention.kind = K::Uniform;
+        else if (m == "log2")
+          p.quant.attention.kind = K::Log2;
+        else if (m == "binary")
+          p.quant.attention.kind = K::Binary;
+        else
+          return rd.error("quantization.attention.method",
+                          "must be none, uniform, log2 or binary, not '" + m + "'");
+        p.quant.attention.bits = a.value("bits", p.quant.attention.bits);
+        p.quant.attention.threshold = a.value("threshold", p.quant.attention.threshold);
+        if (Status st = quant::validate(p.quant.attention); !st)
+          return rd.error("quantization.attention", st.message());
+      }
+    }
+    if (j.contains("pruning")) {
+      const Json& pr = j["pruning"];
+      if (pr.contains("targets")) {
+        if (!pr["targets"].is_object()) return rd.error("pruning.targets", "must be an object");
+        for (const auto& [name, spec] : pr["targets"].items()) {
+          const std::string key = "pruning.targets." + name;
+          int t = -1;
+          for (int i = 0; i < kTargetCount; ++i)
+            if (name == kTargetNames[i]) t = i;
+          if (t < 0) return rd.error(key, "is not a tensor group (q, k, v, o, ffn_in, ffn_out, emb)");
+          sparse::PruneSpec s;
+          s.sparsity = spec.value("sparsity", s.sparsity);
+          s.norm = spec.value("norm", s.norm);
+          auto parsed = sparse::parsePruneMethod(spec.value("method", "magnitude"), s);
+          if (!parsed) return rd.error(key + ".method", parsed.message());
+          if (!(parsed->sparsity >= 0.0 && parsed->sparsity < 1.0))
+            return rd.error(key + ".sparsity", "must be in [0, 1)");
+          p.prune.targets[t] = *parsed;
+        }
+      }
+      for (const Json& h : pr.value("heads", Json::array())) {
+        if (!h.is_array() || h.size() != 2 || !h[0].is_number_integer() || !h[1].is_number_integer())
+          return rd.error("pruning.heads", "entries must be [layer, head] pairs of integers");
+        p.prune.heads.emplace_back(h[0].get<int>(), h[1].get<int>());
+      }
+    }
+    if (j.contains("attention_sparsity")) {
+      const Json& a = j["attention_sparsity"];
+      if (a.contains("rule")) {
+        auto r = parseRule(a["rule"], "attention_sparsity.rule", rd);
+        if (!r) return r.error();
+        p.prune.attention.all = *r;
+      }
+      int i = 0;
+      for (const Json& o : a.value("overrides", Json::array())) {
+        const std::string key = "attention_sparsity.overrides[" + std::to_string(i++) + "]";
+        auto r = parseRule(o.value("rule", Json::object()), key + ".rule", rd);
+        if (!r) return r.error();
+        p.prune.attention.overrides.push_back({o.value("layer", 0), o.value("head", -1), *r});
+      }
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return Error{file + ": a value has the wrong type (" + std::string(e.what()) + ")"};
+  }
+  return p;
+}
+
+Status savePlan(const std::filesystem::path& path, const CompressionPlan& plan) {
+  const std::string text = planJson(plan);
+  return writeFileAtomically(path, [&](std::FILE* f) -> Status {
+    if (std::fwrite(text.data(), 1, text.size(), f) != text.size())
+      return makeError("cannot write " + path.string());
+    return Ok{};
+  });
+}
+
+Result<CompressionPlan> loadPlan(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return makeError("cannot read '" + path.string() + "'");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return parsePlanJson(text, path.string());
+}
+
+Result<AppliedPlan> applyPlan(const Model& base, const CompressionPlan& plan, ThreadPool* pool,
+                              const CancelToken* cancel) {
+  AppliedPlan out;
+  std::shared_ptr<const Model> current;
+  if (plan.prune.prunesWeights() || !plan.prune.heads.empty()) {
+    sparse::SparsifyOptions so;
+    so.pool = pool;
+    so.cancel = cancel;
+    auto s = sparse::pruneModel(base, plan.prune, so);
+    if (!s) return s.error();
+    current = s->model;
+    out.pruned = std::move(s->tensors);
+  }
+  const Model& toQuantize = current ? *current : base;
+  if (plan.quant.quantizesWeights()) {
+    quant::QuantizeModelOptions qo;
+    qo.pool = pool;
+    qo.cancel = cancel;
+    qo.keepCodes = true;
+    auto q = quant::quantizeModel(toQuantize, plan.quant, qo);
+    if (!q) return q.error();
+    current = q->model;
+    out.quantized = std::move(q->tensors);
+    out.codes = std::move(q->codes);
+    out.bytesBefore = q->bytesBefore;
+    out.bytesAfter = q->bytesAfter;
+  }
+  if (!current) current = std::shared_ptr<const Model>(derivedModel(base));
+  out.model = current;
+  return out;
+}
+
+ForwardOptions forwardOptions(const CompressionPlan& plan, ForwardOptions options) {
+  options = quant::withAttentionQuant(std::move(options), plan.quant.attention);
+  if (plan.prune.attention.active())
+    options = sparse::withAttentionSparsity(std::move(options), plan.prune.attention, nullptr, 0);
+  return options;
+}
+
+}  // namespace attn::compress

@@ -1,0 +1,62 @@
+// The compression plan: everything chosen for a student — weight quantization
+// (specs per tensor group with per-layer overrides, attention quantization),
+// weight pruning (per group or global), removed heads and the attention sparsity
+// rule it runs with — saved and loaded as JSON:
+//
+//   {
+//     "format": "attnstudio-compression-plan", "version": 1,
+//     "student": "path/of/the/student",                       (informational)
+//     "quantization": {
+//       "weights": "q,k,v,o,ffn_in,ffn_out=uniform:8:channel; layer 0 q=none",
+//                                                  (grammar of core/quant/model_quant.h)
+//       "attention": {"method": "none|uniform|log2|binary", "bits": 8, "threshold": 0.1}
+//     },
+//     "pruning": {
+//       "targets": {"ffn_in": {"method": "nm:2:4", "sparsity": 0.5, "norm": 1}, …},
+//       "heads": [[layer, head], …]
+//     },
+//     "attention_sparsity": {
+//       "rule": {"kind": "none|threshold|topk|mass", "tau": 0.01, "k": 8, "mass": 0.9,
+//                "renormalize": false},
+//       "overrides": [{"layer": 0, "head": -1, "rule": {…}}]
+//     }
+//   }
+//
+// Applying a plan prunes first (masks, heads), then quantizes the pruned weights.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "core/quant/model_quant.h"
+#include "core/sparse/model_sparse.h"
+
+namespace attn::compress {
+
+struct CompressionPlan {
+  std::string student;
+  quant::ModelQuantPlan quant;
+  sparse::ModelPrunePlan prune;  // targets, heads and the attention rule
+  bool empty() const;
+};
+
+std::string planJson(const CompressionPlan& plan);
+// Errors name the file and the key.
+Result<CompressionPlan> parsePlanJson(const std::string& text, const std::string& fileName);
+Status savePlan(const std::filesystem::path& path, const CompressionPlan& plan);  // atomic
+Result<CompressionPlan> loadPlan(const std::filesystem::path& path);
+
+struct AppliedPlan {
+  std::shared_ptr<const Model> model;  // the compressed model (float32 weights)
+  std::vector<sparse::PrunedTensor> pruned;
+  std::vector<quant::TensorReport> quantized;
+  std::vector<quant::QuantizedTensor> codes;  // parallel to `quantized`
+  int64_t bytesBefore = 0, bytesAfter = 0;
+};
+Result<AppliedPlan> applyPlan(const Model& base, const CompressionPlan& plan,
+                              ThreadPool* pool = nullptr, const CancelToken* cancel = nullptr);
+// Forward options that run the plan's attention quantization and sparsity.
+ForwardOptions forwardOptions(const CompressionPlan& plan, ForwardOptions options = {});
+
+}  // namespace attn::compress
