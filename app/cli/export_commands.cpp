@@ -6,6 +6,7 @@
 #include "app/cli/cli_util.h"
 #include "app/cli/commands.h"
 #include "core/attention/compare.h"
+#include "core/compress/compressed.h"
 #include "core/compress/plan.h"
 #include "core/io/atomic_file.h"
 #include "core/model/hf_writer.h"
@@ -55,8 +56,13 @@ int runExport(const ExportArgs& a) {
   wo.dtype = dtype;
   wo.extraMetadata["attnstudio_plan"] = planText;
   wo.extraMetadata["attnstudio_version"] = ATTN_VERSION;
-  if (Status st = writeHfModel(a.out, **model, applied->model->weights, wo); !st)
+  if (a.format == "compressed") {
+    if (dtype != DType::F32) return fail("--dtype applies to --format hf");
+    if (Status st = compress::writeCompressedModel(a.out, **model, *applied, recorded); !st)
+      return fail(st.message());
+  } else if (Status st = writeHfModel(a.out, **model, applied->model->weights, wo); !st) {
     return fail(st.message());
+  }
 
   // Report: per tensor, and the attention of the compressed model against the
   // original on one input (the plan's attention settings applied).

@@ -225,7 +225,7 @@ int main(int argc, char** argv) {
   exportCmd->add_option("--plan", ea.plan, "Compression plan (JSON, core/compress/plan.h)")
       ->required();
   exportCmd->add_option("--format", ea.format, "Output format")
-      ->check(CLI::IsMember({"hf"}));
+      ->check(CLI::IsMember({"hf", "compressed"}));
   exportCmd->add_option("--dtype", ea.dtype, "Weights as f32, f16 or bf16")
       ->check(CLI::IsMember({"f32", "f16", "bf16"}));
   exportCmd->add_option("--out", ea.out, "Output directory")->required();

@@ -10,17 +10,14 @@ namespace attn {
 namespace {
 namespace fs = std::filesystem;
 
-constexpr const char* kCopiedFiles[] = {"config.json",
-                                        "tokenizer.json",
-                                        "tokenizer_config.json",
-                                        "special_tokens_map.json",
-                                        "vocab.txt",
-                                        "vocab.json",
-                                        "merges.txt",
-                                        "generation_config.json"};
+}  // namespace
 
-// The task-head prefix the checkpoint uses ("", "bert.", "transformer.", …).
-std::string prefixOf(const Checkpoint& ck, Architecture arch) {
+const char* const kModelSideFiles[8] = {"config.json",           "tokenizer.json",
+                                        "tokenizer_config.json", "special_tokens_map.json",
+                                        "vocab.txt",             "vocab.json",
+                                        "merges.txt",            "generation_config.json"};
+
+std::string checkpointPrefix(const Checkpoint& ck, Architecture arch) {
   const std::string probe =
       arch == Architecture::Gpt2 ? "wte.weight" : "embeddings.word_embeddings.weight";
   for (const auto& [name, item] : ck.tensors)
@@ -29,6 +26,8 @@ std::string prefixOf(const Checkpoint& ck, Architecture arch) {
       return name.substr(0, name.size() - probe.size());
   return "";
 }
+
+namespace {
 
 std::string withOldNormNames(std::string name) {  // LayerNorm.gamma / .beta
   auto swap = [&](const std::string& from, const std::string& to) {
@@ -70,7 +69,7 @@ Status writeHfModel(const fs::path& dir, const Model& source, const ModelWeights
     return makeError("no config.json in '" + from.string() + "' to copy");
 
   // Name → tensor to write: the checkpoint's, with the engine's weights replacing theirs.
-  const std::string prefix = prefixOf(source.checkpoint, source.config.arch);
+  const std::string prefix = checkpointPrefix(source.checkpoint, source.config.arch);
   std::map<std::string, const Tensor*> ours;
   for (const auto& [name, t] : namedWeights(source.config, weights)) {
     ours[prefix + name] = t;
@@ -85,13 +84,20 @@ Status writeHfModel(const fs::path& dir, const Model& source, const ModelWeights
   std::map<std::string, std::string> meta = source.checkpoint.metadata;
   for (const auto& [k, v] : options.extraMetadata) meta[k] = v;
   meta["format"] = "pt";  // transformers refuses files without it
+  return writeModelDirectory(dir, from, tensors, meta);
+}
+
+Status writeModelDirectory(const fs::path& dir, const fs::path& from,
+                           const std::vector<std::pair<std::string, Tensor>>& tensors,
+                           const std::map<std::string, std::string>& metadata) {
   return writeDirectoryAtomically(dir, [&](const fs::path& tmp) -> Status {
-    for (const char* f : kCopiedFiles)
+    std::error_code ec;
+    for (const char* f : kModelSideFiles)
       if (fs::exists(from / f, ec)) {
         fs::copy_file(from / f, tmp / f, ec);
         if (ec) return makeError("cannot copy " + (from / f).string() + ": " + ec.message());
       }
-    return writeSafetensors(tmp / "model.safetensors", tensors, meta);
+    return writeSafetensors(tmp / "model.safetensors", tensors, metadata);
   });
 }
 

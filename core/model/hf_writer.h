@@ -27,6 +27,17 @@ struct HfWriteOptions {
   std::map<std::string, std::string> extraMetadata;
 };
 
+// The task-head prefix of a checkpoint's tensor names ("", "bert.", "transformer.", …).
+std::string checkpointPrefix(const Checkpoint& ck, Architecture arch);
+// Tokenizer and config files copied into written model directories.
+extern const char* const kModelSideFiles[8];
+
+// A model directory: the side files (config, tokenizer) copied from `from` and
+// model.safetensors with these tensors and metadata, written atomically.
+Status writeModelDirectory(const std::filesystem::path& dir, const std::filesystem::path& from,
+                           const std::vector<std::pair<std::string, Tensor>>& tensors,
+                           const std::map<std::string, std::string>& metadata);
+
 Status writeHfModel(const std::filesystem::path& dir, const Model& source,
                     const ModelWeights& weights, const HfWriteOptions& options = {});
 

@@ -1,5 +1,6 @@
 #include <system_error>
 
+#include "core/compress/compressed.h"
 #include "core/model/model.h"
 
 namespace attn {
@@ -19,6 +20,11 @@ Result<std::shared_ptr<const Model>> loadModel(const std::filesystem::path& path
   if (!config) return config.error();
   auto ck = openCheckpoint(path);
   if (!ck) return ck.error();
+  if (compress::isCompressed(*ck)) {  // codes and parameters: dequantized on load
+    auto plain = compress::decompressCheckpoint(*config, *ck);
+    if (!plain) return makeError(path.string() + ": " + plain.message());
+    ck = std::move(*plain);
+  }
 
   auto m = std::make_shared<Model>();
   m->config = *config;

@@ -10,6 +10,7 @@
 
 #include <QDir>
 #include <QFile>
+#include <QFileInfo>
 #include <QProcess>
 #include <QTest>
 
@@ -582,6 +583,34 @@ class TestCli : public QObject {
     QVERIFY(f.open(QIODevice::ReadOnly));
     const QByteArray header = f.readLine();
     QVERIFY(header.startsWith("kind,name,layer,head,method,bits_per_weight"));
+  }
+
+  void exportCompressedReopens() {
+    TempDir tmp;
+    const QString dir = QString::fromStdString(tmp.path().string());
+    attn::compress::CompressionPlan plan;
+    QVERIFY(attn::quant::applyPlanText("q,k,v,o=uniform:4:group:16; ffn_in,ffn_out=kmeans:3", plan.quant).ok());
+    plan.prune.heads = {{0, 1}};
+    QVERIFY(attn::compress::savePlan(tmp / "plan.json", plan).ok());
+    const Run r = cli({"export", model("bert_tiny"), "--plan", dir + "/plan.json", "--format",
+                       "compressed", "--out", dir + "/c"});
+    QVERIFY2(r.code == 0, r.err.constData());
+    auto base = attn::loadModel(model("bert_tiny").toStdString());
+    auto applied = attn::compress::applyPlan(**base, plan);
+    auto back = attn::loadModel((dir + "/c").toStdString());
+    QVERIFY2(back.ok(), back.ok() ? "" : back.message().c_str());
+    std::vector<int32_t> ids = {2, 16, 50, 51, 52, 7, 3};
+    auto a = attn::forward(applied->model->config, applied->model->weights, ids, {});
+    auto b = attn::forward((*back)->config, (*back)->weights, ids, {});
+    QVERIFY(a->attention == b->attention);
+    // Smaller than the F32 file: the linear weights (two thirds of it) shrink to 3-4 bits plus
+    // parameters; embeddings, biases and norms stay F32 (exact size accounting: test_compress).
+    const auto size = QFileInfo(dir + "/c/model.safetensors").size();
+    const auto f32 = QFileInfo(model("bert_tiny") + "/model.safetensors").size();
+    QVERIFY2(size < f32 * 6 / 10, qPrintable(QString("%1 vs %2").arg(size).arg(f32)));
+    // The CLI reads it like any model.
+    const Run att = cli({"attention", dir + "/c", "--ids", "2,16,50,3", "--json"});
+    QCOMPARE(att.code, 0);
   }
 
   void exportFailsCleanly() {

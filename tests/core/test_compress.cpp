@@ -2,7 +2,11 @@
 // plan (prune, then quantize) equals doing the two steps by hand.
 #include <QTest>
 
+#include <cstring>
+
+#include "core/compress/compressed.h"
 #include "core/compress/plan.h"
+#include "core/io/safetensors.h"
 #include "core/model/hf_writer.h"
 #include "core/model/model.h"
 #include "test_helpers.h"
@@ -103,6 +107,135 @@ class TestCompress : public QObject {
     QVERIFY(!r.ok());
     QVERIFY2(QString::fromStdString(r.message()).contains(message), r.message().c_str());
     QVERIFY(QString::fromStdString(r.message()).startsWith("p.json"));
+  }
+
+  // ------------------------------------------------------------------ compressed format
+  void compressedRoundTrip_data() {
+    QTest::addColumn<QString>("model");
+    QTest::addColumn<QString>("weights");  // quantization plan text
+    QTest::addColumn<bool>("prune");
+    QTest::newRow("uniform channel") << "bert_tiny" << "all=uniform:8:channel" << false;
+    QTest::newRow("uniform asym group") << "bert_tiny" << "all=uniform:4:group:16:asym" << false;
+    QTest::newRow("kmeans") << "bert_tiny" << "q,k,v,o,ffn_in,ffn_out=kmeans:3" << false;
+    QTest::newRow("log2") << "bert_tiny" << "q,k,v,o=log2:4:channel" << false;
+    QTest::newRow("binary") << "bert_tiny" << "ffn_in,ffn_out=binary:1" << false;
+    QTest::newRow("ternary") << "bert_tiny" << "ffn_in=ternary:2:channel" << false;
+    QTest::newRow("pruned only") << "bert_tiny" << "" << true;
+    QTest::newRow("pruned + quantized") << "bert_tiny" << "o,ffn_out=uniform:4" << true;
+    QTest::newRow("gpt2 q third only") << "gpt2_tiny" << "q=uniform:4; ffn_out=kmeans:2" << false;
+    QTest::newRow("gpt2 prefixed, pruned") << "gpt2_tiny" << "all=uniform:6" << true;
+    QTest::newRow("bert mlm f16 prefix") << "bert_mlm_f16" << "all=uniform:8" << false;
+  }
+  void compressedRoundTrip() {
+    QFETCH(QString, model);
+    QFETCH(QString, weights);
+    QFETCH(bool, prune);
+    auto m = loadModel(test::dataDir() / "models" / model.toStdString());
+    QVERIFY(m.ok());
+    CompressionPlan p;
+    QVERIFY(quant::applyPlanText(weights.toStdString(), p.quant).ok());
+    if (prune) {
+      sparse::PruneSpec nm;
+      nm.method = sparse::PruneMethod::NM;
+      p.prune.targets[int(Target::FfnIn)] = nm;
+      sparse::PruneSpec rows;
+      rows.method = sparse::PruneMethod::Rows;
+      rows.sparsity = 0.25;
+      p.prune.targets[int(Target::O)] = rows;
+      p.prune.heads = {{0, 2}};
+    }
+    auto applied = applyPlan(**m, p);
+    QVERIFY2(applied.ok(), applied.ok() ? "" : applied.message().c_str());
+    test::TempDir tmp;
+    const Status st = writeCompressedModel(tmp / "c", **m, *applied, p);
+    QVERIFY2(st.ok(), st.ok() ? "" : st.message().c_str());
+    auto ck = openCheckpoint(tmp / "c");
+    QVERIFY(ck.ok());
+    QVERIFY(isCompressed(*ck));
+    // Reopened: the dequantized weights are the in-process compressed model's, bit for bit.
+    auto back = loadModel(tmp / "c");
+    QVERIFY2(back.ok(), back.ok() ? "" : back.message().c_str());
+    const auto a = namedWeights((*m)->config, applied->model->weights);
+    const auto b = namedWeights((*m)->config, (*back)->weights);
+    QCOMPARE(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      QCOMPARE(a[i].first, b[i].first);
+      QVERIFY2(std::equal(a[i].second->f32(), a[i].second->f32() + a[i].second->numel(),
+                          b[i].second->f32()),
+               a[i].first.c_str());
+    }
+    std::vector<int32_t> ids;
+    for (int i = 0; i < 10; ++i) ids.push_back(3 + (i * 5) % 100);
+    auto fa = forward(applied->model->config, applied->model->weights, ids, {});
+    auto fb = forward((*back)->config, (*back)->weights, ids, {});
+    QVERIFY(fa->attention == fb->attention);
+    QVERIFY((*back)->tokenizer != nullptr);
+    // Size: the file is the codes and parameters, the unchanged tensors and the header.
+    if (!prune) {
+      int64_t codes = 0;
+      for (const auto& q : applied->codes) codes += q.storageBytes();
+      const std::string bytes = test::readBytes(tmp / "c" / "model.safetensors");
+      uint64_t header = 0;
+      std::memcpy(&header, bytes.data(), 8);
+      int64_t stored = 0;
+      for (const auto& [name, item] : ck->tensors)
+        if (name.find(".qweight") == std::string::npos && name.find(".scales") == std::string::npos &&
+            name.find(".zeros") == std::string::npos && name.find(".codebook") == std::string::npos &&
+            name.find(".exponents") == std::string::npos && name.find(".values") == std::string::npos)
+          stored += int64_t(item.tensor.nbytes());
+      int64_t floats = 0;  // fused thirds left in float32
+      for (const auto& [name, item] : ck->tensors)
+        if (name.find(".values") != std::string::npos) floats += int64_t(item.tensor.nbytes());
+      QCOMPARE(int64_t(bytes.size()) - 8 - int64_t(header) - stored - floats, codes);
+    }
+  }
+
+  void corruptedCompressedFilesFailClearly() {
+    auto m = loadModel(test::dataDir() / "models" / "bert_tiny");
+    CompressionPlan p;
+    QVERIFY(quant::applyPlanText("all=uniform:4:group:16:asym", p.quant).ok());
+    auto applied = applyPlan(**m, p);
+    test::TempDir tmp;
+    QVERIFY(writeCompressedModel(tmp / "c", **m, *applied, p).ok());
+    auto ck = openCheckpoint(tmp / "c");
+    // Rewrite the file without one part, with a wrong-sized part, with bad metadata.
+    auto rewrite = [&](const std::string& drop, const std::string& shrink,
+                       std::map<std::string, std::string> meta)
+        -> Result<std::shared_ptr<const Model>> {
+      std::vector<std::pair<std::string, Tensor>> ts;
+      for (const auto& [name, item] : ck->tensors) {
+        if (name == drop) continue;
+        if (name == shrink) {
+          std::vector<uint8_t> v(size_t(item.tensor.numel() - 1), 0);
+          auto holder = std::make_shared<std::vector<uint8_t>>(v);
+          ts.emplace_back(name, Tensor(DType::U8, {int64_t(v.size())}, holder->data(), holder));
+          continue;
+        }
+        ts.emplace_back(name, item.tensor);
+      }
+      std::filesystem::remove_all(tmp / "d");
+      std::filesystem::create_directories(tmp / "d");
+      std::filesystem::copy_file(tmp / "c" / "config.json", tmp / "d" / "config.json");
+      if (!writeSafetensors(tmp / "d" / "model.safetensors", ts, meta)) qFatal("write");
+      return loadModel(tmp / "d");
+    };
+    const std::string q = "encoder.layer.0.attention.self.query.weight";
+    auto r1 = rewrite(q + ".zeros", "", ck->metadata);
+    QVERIFY(!r1.ok());
+    QVERIFY2(r1.message().find(q + ".zeros' is missing") != std::string::npos, r1.message().c_str());
+    auto r2 = rewrite("", q + ".qweight", ck->metadata);
+    QVERIFY(!r2.ok());
+    QVERIFY2(r2.message().find(q + ".qweight has") != std::string::npos, r2.message().c_str());
+    auto meta = ck->metadata;
+    meta["attnstudio_tensors"] = "{\"x\": 1";
+    auto r3 = rewrite("", "", meta);
+    QVERIFY(!r3.ok());
+    QVERIFY2(r3.message().find("attnstudio_tensors") != std::string::npos, r3.message().c_str());
+    // Truncated file: the safetensors checks catch it.
+    const std::string bytes = test::readBytes(tmp / "c" / "model.safetensors");
+    test::writeBytes(tmp / "c" / "model.safetensors", bytes.substr(0, bytes.size() / 2));
+    auto r4 = loadModel(tmp / "c");
+    QVERIFY(!r4.ok());
   }
 
   void applyEqualsPruneThenQuantize() {
