@@ -36,18 +36,6 @@ Result<quant::Method> methodFrom(const std::string& s) {
   return makeError("unknown method '" + s + "'");
 }
 
-// The matrices of a model (names, shapes) without copying their values.
-std::map<std::string, WeightMatrix> matricesOf(const ModelConfig& config, const ModelWeights& w) {
-  std::map<std::string, WeightMatrix> out;
-  ModelWeights copy = w;  // the walk writes copies into this one
-  (void)editWeightMatrices(config, copy, [](int, Target) { return true; },
-                           [&](const WeightMatrix& m, std::vector<float>&) -> Status {
-                             out[m.name] = m;
-                             return Ok{};
-                           });
-  return out;
-}
-
 }  // namespace
 
 Status writeCompressedModel(const fs::path& dir, const Model& source, const AppliedPlan& applied,
@@ -70,17 +58,33 @@ Status writeCompressedModel(const fs::path& dir, const Model& source, const Appl
   for (const auto& t : applied.pruned)
     if (!codes.count(t.name)) masks[t.name] = &t.mask;
   std::map<std::string, std::vector<float>> values;  // pruned-only and leftover thirds
+  std::map<std::string, std::pair<int64_t, int64_t>> shapes;  // [out, in] of each stored matrix
   std::set<std::string> compressedHf;
-  for (const auto& [name, q] : codes) compressedHf.insert(hfNameOf(name));
-  for (const auto& [name, m] : masks) compressedHf.insert(hfNameOf(name));
-  {
+  std::set<std::pair<int, int>> needValues;  // (layer, target) whose floats are stored
+  for (const auto& [name, q] : codes) {
+    compressedHf.insert(hfNameOf(name));
+    shapes[name] = {q->rows, q->cols};
+  }
+  for (const auto& t : applied.pruned)
+    if (!codes.count(t.name)) {
+      compressedHf.insert(hfNameOf(t.name));
+      needValues.insert({t.layer, int(t.target)});
+    }
+  for (const auto& r : applied.quantized)  // a fused tensor stored in parts: every third
+    if (hfNameOf(r.name) != r.name)
+      for (Target t : {Target::Q, Target::K, Target::V}) needValues.insert({r.layer, int(t)});
+  if (!needValues.empty()) {  // reads only those matrices (the walk copies what it visits)
     ModelWeights w = applied.model->weights;
-    (void)editWeightMatrices(c, w, [](int, Target) { return true; },
-                             [&](const WeightMatrix& m, std::vector<float>& v) -> Status {
-                               if (compressedHf.count(hfNameOf(m.name)) && !codes.count(m.name))
-                                 values[m.name] = v;
-                               return Ok{};
-                             });
+    Status st = editWeightMatrices(
+        c, w, [&](int layer, Target t) { return needValues.count({layer, int(t)}) > 0; },
+        [&](const WeightMatrix& m, std::vector<float>& v) -> Status {
+          if (compressedHf.count(hfNameOf(m.name)) && !codes.count(m.name)) {
+            values[m.name] = v;
+            shapes[m.name] = {m.rows, m.cols};
+          }
+          return Ok{};
+        });
+    if (!st) return st;
   }
 
   std::vector<std::pair<std::string, Tensor>> tensors;
@@ -94,17 +98,14 @@ Status writeCompressedModel(const fs::path& dir, const Model& source, const Appl
     tensors.emplace_back(name, it != current.end() ? *it->second : item.tensor);
   }
   Json index = Json::object();
-  const auto shapes = matricesOf(c, source.weights);
-  for (const std::string& hf : compressedHf) {
-    const Tensor* t = source.checkpoint.find(prefix + hf);
-    if (t == nullptr) return makeError("the source checkpoint has no tensor '" + prefix + hf + "'");
-    (void)t;
-  }
+  for (const std::string& hf : compressedHf)
+    if (source.checkpoint.find(prefix + hf) == nullptr)
+      return makeError("the source checkpoint has no tensor '" + prefix + hf + "'");
   auto entry = [&](const std::string& matrix) {
-    const WeightMatrix& m = shapes.at(matrix);
+    const auto& [rows, cols] = shapes.at(matrix);
     const Tensor* t = source.checkpoint.find(prefix + hfNameOf(matrix));
-    return Json{{"hf_name", hfNameOf(matrix)}, {"hf_shape", t->shape()}, {"rows", m.rows},
-                {"cols", m.cols}};
+    return Json{{"hf_name", hfNameOf(matrix)}, {"hf_shape", t->shape()}, {"rows", rows},
+                {"cols", cols}};
   };
   for (const auto& [name, q] : codes) {
     const std::string base = prefix + name;
