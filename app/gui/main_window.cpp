@@ -5,6 +5,9 @@
 #include <QCloseEvent>
 #include <QComboBox>
 #include <QDockWidget>
+#include <QFormLayout>
+#include <QDialogButtonBox>
+#include <QDialog>
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QFileDialog>
@@ -276,6 +279,15 @@ void MainWindow::buildUi() {
       QMessageBox::warning(this, tr("Export failed"), error);
   });
   file->addSeparator();
+  file->addAction(tr("E&xport compressed student…"), this, [this] { runExportDialog(); });
+  file->addAction(tr("Save compression &plan…"), this, [this] {
+    const QString path = QFileDialog::getSaveFileName(this, tr("Save the compression plan"),
+                                                      QString(), tr("Plan (*.json)"));
+    if (path.isEmpty()) return;
+    if (Status st = compress::savePlan(path.toStdString(), compressionPlan()); !st)
+      QMessageBox::warning(this, tr("Not saved"), QString::fromStdString(st.message()));
+  });
+  file->addSeparator();
   file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
   auto* help = menuBar()->addMenu(tr("&Help"));
   help->addAction(tr("&About Attention Studio"), this, [this] {
@@ -515,6 +527,91 @@ void MainWindow::buildDistillDock() {
   });
   connect(session_.get(), &Session::trainedStudentSaveFailed, p,
           [p](QString message) { p->setStatus(tr("not saved: %1").arg(message)); });
+}
+
+compress::CompressionPlan MainWindow::compressionPlan() const {
+  compress::CompressionPlan p;
+  if (quantSent_ && quantPanel_) p.quant = quantPanel_->plan();
+  if (sparse_) p.prune = sparse_->plan;  // heads as the importance ranking chose them
+  else if (sparseSent_ && sparsityPanel_) p.prune = sparsityPanel_->plan();
+  const QString student = session_->modelPath(Student);
+  p.student = (student.isEmpty() ? session_->modelPath(Teacher) : student).toStdString();
+  return p;
+}
+
+bool MainWindow::runExportDialog() {
+  QDialog dialog(this);
+  dialog.setWindowTitle(tr("Export compressed student"));
+  dialog.setMinimumWidth(520);
+  auto* form = new QFormLayout(&dialog);
+  auto* format = new QComboBox(&dialog);
+  format->addItem(tr("Hugging Face (dequantized weights)"), "hf");
+  format->addItem(tr("Compressed safetensors (codes + parameters)"), "compressed");
+  auto* dtype = new QComboBox(&dialog);
+  dtype->addItem("F32", int(DType::F32));
+  dtype->addItem("F16", int(DType::F16));
+  dtype->addItem("BF16", int(DType::BF16));
+  connect(format, &QComboBox::currentIndexChanged, dtype,
+          [format, dtype] { dtype->setEnabled(format->currentData().toString() == "hf"); });
+  auto* dirRow = new QHBoxLayout();
+  auto* dir = new QLineEdit(&dialog);
+  dir->setObjectName("exportDir");
+  auto* browse = new QToolButton(&dialog);
+  browse->setText("…");
+  connect(browse, &QToolButton::clicked, &dialog, [this, dir] {
+    const QString d = QFileDialog::getSaveFileName(this, tr("New model folder"));
+    if (!d.isEmpty()) dir->setText(d);
+  });
+  dirRow->addWidget(dir, 1);
+  dirRow->addWidget(browse);
+  auto* report = new QCheckBox(tr("Write a JSON report beside it"), &dialog);
+  report->setChecked(true);
+  auto* open = new QCheckBox(tr("Open the exported model as the student"), &dialog);
+  open->setChecked(true);
+  const compress::CompressionPlan plan = compressionPlan();
+  auto* summary = new QLabel(plan.empty() ? tr("The panels set no compression: the model is "
+                                              "written as it is.")
+                                          : tr("Quantization: %1\nPruning: %2 tensor group(s), %3 head(s)")
+                                                .arg(QString::fromStdString(quant::planText(plan.quant)))
+                                                .arg(std::count_if(plan.prune.targets.begin(),
+                                                                   plan.prune.targets.end(),
+                                                                   [](const auto& t) { return t.has_value(); }))
+                                                .arg(plan.prune.heads.size()),
+                             &dialog);
+  summary->setWordWrap(true);
+  form->addRow(summary);
+  form->addRow(tr("Format"), format);
+  form->addRow(tr("Weights as"), dtype);
+  form->addRow(tr("Folder"), dirRow);
+  form->addRow(report);
+  form->addRow(open);
+  auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dialog);
+  connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
+  connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+  form->addRow(buttons);
+  if (exportPreset_) exportPreset_(dialog);  // tests fill the dialog and accept it
+  if (dialog.result() != QDialog::Accepted && dialog.exec() != QDialog::Accepted) return false;
+  if (dir->text().isEmpty()) return false;
+  const QString out = dir->text();
+  const bool reopen = open->isChecked();
+  statusBar()->showMessage(tr("Exporting to %1…").arg(out));
+  auto* conn = new QMetaObject::Connection;
+  *conn = connect(session_.get(), &Session::exportFinished, this,
+                  [this, conn, reopen](bool ok, QString d, QString message) {
+                    disconnect(*conn);
+                    delete conn;
+                    if (!ok) {
+                      statusBar()->showMessage(tr("Export failed: %1").arg(message), 10000);
+                      if (options_.screenshot.isEmpty() && !exportPreset_)
+                        QMessageBox::warning(this, tr("Export failed"), message);
+                      return;
+                    }
+                    statusBar()->showMessage(tr("Exported to %1").arg(d), 8000);
+                    if (reopen) session_->loadModel(Student, d);
+                  });
+  session_->exportStudent(plan, out, format->currentData().toString(),
+                          DType(dtype->currentData().toInt()), report->isChecked());
+  return true;
 }
 
 void MainWindow::updateDistillModels() {

@@ -3,10 +3,12 @@
 #pragma once
 
 #include <QMainWindow>
+#include <functional>
 #include <QTimer>
 #include <memory>
 
 #include "app/gui/session.h"
+#include "core/compress/plan.h"
 
 class QLabel;
 class QLineEdit;
@@ -18,6 +20,8 @@ class QToolButton;
 class QComboBox;
 class QMenu;
 class QDockWidget;
+
+class QDialog;
 
 namespace attn::widgets {
 class DistillPanel;
@@ -62,6 +66,12 @@ class MainWindow : public QMainWindow {
   std::shared_ptr<const QuantResult> quantResult() const { return quant_; }
   widgets::SparsityPanel* sparsityPanel() const { return sparsityPanel_; }
   widgets::DistillPanel* distillPanel() const { return distillPanel_; }
+  // What the Quantization and Sparsity panels have set (the heads removed by
+  // importance as the last sparsity result chose them), as one plan.
+  compress::CompressionPlan compressionPlan() const;
+  // File ▸ Export compressed student…: format, dtype, report, open the result
+  // as the student. Returns false when cancelled.
+  bool runExportDialog();
   std::shared_ptr<const SparseResult> sparseResult() const { return sparse_; }
   // Token `index` of strip row `row` highlighted as row and column bands in the
   // heatmaps (its aligned group in the other model's map); (-1, -1) clears.
@@ -143,6 +153,12 @@ class MainWindow : public QMainWindow {
   bool sparseSent_ = false;
   widgets::QuantPanel* quantPanel_ = nullptr;
   widgets::DistillPanel* distillPanel_ = nullptr;
+
+ public:
+  // Called with the export dialog before it runs (tests fill it and accept it).
+  std::function<void(QDialog&)> exportPreset_;
+
+ private:
   void buildDistillDock();
   void updateDistillModels();
   QComboBox* compare_ = nullptr;

@@ -7,6 +7,10 @@
 
 #include "core/attention/metrics.h"
 #include "core/io/npy.h"
+#include "core/compress/compressed.h"
+#include "core/compress/report.h"
+#include "core/io/atomic_file.h"
+#include "core/model/hf_writer.h"
 #include "core/text/corpus.h"
 
 namespace attn::app {
@@ -654,6 +658,59 @@ void Session::saveTrainedStudent(const QString& dir) {
         else
           emit trainedStudentSaveFailed(QString::fromStdString(st.message()));
       });
+}
+
+// ---------------------------------------------------------------- export
+
+void Session::exportStudent(const compress::CompressionPlan& plan, const QString& dir,
+                            const QString& format, DType dtype, bool report) {
+  auto base = models_[Student] ? models_[Student] : models_[Teacher];
+  if (!base) {
+    emit exportFinished(false, dir, tr("no model to export"));
+    return;
+  }
+  if (exportCancel_) exportCancel_->cancel();
+  exportCancel_ = std::make_shared<CancelToken>();
+  auto cancel = exportCancel_;
+  auto compute = compute_;
+  jobStarted();
+  runThen(
+      worker_, this,
+      [base, plan, dir, format, dtype, report, cancel, compute]() -> Status {
+        auto applied = compress::applyPlan(*base, plan, compute.get(), cancel.get());
+        if (!applied) return applied.error();
+        if (cancel->cancelled()) return makeError("cancelled");
+        compress::CompressionPlan recorded = plan;
+        if (recorded.student.empty()) recorded.student = base->source.string();
+        const std::filesystem::path out = dir.toStdString();
+        if (format == "compressed") {
+          if (Status st = compress::writeCompressedModel(out, *base, *applied, recorded); !st)
+            return st;
+        } else {
+          HfWriteOptions wo;
+          wo.dtype = dtype;
+          wo.extraMetadata["attnstudio_plan"] = compress::planJson(recorded);
+          if (Status st = writeHfModel(out, *base, applied->model->weights, wo); !st) return st;
+        }
+        if (report) {
+          auto json = compress::reportJson(*base, *applied, recorded, {}, compute.get());
+          if (!json) return json.error();
+          return writeFileAtomically(out.string() + ".report.json", [&](std::FILE* f) -> Status {
+            if (std::fwrite(json->data(), 1, json->size(), f) != json->size())
+              return makeError("cannot write the report");
+            return Ok{};
+          });
+        }
+        return Ok{};
+      },
+      [this, dir](Status st) {
+        jobFinished();
+        emit exportFinished(st.ok(), dir, st.ok() ? QString() : QString::fromStdString(st.message()));
+      });
+}
+
+void Session::cancelExport() {
+  if (exportCancel_) exportCancel_->cancel();
 }
 
 }  // namespace attn::app

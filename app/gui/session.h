@@ -15,6 +15,7 @@
 
 #include "core/attention/align.h"
 #include "core/attention/compare.h"
+#include "core/compress/plan.h"
 #include "core/distill/trainer.h"
 #include "core/model/model.h"
 #include "core/quant/model_quant.h"
@@ -147,6 +148,12 @@ class Session : public QObject {
   void cancelTraining();  // the student keeps the weights of the last refresh
   // Writes the trained student as a Hugging Face directory (after a run).
   void saveTrainedStudent(const QString& dir);
+  // Applies `plan` to the student as loaded (or the teacher without one) and writes
+  // it to `dir`: format "hf" (dtype F32 / F16 / BF16) or "compressed"; with a
+  // JSON report beside it when `report` is set. Cancellable while the plan applies.
+  void exportStudent(const attn::compress::CompressionPlan& plan, const QString& dir,
+                     const QString& format, attn::DType dtype, bool report);
+  void cancelExport();
 
  signals:
   void loadStarted(int side, QString path);
@@ -170,6 +177,7 @@ class Session : public QObject {
   void trainingFinished(bool completed, QString message);  // completed, cancelled or failed
   void trainedStudentSaved(QString dir);
   void trainedStudentSaveFailed(QString message);
+  void exportFinished(bool ok, QString dir, QString message);
 
  private:
   void requestComparison();
@@ -216,6 +224,7 @@ class Session : public QObject {
   std::shared_ptr<distill::Trainer> trained_;   // the last run's trainer (for saving)
   std::shared_ptr<const Model> trainBase_;      // the student as loaded, before training
   bool training_ = false;
+  std::shared_ptr<CancelToken> exportCancel_;
 
  public:
   bool training() const { return training_; }

@@ -6,6 +6,7 @@
 #include <QApplication>
 #include <QCheckBox>
 #include <QComboBox>
+#include <QDialog>
 #include <QDockWidget>
 #include <QDropEvent>
 #include <QElapsedTimer>
@@ -916,6 +917,56 @@ class TestGui : public QObject {
     for (auto* v : {w.teacherView(), w.studentView(), w.diffView()}) v->replotNow();
     QTest::qWait(100);  // queued replots of the docked plots run first
     QVERIFY(w.grab().save(QStringLiteral(QT_TESTCASE_BUILDDIR "/explorer-demo.png")));
+  }
+
+  void exportDialogWritesWhatThePanelsShow() {
+    MainWindow w(pairOptions("The cat sat on the mat because it was warm."));
+    w.show();
+    QVERIFY(waitForBoth(w));
+    quant::ModelQuantPlan p;
+    QVERIFY(quant::applyPlanText("q,k,v,o,ffn_in,ffn_out=uniform:4:group:32", p).ok());
+    w.quantPanel()->setPlan(p);
+    QTRY_VERIFY_WITH_TIMEOUT(w.quantResult() != nullptr && w.quantResult()->hasForward, kLoadTimeoutMs);
+    QCOMPARE(quant::planText(w.compressionPlan().quant), quant::planText(p));
+    const auto quantized = w.quantResult()->model;
+    attn::test::TempDir tmp;
+    const QString out = QString::fromStdString((tmp / "exported").string());
+    w.exportPreset_ = [&](QDialog& d) {
+      d.findChild<QLineEdit*>("exportDir")->setText(out);
+      for (auto* c : d.findChildren<QComboBox*>())
+        if (c->findData("compressed") >= 0) c->setCurrentIndex(c->findData("compressed"));
+      d.adjustSize();
+      d.grab().save(QStringLiteral(QT_TESTCASE_BUILDDIR "/export-dialog.png"));
+      d.accept();
+    };
+    QSignalSpy finished(&w.session(), &Session::exportFinished);
+    QSignalSpy loaded(&w.session(), &Session::modelLoaded);
+    QVERIFY(w.runExportDialog());
+    QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, kLoadTimeoutMs);
+    QVERIFY2(finished.at(0).at(0).toBool(), qPrintable(finished.at(0).at(2).toString()));
+    QVERIFY(QFile::exists(out + "/model.safetensors"));
+    QVERIFY(QFile::exists(out + ".report.json"));
+    // Opened as the student: its weights are the quantized student's, bit for bit.
+    QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, kLoadTimeoutMs);
+    QCOMPARE(w.session().modelPath(Student), out);
+    const auto reopened = w.session().model(Student);
+    const auto a = namedWeights(quantized->config, quantized->weights);
+    const auto b = namedWeights(reopened->config, reopened->weights);
+    QCOMPARE(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i)
+      QVERIFY2(std::equal(a[i].second->f32(), a[i].second->f32() + a[i].second->numel(),
+                          b[i].second->f32()),
+               a[i].first.c_str());
+    // Exporting again into the same folder — now the student's own — is refused,
+    // said so, and nothing is reopened.
+    QVERIFY(w.runExportDialog());
+    QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 2, kLoadTimeoutMs);
+    QVERIFY(!finished.at(1).at(0).toBool());
+    QVERIFY2(finished.at(1).at(2).toString().contains("refusing to write over the source model"),
+             qPrintable(finished.at(1).at(2).toString()));
+    QTest::qWait(200);
+    QCOMPARE(loaded.count(), 1);
+    QVERIFY(QFile::exists(out + "/model.safetensors"));
   }
 
   void badModelKeepsThePreviousOne() {
