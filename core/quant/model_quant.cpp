@@ -206,9 +206,9 @@ class Quantizer {
     float* rows = m.data() + r0 * cols;
     auto q = quantize(rows, r1 - r0, cols, spec, o_.pool);
     if (!q) return makeError(name + ": " + q.message());
-    TensorReport rep{std::move(name), target, layer, spec,
-                     errorStats(rows, *q, o_.histogramBins, o_.pool)};
     const std::vector<float> deq = q->dequantize();
+    TensorReport rep{std::move(name), target, layer, spec,
+                     errorStats(rows, *q, deq, o_.histogramBins, o_.pool)};
     std::copy(deq.begin(), deq.end(), rows);
     out_.bytesAfter += rep.stats.bytesAfter - rep.stats.bytesBefore;
     out_.tensors.push_back(std::move(rep));

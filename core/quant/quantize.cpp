@@ -631,9 +631,13 @@ Histogram histogram(const float* x, int64_t n, int bins, double lo, double hi) {
 }
 
 ErrorStats errorStats(const float* w, const QuantizedTensor& q, int bins, ThreadPool* pool) {
+  return errorStats(w, q, q.dequantize(), bins, pool);
+}
+
+ErrorStats errorStats(const float* w, const QuantizedTensor& q, const std::vector<float>& r,
+                      int bins, ThreadPool* pool) {
   ErrorStats st;
   const int64_t n = q.numel();
-  const std::vector<float> r = q.dequantize();
   // Pass 1 (per chunk, merged): sums, ranges, the largest |w|.
   struct Part {
     double sig = 0.0, noise = 0.0, maxErr = 0.0;

@@ -47,5 +47,8 @@ struct ErrorStats {
 // Chunks run on `pool` when given; the result does not depend on it.
 ErrorStats errorStats(const float* w, const QuantizedTensor& q, int bins = 64,
                       ThreadPool* pool = nullptr);
+// The same with ŵ = q.dequantize() already computed (saves dequantizing twice).
+ErrorStats errorStats(const float* w, const QuantizedTensor& q, const std::vector<float>& deq,
+                      int bins = 64, ThreadPool* pool = nullptr);
 
 }  // namespace attn::quant
