@@ -31,6 +31,19 @@ void runThen(QThreadPool& pool, QObject* receiver, Work work, Done done) {
   });
 }
 
+// Runs fn(session) on the session's thread, later, if the session still exists
+// (progress and partial results from a worker).
+template <class Fn>
+void postTo(const QPointer<Session>& self, Fn fn) {
+  if (!self) return;
+  QMetaObject::invokeMethod(
+      self.data(),
+      [self, fn = std::move(fn)]() mutable {
+        if (self) fn(*self);
+      },
+      Qt::QueuedConnection);
+}
+
 Result<SideResult> runSide(const Model& m, const QString& text, ThreadPool* pool,
                            const CancelToken* cancel) {
   if (!m.tokenizer) return makeError("the model has no tokenizer files");
@@ -145,12 +158,7 @@ void Session::loadModel(int side, const QString& path) {
           const int percent = int(f * 100);
           if (percent == lastPercent || !self) return;
           lastPercent = percent;
-          QMetaObject::invokeMethod(
-              self.data(),
-              [self, side, f] {
-                if (self) emit self->loadProgress(side, f);
-              },
-              Qt::QueuedConnection);
+          postTo(self, [side, f](Session& s) { emit s.loadProgress(side, f); });
         };
         return attn::loadModel(path.toStdString(), opt);
       },
@@ -253,12 +261,9 @@ void Session::startSparse() {
           r->sweepTau = cache.sweepTau;
           r->sweepSparsity = cache.sweepSparsity;
           r->sweepKl = cache.sweepKl;
-          QMetaObject::invokeMethod(
-              self.data(),
-              [self, r = std::shared_ptr<const SparseResult>(std::move(r)), gen] {
-                if (self && gen == self->sparseGeneration_) emit self->sparseReady(r);
-              },
-              Qt::QueuedConnection);
+          postTo(self, [r = std::shared_ptr<const SparseResult>(std::move(r)), gen](Session& s) {
+            if (gen == s.sparseGeneration_) emit s.sparseReady(r);
+          });
         }
         // While a slider is dragged a newer plan comes within a few tens of ms:
         // wait a little for one before the (long) propagated run, so the worker is
@@ -436,12 +441,7 @@ void Session::runSensitivity(int by) {
             *base, plan, ids, by == 0 ? quant::SensitivityBy::Layer : quant::SensitivityBy::Target,
             qo, [self](int done, int total) {
               if (!self) return;
-              QMetaObject::invokeMethod(
-                  self.data(),
-                  [self, done, total] {
-                    if (self) emit self->sensitivityProgress(done, total);
-                  },
-                  Qt::QueuedConnection);
+              postTo(self, [done, total](Session& s) { emit s.sensitivityProgress(done, total); });
             });
       },
       [this, cancel](Result<std::vector<quant::Sensitivity>> r) {
@@ -574,21 +574,13 @@ void Session::startTraining(const TrainRequest& request) {
           return out;
         }
         out.trainer = std::shared_ptr<distill::Trainer>(std::move(*t));
-        QMetaObject::invokeMethod(
-            self.data(),
-            [self, steps = o.steps, examples, truncated] {
-              if (self) emit self->trainingStarted(steps, examples, truncated);
-            },
-            Qt::QueuedConnection);
+        postTo(self, [steps = o.steps, examples, truncated](Session& s) {
+          emit s.trainingStarted(steps, examples, truncated);
+        });
         out.status = out.trainer->run(
             *control,
             [self](const distill::StepReport& r) {
-              QMetaObject::invokeMethod(
-                  self.data(),
-                  [self, r] {
-                    if (self) emit self->trainingStep(r);
-                  },
-                  Qt::QueuedConnection);
+              postTo(self, [r](Session& s) { emit s.trainingStep(r); });
             },
             [self, base, lastRefresh = std::chrono::steady_clock::time_point{}](
                 int step, std::shared_ptr<const ModelWeights> w) mutable {
@@ -600,15 +592,12 @@ void Session::startTraining(const TrainRequest& request) {
               auto m = derivedModel(*base);
               m->weights = *w;
               std::shared_ptr<const Model> snapshot = std::move(m);
-              QMetaObject::invokeMethod(
-                  self.data(),
-                  [self, snapshot, step] {
-                    if (!self || !self->training_) return;
-                    self->models_[Student] = snapshot;
-                    emit self->studentRefreshed(step);
-                    self->requestComparison();
-                  },
-                  Qt::QueuedConnection);
+              postTo(self, [snapshot, step](Session& s) {
+                if (!s.training_) return;
+                s.models_[Student] = snapshot;
+                emit s.studentRefreshed(step);
+                s.requestComparison();
+              });
             });
         return out;
       },
