@@ -7,6 +7,8 @@ cd "$(dirname "$0")"
 
 PACKAGES=(cmake ninja-build g++ ccache pkg-config qt6-base-dev qt6-svg-dev libqcustomplot-dev
           libeigen3-dev libhdf5-dev nlohmann-json3-dev libcli11-dev libbenchmark-dev)
+# The tests also read exported HDF5 models with h5py, as a user would.
+TEST_PACKAGES=(python3-h5py)
 
 install_missing() {
   local missing=() p
@@ -42,6 +44,7 @@ case "${1:-}" in
       --out build/demo-attention.h5
     ;;
   test)
+    PACKAGES+=("${TEST_PACKAGES[@]}")
     install_missing
     build release
     ctest --preset release

@@ -6,11 +6,10 @@
 #include "app/cli/cli_util.h"
 #include "app/cli/commands.h"
 #include "core/attention/compare.h"
-#include "core/compress/compressed.h"
+#include "core/compress/export.h"
 #include "core/compress/plan.h"
 #include "core/compress/report.h"
 #include "core/io/atomic_file.h"
-#include "core/model/hf_writer.h"
 
 namespace attn::cli {
 
@@ -40,31 +39,30 @@ int runExport(const ExportArgs& a) {
     return fail("--dtype must be f32, f16 or bf16");
   if (!a.report.empty() && !(a.report.ends_with(".json") || a.report.ends_with(".csv")))
     return fail("--report must end in .json or .csv");
+  const auto format = compress::exportFormatFromName(a.format);
+  if (!format) return fail("--format must be hf, compressed or h5");
+  if (*format != compress::ExportFormat::Hf && dtype != DType::F32)
+    return fail("--dtype applies to --format hf");
   ThreadPool pool(threadCount(a.threads));
   auto applied = compress::applyPlan(**model, *plan, &pool);
   if (!applied) return fail(applied.message());
   compress::CompressionPlan recorded = *plan;
   if (recorded.student.empty()) recorded.student = a.model;
-  const std::string planText = compress::planJson(recorded);
-  HfWriteOptions wo;
-  wo.dtype = dtype;
-  wo.extraMetadata["attnstudio_plan"] = planText;
-  wo.extraMetadata["attnstudio_version"] = ATTN_VERSION;
-  if (a.format == "compressed") {
-    if (dtype != DType::F32) return fail("--dtype applies to --format hf");
-    if (Status st = compress::writeCompressedModel(a.out, **model, *applied, recorded); !st)
-      return fail(st.message());
-  } else if (Status st = writeHfModel(a.out, **model, applied->model->weights, wo); !st) {
-    return fail(st.message());
-  }
 
+  // The report first: an HDF5 file carries it inside.
   auto reportText = compress::reportJson(**model, *applied, recorded, a.text, &pool);
   if (!reportText) return fail(reportText.message());
   Json report = Json::parse(*reportText);
   report["model"] = a.model;
   report["out"] = a.out;
-  report["format"] = a.format;
+  report["format"] = compress::exportFormatName(*format);
   report["dtype"] = a.dtype;
+  compress::ExportOptions eo;
+  eo.format = *format;
+  eo.dtype = dtype;
+  eo.reportJson = report.dump(2);
+  if (Status st = compress::exportModel(a.out, **model, *applied, recorded, eo); !st)
+    return fail(st.message());
   if (a.report.ends_with(".json")) {
     if (Status st = writeText(a.report, report.dump(2) + "\n"); !st) return fail(st.message());
   } else if (a.report.ends_with(".csv")) {

@@ -224,11 +224,13 @@ int main(int argc, char** argv) {
   exportCmd->add_option("MODEL", ea.model, "Model directory or .safetensors file")->required();
   exportCmd->add_option("--plan", ea.plan, "Compression plan (JSON, core/compress/plan.h)")
       ->required();
-  exportCmd->add_option("--format", ea.format, "Output format")
-      ->check(CLI::IsMember({"hf", "compressed"}));
+  exportCmd->add_option("--format", ea.format,
+                        "Output format: hf (dequantized), compressed (codes, safetensors), "
+                        "h5 (codes, one HDF5 file)")
+      ->check(CLI::IsMember({"hf", "compressed", "h5"}));
   exportCmd->add_option("--dtype", ea.dtype, "Weights as f32, f16 or bf16")
       ->check(CLI::IsMember({"f32", "f16", "bf16"}));
-  exportCmd->add_option("--out", ea.out, "Output directory")->required();
+  exportCmd->add_option("--out", ea.out, "Output directory (hf, compressed) or .h5 file")->required();
   exportCmd->add_option("--report", ea.report, "Write a report: FILE.json or FILE.csv");
   exportCmd->add_option("--text", ea.text, "Input the report's attention fidelity is measured on");
   exportCmd->add_flag("--json", ea.json, "Print the report as JSON");

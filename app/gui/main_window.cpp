@@ -19,6 +19,7 @@
 #include <QMessageBox>
 #include <QMimeData>
 #include <QProgressBar>
+#include <QProgressDialog>
 #include <QPushButton>
 #include <QSaveFile>
 #include <QScrollArea>
@@ -547,6 +548,8 @@ bool MainWindow::runExportDialog() {
   auto* format = new QComboBox(&dialog);
   format->addItem(tr("Hugging Face (dequantized weights)"), "hf");
   format->addItem(tr("Compressed safetensors (codes + parameters)"), "compressed");
+  format->addItem(tr("HDF5, one file (codes + parameters, plan, report)"), "h5");
+  format->setObjectName("exportFormat");
   auto* dtype = new QComboBox(&dialog);
   dtype->addItem("F32", int(DType::F32));
   dtype->addItem("F16", int(DType::F16));
@@ -558,8 +561,12 @@ bool MainWindow::runExportDialog() {
   dir->setObjectName("exportDir");
   auto* browse = new QToolButton(&dialog);
   browse->setText("…");
-  connect(browse, &QToolButton::clicked, &dialog, [this, dir] {
-    const QString d = QFileDialog::getSaveFileName(this, tr("New model folder"));
+  connect(browse, &QToolButton::clicked, &dialog, [this, dir, format] {
+    const bool h5 = format->currentData().toString() == "h5";
+    QString d = h5 ? QFileDialog::getSaveFileName(this, tr("New HDF5 model file"), {},
+                                                  tr("HDF5 (*.h5)"))
+                   : QFileDialog::getSaveFileName(this, tr("New model folder"));
+    if (h5 && !d.isEmpty() && !d.endsWith(".h5")) d += ".h5";
     if (!d.isEmpty()) dir->setText(d);
   });
   dirRow->addWidget(dir, 1);
@@ -582,7 +589,11 @@ bool MainWindow::runExportDialog() {
   form->addRow(summary);
   form->addRow(tr("Format"), format);
   form->addRow(tr("Weights as"), dtype);
-  form->addRow(tr("Folder"), dirRow);
+  auto* dirLabel = new QLabel(tr("Folder"), &dialog);
+  connect(format, &QComboBox::currentIndexChanged, dirLabel, [format, dirLabel] {
+    dirLabel->setText(format->currentData().toString() == "h5" ? tr("File") : tr("Folder"));
+  });
+  form->addRow(dirLabel, dirRow);
   form->addRow(report);
   form->addRow(open);
   auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dialog);
@@ -595,11 +606,38 @@ bool MainWindow::runExportDialog() {
   const QString out = dir->text();
   const bool reopen = open->isChecked();
   statusBar()->showMessage(tr("Exporting to %1…").arg(out));
+  // Progress by stage, with Cancel: the worker stops at the next tensor and the
+  // temporary output is removed.
+  auto* progress = new QProgressDialog(tr("Exporting to %1…").arg(out), tr("Cancel"), 0, 3, this);
+  progress->setObjectName("exportProgress");
+  progress->setWindowTitle(tr("Export"));
+  progress->setWindowModality(Qt::WindowModal);
+  progress->setMinimumDuration(0);
+  progress->setAutoClose(false);
+  progress->setAutoReset(false);
+  progress->setValue(0);
+  progress->show();
+  connect(progress, &QProgressDialog::canceled, session_.get(), &Session::cancelExport);
+  auto* stageConn = new QMetaObject::Connection;
+  *stageConn = connect(session_.get(), &Session::exportProgress, progress,
+                       [progress](int stage, int stages, QString what) {
+                         progress->setMaximum(stages);
+                         progress->setValue(stage);
+                         progress->setLabelText(what);
+                       });
   auto* conn = new QMetaObject::Connection;
   *conn = connect(session_.get(), &Session::exportFinished, this,
-                  [this, conn, reopen](bool ok, QString d, QString message) {
+                  [this, conn, stageConn, progress, reopen](bool ok, QString d, QString message) {
                     disconnect(*conn);
                     delete conn;
+                    disconnect(*stageConn);
+                    delete stageConn;
+                    const bool cancelled = progress->wasCanceled();
+                    progress->deleteLater();
+                    if (cancelled && !ok) {
+                      statusBar()->showMessage(tr("Export cancelled; nothing was written"), 8000);
+                      return;
+                    }
                     if (!ok) {
                       statusBar()->showMessage(tr("Export failed: %1").arg(message), 10000);
                       if (options_.screenshot.isEmpty() && !exportPreset_)

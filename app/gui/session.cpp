@@ -7,7 +7,7 @@
 
 #include "core/attention/metrics.h"
 #include "core/io/npy.h"
-#include "core/compress/compressed.h"
+#include "core/compress/export.h"
 #include "core/compress/report.h"
 #include "core/io/atomic_file.h"
 #include "core/model/hf_writer.h"
@@ -663,29 +663,39 @@ void Session::exportStudent(const compress::CompressionPlan& plan, const QString
   auto cancel = exportCancel_;
   auto compute = compute_;
   jobStarted();
+  QPointer<Session> self(this);
   runThen(
       worker_, this,
-      [base, plan, dir, format, dtype, report, cancel, compute]() -> Status {
+      [self, base, plan, dir, format, dtype, report, cancel, compute]() -> Status {
+        auto stage = [self](int i, QString what) {
+          postTo(self, [i, what](Session& s) { emit s.exportProgress(i, 3, what); });
+        };
+        stage(0, tr("Applying the plan (pruning, quantization)…"));
         auto applied = compress::applyPlan(*base, plan, compute.get(), cancel.get());
         if (!applied) return applied.error();
         if (cancel->cancelled()) return makeError("cancelled");
         compress::CompressionPlan recorded = plan;
         if (recorded.student.empty()) recorded.student = base->source.string();
         const std::filesystem::path out = dir.toStdString();
-        if (format == "compressed") {
-          if (Status st = compress::writeCompressedModel(out, *base, *applied, recorded); !st)
-            return st;
-        } else {
-          HfWriteOptions wo;
-          wo.dtype = dtype;
-          wo.extraMetadata["attnstudio_plan"] = compress::planJson(recorded);
-          if (Status st = writeHfModel(out, *base, applied->model->weights, wo); !st) return st;
+        compress::ExportOptions eo;
+        eo.format = compress::exportFormatFromName(format.toStdString())
+                        .value_or(compress::ExportFormat::Hf);
+        eo.dtype = dtype;
+        eo.cancel = cancel.get();
+        std::string json;
+        if (report || eo.format == compress::ExportFormat::Hdf5) {
+          stage(1, tr("Measuring attention fidelity for the report…"));
+          auto r = compress::reportJson(*base, *applied, recorded, {}, compute.get());
+          if (!r) return r.error();
+          json = *r;
+          eo.reportJson = json;
         }
+        if (cancel->cancelled()) return makeError("cancelled");
+        stage(2, tr("Writing %1…").arg(dir));
+        if (Status st = compress::exportModel(out, *base, *applied, recorded, eo); !st) return st;
         if (report) {
-          auto json = compress::reportJson(*base, *applied, recorded, {}, compute.get());
-          if (!json) return json.error();
           return writeFileAtomically(out.string() + ".report.json", [&](std::FILE* f) -> Status {
-            if (std::fwrite(json->data(), 1, json->size(), f) != json->size())
+            if (std::fwrite(json.data(), 1, json.size(), f) != json.size())
               return makeError("cannot write the report");
             return Ok{};
           });

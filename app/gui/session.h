@@ -149,8 +149,9 @@ class Session : public QObject {
   // Writes the trained student as a Hugging Face directory (after a run).
   void saveTrainedStudent(const QString& dir);
   // Applies `plan` to the student as loaded (or the teacher without one) and writes
-  // it to `dir`: format "hf" (dtype F32 / F16 / BF16) or "compressed"; with a
-  // JSON report beside it when `report` is set. Cancellable while the plan applies.
+  // it to `dir`: format "hf" (dtype F32 / F16 / BF16), "compressed" or "h5" (one
+  // file); with a JSON report beside it when `report` is set. Reports its stages
+  // (exportProgress); cancellable at any point, leaving nothing behind.
   void exportStudent(const attn::compress::CompressionPlan& plan, const QString& dir,
                      const QString& format, attn::DType dtype, bool report);
   void cancelExport();
@@ -177,6 +178,7 @@ class Session : public QObject {
   void trainingFinished(bool completed, QString message);  // completed, cancelled or failed
   void trainedStudentSaved(QString dir);
   void trainedStudentSaveFailed(QString message);
+  void exportProgress(int stage, int stages, QString what);  // stage 0 … stages-1
   void exportFinished(bool ok, QString dir, QString message);
 
  private:

@@ -38,15 +38,10 @@ Result<quant::Method> methodFrom(const std::string& s) {
 
 }  // namespace
 
-Status writeCompressedModel(const fs::path& dir, const Model& source, const AppliedPlan& applied,
-                            const CompressionPlan& plan) {
+Result<CompressedTensors> compressedTensors(const Model& source, const AppliedPlan& applied,
+                                            const CompressionPlan& plan) {
   if (source.checkpoint.tensors.empty())
     return makeError("the model was not loaded from a checkpoint; nothing to write it after");
-  std::error_code ec;
-  const fs::path from =
-      fs::is_directory(source.source, ec) ? source.source : source.source.parent_path();
-  if (fs::exists(dir, ec) && fs::exists(from, ec) && fs::equivalent(dir, from, ec))
-    return makeError("refusing to write over the source model");
   const ModelConfig& c = source.config;
   const std::string prefix = checkpointPrefix(source.checkpoint, c.arch);
 
@@ -84,7 +79,7 @@ Status writeCompressedModel(const fs::path& dir, const Model& source, const Appl
           }
           return Ok{};
         });
-    if (!st) return st;
+    if (!st) return st.error();
   }
 
   std::vector<std::pair<std::string, Tensor>> tensors;
@@ -159,7 +154,23 @@ Status writeCompressedModel(const fs::path& dir, const Model& source, const Appl
   meta["attnstudio_plan"] = planJson(plan);
   meta["attnstudio_tensors"] = index.dump();
   meta["attnstudio_prefix"] = prefix;  // the probe tensor may itself be compressed
-  return writeModelDirectory(dir, from, tensors, meta);
+  return CompressedTensors{std::move(tensors), std::move(meta)};
+}
+
+Status writeCompressedModel(const fs::path& dir, const Model& source, const AppliedPlan& applied,
+                            const CompressionPlan& plan, const CancelToken* cancel) {
+  std::error_code ec;
+  const fs::path from = sourceDirectory(source);
+  if (fs::exists(dir, ec) && fs::exists(from, ec) && fs::equivalent(dir, from, ec))
+    return makeError("refusing to write over the source model");
+  if (fs::exists(dir, ec) && !fs::is_empty(dir, ec))
+    return makeError("'" + dir.string() + "' exists and is not empty");
+  auto side = readSideFiles(source);
+  if (!side) return side.error();
+  auto layout = compressedTensors(source, applied, plan);
+  if (!layout) return layout.error();
+  if (isCancelled(cancel)) return makeError("cancelled");
+  return writeModelDirectory(dir, *side, layout->tensors, layout->metadata, cancel);
 }
 
 bool isCompressed(const Checkpoint& ck) {

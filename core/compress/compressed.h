@@ -23,6 +23,9 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
+#include <utility>
+#include <vector>
 
 #include "core/compress/plan.h"
 #include "core/io/safetensors.h"
@@ -31,9 +34,18 @@ namespace attn::compress {
 
 inline constexpr const char* kCompressedFormat = "attnstudio-compressed";
 
+// What the format stores: the tensors in file order and the safetensors metadata.
+struct CompressedTensors {
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  std::map<std::string, std::string> metadata;
+};
+Result<CompressedTensors> compressedTensors(const Model& source, const AppliedPlan& applied,
+                                            const CompressionPlan& plan);
+
 // Writes `dir` atomically (refuses a non-empty one). applied: applyPlan(source, plan).
 Status writeCompressedModel(const std::filesystem::path& dir, const Model& source,
-                            const AppliedPlan& applied, const CompressionPlan& plan);
+                            const AppliedPlan& applied, const CompressionPlan& plan,
+                            const CancelToken* cancel = nullptr);
 
 bool isCompressed(const Checkpoint& ck);
 // The checkpoint with every compressed matrix decoded back into its Hugging Face

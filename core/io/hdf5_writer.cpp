@@ -1,45 +1,22 @@
 #include "core/io/hdf5_writer.h"
 
-#include <hdf5.h>
-
 #include "core/io/atomic_file.h"
+#include "core/io/hdf5_util.h"
 
 namespace attn {
 
 namespace {
-// Closes an HDF5 handle when it leaves scope.
-struct H5 {
-  hid_t id;
-  herr_t (*close)(hid_t);
-  ~H5() {
-    if (id >= 0) close(id);
-  }
-};
-
-bool writeIntAttr(hid_t obj, const char* name, int32_t v) {
-  H5 space{H5Screate(H5S_SCALAR), H5Sclose};
-  H5 attr{H5Acreate2(obj, name, H5T_STD_I32LE, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
-  return attr.id >= 0 && H5Awrite(attr.id, H5T_NATIVE_INT32, &v) >= 0;
-}
-
-bool writeStringAttr(hid_t obj, const char* name, const std::string& v) {
-  // Variable-length UTF-8, so h5py returns str rather than bytes.
-  H5 type{H5Tcopy(H5T_C_S1), H5Tclose};
-  H5Tset_size(type.id, H5T_VARIABLE);
-  H5Tset_cset(type.id, H5T_CSET_UTF8);
-  H5 space{H5Screate(H5S_SCALAR), H5Sclose};
-  H5 attr{H5Acreate2(obj, name, type.id, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
-  const char* text = v.c_str();
-  return attr.id >= 0 && H5Awrite(attr.id, type.id, &text) >= 0;
-}
+using H5 = h5::Handle;
+using h5::writeInt32Attr;
+using h5::writeStringAttr;
 
 Status writeFile(const std::filesystem::path& path, const AttentionDump& d) {
   const std::string name = path.string();
   H5 file{H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose};
   if (file.id < 0) return makeError("cannot create HDF5 file '" + name + "'");
   bool ok = writeStringAttr(file.id, "architecture", d.architecture) &&
-            writeIntAttr(file.id, "layers", d.layers) && writeIntAttr(file.id, "heads", d.heads) &&
-            writeIntAttr(file.id, "seq", d.seq);
+            writeInt32Attr(file.id, "layers", d.layers) && writeInt32Attr(file.id, "heads", d.heads) &&
+            writeInt32Attr(file.id, "seq", d.seq);
   H5 group{H5Gcreate2(file.id, "attention", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose};
   ok = ok && group.id >= 0;
   const hsize_t dims[3] = {static_cast<hsize_t>(d.heads), static_cast<hsize_t>(d.seq),
@@ -67,9 +44,7 @@ Status writeFile(const std::filesystem::path& path, const AttentionDump& d) {
     std::vector<const char*> ptrs;
     for (const auto& t : d.tokens) ptrs.push_back(t.c_str());
     const hsize_t n[1] = {static_cast<hsize_t>(ptrs.size())};
-    H5 type{H5Tcopy(H5T_C_S1), H5Tclose};
-    H5Tset_size(type.id, H5T_VARIABLE);
-    H5Tset_cset(type.id, H5T_CSET_UTF8);
+    H5 type{h5::newUtf8Type(), H5Tclose};
     H5 space{H5Screate_simple(1, n, nullptr), H5Sclose};
     H5 set{H5Dcreate2(file.id, "tokens", type.id, space.id, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
            H5Dclose};

@@ -238,7 +238,8 @@ Result<Checkpoint> openCheckpoint(const std::filesystem::path& path) {
 
 Status writeSafetensors(const std::filesystem::path& path,
                         const std::vector<std::pair<std::string, Tensor>>& tensors,
-                        const std::map<std::string, std::string>& metadata) {
+                        const std::map<std::string, std::string>& metadata,
+                        const CancelToken* cancel) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   uint64_t offset = 0;
@@ -260,8 +261,10 @@ Status writeSafetensors(const std::filesystem::path& path,
     uint64_t n = text.size();
     for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (8 * i));
     bool ok = std::fwrite(len, 1, 8, f) == 8 && std::fwrite(text.data(), 1, n, f) == n;
-    for (const auto& [name, t] : tensors)
+    for (const auto& [name, t] : tensors) {
+      if (isCancelled(cancel)) return makeError("cancelled");
       ok = ok && (t.nbytes() == 0 || std::fwrite(t.raw(), 1, t.nbytes(), f) == t.nbytes());
+    }
     if (!ok) return makeError("cannot write '" + path.string() + "'");
     return Ok{};
   });

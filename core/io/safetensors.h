@@ -11,6 +11,7 @@
 
 #include "core/io/mmap_file.h"
 #include "core/tensor/tensor.h"
+#include "core/util/parallel.h"
 #include "core/util/result.h"
 
 namespace attn {
@@ -66,6 +67,7 @@ Result<Checkpoint> openCheckpoint(const std::filesystem::path& path);
 // temporary file in the target folder renamed over the target).
 Status writeSafetensors(const std::filesystem::path& path,
                         const std::vector<std::pair<std::string, Tensor>>& tensors,
-                        const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
+                        const std::map<std::string, std::string>& metadata = {{"format", "pt"}},
+                        const CancelToken* cancel = nullptr);  // checked between tensors
 
 }  // namespace attn

@@ -2,7 +2,9 @@
 
 #include "core/io/atomic_file.h"
 
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <system_error>
 
 namespace attn {
@@ -59,14 +61,13 @@ Status writeHfModel(const fs::path& dir, const Model& source, const ModelWeights
   std::error_code ec;
   if (source.checkpoint.tensors.empty())
     return makeError("the model was not loaded from a checkpoint; nothing to write it after");
-  const fs::path from =
-      fs::is_directory(source.source, ec) ? source.source : source.source.parent_path();
+  const fs::path from = sourceDirectory(source);
   if (fs::exists(dir, ec) && !fs::is_empty(dir, ec))
     return makeError("'" + dir.string() + "' exists and is not empty");
   if (fs::exists(dir, ec) && fs::equivalent(dir, from, ec))
     return makeError("refusing to write over the source model");
-  if (!fs::exists(from / "config.json", ec))
-    return makeError("no config.json in '" + from.string() + "' to copy");
+  auto side = readSideFiles(source);
+  if (!side) return side.error();
 
   // Name → tensor to write: the checkpoint's, with the engine's weights replacing theirs.
   const std::string prefix = checkpointPrefix(source.checkpoint, source.config.arch);
@@ -84,20 +85,48 @@ Status writeHfModel(const fs::path& dir, const Model& source, const ModelWeights
   std::map<std::string, std::string> meta = source.checkpoint.metadata;
   for (const auto& [k, v] : options.extraMetadata) meta[k] = v;
   meta["format"] = "pt";  // transformers refuses files without it
-  return writeModelDirectory(dir, from, tensors, meta);
+  return writeModelDirectory(dir, *side, tensors, meta, options.cancel);
 }
 
-Status writeModelDirectory(const fs::path& dir, const fs::path& from,
+fs::path sourceDirectory(const Model& source) {
+  std::error_code ec;
+  return fs::is_directory(source.source, ec) ? source.source : source.source.parent_path();
+}
+
+Result<std::map<std::string, std::string>> readSideFiles(const Model& source) {
+  if (!source.sideFiles.empty()) {
+    if (!source.sideFiles.count("config.json"))
+      return makeError(source.source.string() + " carries no config.json");
+    return source.sideFiles;
+  }
+  const fs::path from = sourceDirectory(source);
+  std::map<std::string, std::string> files;
+  std::error_code ec;
+  for (const char* f : kModelSideFiles) {
+    if (!fs::exists(from / f, ec)) continue;
+    std::ifstream in(from / f, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (!in && !in.eof()) return makeError("cannot read " + (from / f).string());
+    files[f] = text.str();
+  }
+  if (!files.count("config.json"))
+    return makeError("no config.json in '" + from.string() + "' to copy");
+  return files;
+}
+
+Status writeModelDirectory(const fs::path& dir, const std::map<std::string, std::string>& sideFiles,
                            const std::vector<std::pair<std::string, Tensor>>& tensors,
-                           const std::map<std::string, std::string>& metadata) {
+                           const std::map<std::string, std::string>& metadata,
+                           const CancelToken* cancel) {
   return writeDirectoryAtomically(dir, [&](const fs::path& tmp) -> Status {
-    std::error_code ec;
-    for (const char* f : kModelSideFiles)
-      if (fs::exists(from / f, ec)) {
-        fs::copy_file(from / f, tmp / f, ec);
-        if (ec) return makeError("cannot copy " + (from / f).string() + ": " + ec.message());
-      }
-    return writeSafetensors(tmp / "model.safetensors", tensors, metadata);
+    for (const auto& [name, text] : sideFiles) {
+      std::ofstream out(tmp / name, std::ios::binary);
+      out.write(text.data(), std::streamsize(text.size()));
+      out.close();
+      if (!out) return makeError("cannot write " + (tmp / name).string());
+    }
+    return writeSafetensors(tmp / "model.safetensors", tensors, metadata, cancel);
   });
 }
 

@@ -25,6 +25,7 @@ namespace attn {
 struct HfWriteOptions {
   DType dtype = DType::F32;
   std::map<std::string, std::string> extraMetadata;
+  const CancelToken* cancel = nullptr;  // a cancelled write leaves nothing behind
 };
 
 // The task-head prefix of a checkpoint's tensor names ("", "bert.", "transformer.", …).
@@ -32,11 +33,19 @@ std::string checkpointPrefix(const Checkpoint& ck, Architecture arch);
 // Tokenizer and config files copied into written model directories.
 extern const char* const kModelSideFiles[8];
 
-// A model directory: the side files (config, tokenizer) copied from `from` and
-// model.safetensors with these tensors and metadata, written atomically.
-Status writeModelDirectory(const std::filesystem::path& dir, const std::filesystem::path& from,
+// The model's config and tokenizer files (name → contents): Model::sideFiles, or
+// those of kModelSideFiles found in the source's directory. Error without config.json.
+Result<std::map<std::string, std::string>> readSideFiles(const Model& source);
+// The directory the source model came from (itself, or the folder of its file).
+std::filesystem::path sourceDirectory(const Model& source);
+
+// A model directory: the side files (config, tokenizer) and model.safetensors
+// with these tensors and metadata, written atomically.
+Status writeModelDirectory(const std::filesystem::path& dir,
+                           const std::map<std::string, std::string>& sideFiles,
                            const std::vector<std::pair<std::string, Tensor>>& tensors,
-                           const std::map<std::string, std::string>& metadata);
+                           const std::map<std::string, std::string>& metadata,
+                           const CancelToken* cancel = nullptr);
 
 Status writeHfModel(const std::filesystem::path& dir, const Model& source,
                     const ModelWeights& weights, const HfWriteOptions& options = {});

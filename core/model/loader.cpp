@@ -1,6 +1,7 @@
 #include <system_error>
 
 #include "core/compress/compressed.h"
+#include "core/compress/hdf5_model.h"
 #include "core/model/model.h"
 
 namespace attn {
@@ -12,13 +13,24 @@ Result<std::shared_ptr<const Model>> loadModel(const std::filesystem::path& path
     return makeError("'" + path.string() + "' does not exist");
   const bool isDir = std::filesystem::is_directory(path, ec);
   const std::filesystem::path dir = isDir ? path : path.parent_path();
-  const auto configPath = (dir.empty() ? std::filesystem::path(".") : dir) / "config.json";
-  if (!std::filesystem::exists(configPath, ec))
-    return makeError("no config.json " + std::string(isDir ? "in '" : "beside '") + path.string() +
-                     "'");
-  auto config = readConfigJson(configPath);
+  Result<ModelConfig> config = makeError("no config");
+  Result<Checkpoint> ck = makeError("no checkpoint");
+  std::map<std::string, std::string> sideFiles;  // when they come from inside the file
+  if (!isDir && compress::isHdf5File(path)) {
+    auto h5 = compress::readHdf5Model(path);
+    if (!h5) return h5.error();
+    sideFiles = std::move(h5->sideFiles);
+    config = parseConfigJson(sideFiles["config.json"], path.string() + ":/config");
+    ck = std::move(h5->checkpoint);
+  } else {
+    const auto configPath = (dir.empty() ? std::filesystem::path(".") : dir) / "config.json";
+    if (!std::filesystem::exists(configPath, ec))
+      return makeError("no config.json " + std::string(isDir ? "in '" : "beside '") +
+                       path.string() + "'");
+    config = readConfigJson(configPath);
+    if (config) ck = openCheckpoint(path);
+  }
   if (!config) return config.error();
-  auto ck = openCheckpoint(path);
   if (!ck) return ck.error();
   if (compress::isCompressed(*ck)) {  // codes and parameters: dequantized on load
     auto plain = compress::decompressCheckpoint(*config, *ck);
@@ -36,8 +48,12 @@ Result<std::shared_ptr<const Model>> loadModel(const std::filesystem::path& path
   if (!w) return makeError(path.string() + ": " + w.message());
   m->weights = std::move(*w);
   m->parameters = countParameters(m->checkpoint);
-  auto tok = text::loadTokenizer(dir.empty() ? std::filesystem::path(".") : dir,
-                                 {architectureName(m->config.arch)});
+  auto tok = sideFiles.empty()
+                 ? text::loadTokenizer(dir.empty() ? std::filesystem::path(".") : dir,
+                                       {architectureName(m->config.arch)})
+                 : text::loadTokenizer(sideFiles, path.string() + ":/tokenizer",
+                                       {architectureName(m->config.arch)});
+  m->sideFiles = std::move(sideFiles);
   if (tok) {
     m->tokenizer = *tok;
   } else {  // the weights are still usable with token ids
@@ -57,6 +73,7 @@ std::shared_ptr<Model> derivedModel(const Model& base) {
   m->weights = base.weights;
   m->tokenizer = base.tokenizer;
   m->source = base.source;
+  m->sideFiles = base.sideFiles;
   m->parameters = base.parameters;
   m->fileBytes = base.fileBytes;
   m->warnings = base.warnings;

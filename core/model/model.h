@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,12 +22,16 @@ struct Model {
   std::shared_ptr<const text::Tokenizer> tokenizer;  // nullptr when none shipped
   std::vector<std::string> warnings;
   std::filesystem::path source;
+  // config.json and tokenizer files (name → contents) when the model came from one
+  // file that holds them (HDF5); empty when they sit in the source's directory.
+  std::map<std::string, std::string> sideFiles;
   int64_t parameters = 0;
   uint64_t fileBytes = 0;
 };
 
 // path: a Hugging Face model directory (config.json + model.safetensors or a
-// sharded index) or a .safetensors file with config.json beside it.
+// sharded index), a .safetensors file with config.json beside it, or an HDF5
+// model file (core/compress/hdf5_model.h). Compressed models are dequantized.
 // options: progress while the weights are bound, and cancellation.
 Result<std::shared_ptr<const Model>> loadModel(const std::filesystem::path& path,
                                                const LoadOptions& options = {});

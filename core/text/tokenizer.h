@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -51,5 +52,10 @@ struct TokenizerHint {
 // has no tokenizer files; an Error when files exist but are malformed.
 Result<std::shared_ptr<const Tokenizer>> loadTokenizer(const std::filesystem::path& dir,
                                                        const TokenizerHint& hint);
+// The same from files held in memory (file name → contents), e.g. the /tokenizer
+// group of an HDF5 model; `origin` names them in error messages.
+Result<std::shared_ptr<const Tokenizer>> loadTokenizer(
+    const std::map<std::string, std::string>& files, const std::string& origin,
+    const TokenizerHint& hint);
 
 }  // namespace attn::text

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
@@ -36,7 +37,29 @@ Error fileError(const fs::path& file, const std::string& problem) {
   return makeError(file.string() + ": " + problem);
 }
 
-Result<std::string> readFile(const fs::path& file) {
+// Where the files come from: a directory, or contents held in memory (name → bytes,
+// e.g. the /tokenizer group of an HDF5 model); `dir` names them in messages.
+struct Files {
+  fs::path dir;
+  const std::map<std::string, std::string>* memory = nullptr;
+};
+
+bool exists(const Files& src, const fs::path& file) {
+  if (src.memory) return src.memory->count(file.filename().string()) > 0;
+  std::error_code ec;
+  return fs::exists(file, ec);
+}
+
+Result<std::string> readFile(const Files& src, const fs::path& file) {
+  if (src.memory) {
+    const auto it = src.memory->find(file.filename().string());
+    if (it == src.memory->end()) return fileError(file, "missing");
+    if (it->second.size() > kMaxFileBytes)
+      return fileError(file, "file is " + std::to_string(it->second.size()) +
+                                 " bytes, more than the " + std::to_string(kMaxFileBytes) +
+                                 " accepted");
+    return it->second;
+  }
   std::error_code ec;
   const uintmax_t size = fs::file_size(file, ec);
   if (ec) return fileError(file, "cannot read size: " + ec.message());
@@ -52,8 +75,8 @@ Result<std::string> readFile(const fs::path& file) {
   return data;
 }
 
-Result<json> readJson(const fs::path& file) {
-  auto text = readFile(file);
+Result<json> readJson(const Files& src, const fs::path& file) {
+  auto text = readFile(src, file);
   if (!text) return text.error();
   try {
     return json::parse(*text);
@@ -353,9 +376,10 @@ Result<std::vector<std::pair<std::string, std::string>>> parseJsonMerges(const j
   return out;
 }
 
-Result<std::shared_ptr<const Tokenizer>> loadTokenizerJson(const fs::path& file,
+Result<std::shared_ptr<const Tokenizer>> loadTokenizerJson(const Files& src,
                                                            const TokenizerHint& hint) {
-  auto parsed = readJson(file);
+  const fs::path file = src.dir / "tokenizer.json";
+  auto parsed = readJson(src, file);
   if (!parsed) return parsed.error();
   const json& root = *parsed;
   auto fail = [&](const std::string& problem) -> Result<std::shared_ptr<const Tokenizer>> {
@@ -451,10 +475,10 @@ Result<std::shared_ptr<const Tokenizer>> loadTokenizerJson(const fs::path& file,
 
 // ---- vocab.txt ----
 
-Result<std::shared_ptr<const Tokenizer>> loadVocabTxt(const fs::path& dir,
+Result<std::shared_ptr<const Tokenizer>> loadVocabTxt(const Files& src,
                                                       const TokenizerHint& hint) {
-  const fs::path file = dir / "vocab.txt";
-  auto text = readFile(file);
+  const fs::path file = src.dir / "vocab.txt";
+  auto text = readFile(src, file);
   if (!text) return text.error();
   VocabList vocab;
   size_t pos = 0;
@@ -473,9 +497,9 @@ Result<std::shared_ptr<const Tokenizer>> loadVocabTxt(const fs::path& dir,
 
   WordPieceOptions o;
   json config = json::object();
-  const fs::path configFile = dir / "tokenizer_config.json";
-  if (fs::exists(configFile)) {
-    auto c = readJson(configFile);
+  const fs::path configFile = src.dir / "tokenizer_config.json";
+  if (exists(src, configFile)) {
+    auto c = readJson(src, configFile);
     if (!c) return c.error();
     if (!c->is_object()) return fileError(configFile, "the top level is not a JSON object");
     config = std::move(*c);
@@ -511,16 +535,16 @@ Result<std::shared_ptr<const Tokenizer>> loadVocabTxt(const fs::path& dir,
 
 // ---- vocab.json + merges.txt ----
 
-Result<std::shared_ptr<const Tokenizer>> loadVocabJsonMerges(const fs::path& dir,
+Result<std::shared_ptr<const Tokenizer>> loadVocabJsonMerges(const Files& src,
                                                              const TokenizerHint& hint) {
-  const fs::path vocabFile = dir / "vocab.json";
-  const fs::path mergesFile = dir / "merges.txt";
-  auto parsed = readJson(vocabFile);
+  const fs::path vocabFile = src.dir / "vocab.json";
+  const fs::path mergesFile = src.dir / "merges.txt";
+  auto parsed = readJson(src, vocabFile);
   if (!parsed) return parsed.error();
   auto vocab = vocabFromObject(*parsed);
   if (!vocab) return fileError(vocabFile, vocab.message());
 
-  auto text = readFile(mergesFile);
+  auto text = readFile(src, mergesFile);
   if (!text) return text.error();
   std::vector<std::pair<std::string, std::string>> merges;
   std::istringstream lines(*text);
@@ -562,30 +586,39 @@ Result<std::shared_ptr<const Tokenizer>> loadVocabJsonMerges(const fs::path& dir
   return std::shared_ptr<const Tokenizer>(std::move(*t));
 }
 
-Result<std::shared_ptr<const Tokenizer>> loadImpl(const fs::path& dir, const TokenizerHint& hint) {
-  std::error_code ec;
-  if (fs::exists(dir / "tokenizer.json", ec))
-    return loadTokenizerJson(dir / "tokenizer.json", hint);
-  if (fs::exists(dir / "vocab.txt", ec)) return loadVocabTxt(dir, hint);
-  const bool hasVocabJson = fs::exists(dir / "vocab.json", ec);
-  const bool hasMerges = fs::exists(dir / "merges.txt", ec);
-  if (hasVocabJson && hasMerges) return loadVocabJsonMerges(dir, hint);
+Result<std::shared_ptr<const Tokenizer>> loadImpl(const Files& src, const TokenizerHint& hint) {
+  const fs::path& dir = src.dir;
+  if (exists(src, dir / "tokenizer.json")) return loadTokenizerJson(src, hint);
+  if (exists(src, dir / "vocab.txt")) return loadVocabTxt(src, hint);
+  const bool hasVocabJson = exists(src, dir / "vocab.json");
+  const bool hasMerges = exists(src, dir / "merges.txt");
+  if (hasVocabJson && hasMerges) return loadVocabJsonMerges(src, hint);
   if (hasVocabJson) return fileError(dir / "merges.txt", "missing (vocab.json needs it)");
   if (hasMerges) return fileError(dir / "vocab.json", "missing (merges.txt needs it)");
   return std::shared_ptr<const Tokenizer>();
+}
+
+Result<std::shared_ptr<const Tokenizer>> loadGuarded(const Files& src, const TokenizerHint& hint) {
+  // nlohmann::json and the standard library may still throw (bad_alloc, a type
+  // error missed above); the API promises an Error instead.
+  try {
+    return loadImpl(src, hint);
+  } catch (const std::exception& e) {
+    return makeError(src.dir.string() + ": cannot load the tokenizer: " + e.what());
+  }
 }
 
 }  // namespace
 
 Result<std::shared_ptr<const Tokenizer>> loadTokenizer(const std::filesystem::path& dir,
                                                        const TokenizerHint& hint) {
-  // nlohmann::json and the standard library may still throw (bad_alloc, a type
-  // error missed above); the API promises an Error instead.
-  try {
-    return loadImpl(dir, hint);
-  } catch (const std::exception& e) {
-    return makeError(dir.string() + ": cannot load the tokenizer: " + e.what());
-  }
+  return loadGuarded(Files{dir, nullptr}, hint);
+}
+
+Result<std::shared_ptr<const Tokenizer>> loadTokenizer(
+    const std::map<std::string, std::string>& files, const std::string& origin,
+    const TokenizerHint& hint) {
+  return loadGuarded(Files{origin, &files}, hint);
 }
 
 }  // namespace attn::text

@@ -613,6 +613,84 @@ class TestCli : public QObject {
     QCOMPARE(att.code, 0);
   }
 
+  void exportHdf5ReadableWithH5py() {
+    TempDir tmp;
+    const QString dir = QString::fromStdString(tmp.path().string());
+    attn::compress::CompressionPlan plan;
+    QVERIFY(attn::quant::applyPlanText("q,k,v,o=uniform:4:group:16:asym; ffn_in=kmeans:3; ffn_out=log2:4:channel",
+                                       plan.quant).ok());
+    attn::sparse::PruneSpec nm;
+    nm.method = attn::sparse::PruneMethod::NM;
+    plan.prune.targets[int(attn::Target::FfnIn)] = nm;
+    QVERIFY(attn::compress::savePlan(tmp / "plan.json", plan).ok());
+    const Run r = cli({"export", model("bert_tiny"), "--plan", dir + "/plan.json", "--format", "h5",
+                       "--out", dir + "/m.h5"});
+    QVERIFY2(r.code == 0, r.err.constData());
+    const Run hf = cli({"export", model("bert_tiny"), "--plan", dir + "/plan.json", "--out", dir + "/hf"});
+    QVERIFY2(hf.code == 0, hf.err.constData());
+    // The app's reader: the same attention as the F32 export, bit for bit.
+    auto a = attn::loadModel((dir + "/m.h5").toStdString());
+    auto b = attn::loadModel((dir + "/hf").toStdString());
+    QVERIFY2(a.ok(), a.ok() ? "" : a.message().c_str());
+    std::vector<int32_t> ids = {2, 16, 50, 51, 52, 7, 3};
+    QVERIFY(attn::forward((*a)->config, (*a)->weights, ids, {})->attention ==
+            attn::forward((*b)->config, (*b)->weights, ids, {})->attention);
+    const Run att = cli({"attention", dir + "/m.h5", "--text", "the cat", "--json"});
+    QVERIFY2(att.code == 0, att.err.constData());
+    // An independent reader: h5py decodes the documented layout (codes LSB-first,
+    // (code - zero) · scale, codebook lookup, ±2^(e - k + 1)) and gets the
+    // dequantized weights of the hf export exactly.
+    if (QProcess::execute("/usr/bin/python3", {"-c", "import h5py"}) != 0)
+      QSKIP("python3-h5py is not installed");
+    const char* script = R"PY(
+import h5py, json, struct, sys
+import numpy as np
+h5, st = sys.argv[1], sys.argv[2]
+raw = open(st, 'rb').read()
+n = struct.unpack('<Q', raw[:8])[0]
+header = json.loads(raw[8:8 + n])
+def hf(name):
+    e = header[name]; a, b = e['data_offsets']
+    return np.frombuffer(raw[8 + n + a:8 + n + b], dtype='<f4').reshape(e['shape'])
+def codes(packed, bits, count):
+    stream = np.unpackbits(packed, bitorder='little')[:count * bits].reshape(count, bits)
+    return (stream.astype(np.int64) << np.arange(bits)).sum(axis=1)
+f = h5py.File(h5, 'r')
+assert f.attrs['format'] == 'attnstudio-compressed'
+checked = 0
+for name, g in f['tensors'].items():
+    if g.attrs['encoding'] != 'quantized': continue
+    rows, cols, bits = int(g.attrs['rows']), int(g.attrs['cols']), int(g.attrs['bits'])
+    c = codes(g['codes'][()], bits, rows * cols)
+    method = g.attrs['method']
+    blocks = len(g['scales']) if 'scales' in g else len(g['codebook']) if 'codebook' in g else len(g['exponents'])
+    per = rows * cols // blocks
+    blk = np.arange(rows * cols) // per
+    if method == 'uniform':
+        zero = g['zeros'][()].astype(np.int64)[blk] if not g.attrs['symmetric'] else 1 << (bits - 1)
+        w = g['scales'][()][blk] * (c - zero).astype(np.float32)
+    elif method == 'kmeans':
+        w = g['codebook'][()][blk, c]
+    elif method == 'log2':
+        sign, k = c >> (bits - 1), c & ((1 << (bits - 1)) - 1)
+        mag = np.ldexp(np.float32(1), (g['exponents'][()].astype(np.int64)[blk] - (k - 1)).astype(np.int32))
+        w = np.where(k == 0, np.float32(0), np.where(sign == 1, -mag, mag)).astype(np.float32)
+    else:
+        continue
+    ref = hf(g.attrs['hf_name']).reshape(-1)
+    if not np.array_equal(w.astype(np.float32), ref):
+        print(name, 'differs by', np.abs(w - ref).max()); sys.exit(1)
+    checked += 1
+print(checked)
+)PY";
+    QProcess py;
+    py.start("/usr/bin/python3", {"-c", script, dir + "/m.h5", dir + "/hf/model.safetensors"});
+    QVERIFY(py.waitForFinished(120000));
+    const QByteArray out = py.readAllStandardOutput();
+    QVERIFY2(py.exitCode() == 0, (out + py.readAllStandardError()).constData());
+    QVERIFY2(out.trimmed().toInt() >= 2 * 6, out.constData());  // every quantized matrix of both layers
+  }
+
   void exportFailsCleanly() {
     TempDir tmp;
     const QString dir = QString::fromStdString(tmp.path().string());

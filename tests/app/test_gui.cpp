@@ -8,6 +8,7 @@
 #include <QComboBox>
 #include <QDialog>
 #include <QDockWidget>
+#include <QDir>
 #include <QDropEvent>
 #include <QElapsedTimer>
 #include <QFile>
@@ -20,6 +21,9 @@
 #include <QSlider>
 #include <QSpinBox>
 #include <QStandardPaths>
+#include <QStatusBar>
+#include <QPointer>
+#include <QProgressDialog>
 #include <QTest>
 #include <QTimer>
 #include <QToolButton>
@@ -35,6 +39,7 @@
 #include "core/quant/model_quant.h"
 #include "core/sparse/model_sparse.h"
 #include "tests/core/test_helpers.h"
+#include "tests/core/weight_helpers.h"
 #include "widgets/bar_chart_view.h"
 #include "widgets/curve_view.h"
 #include "widgets/head_grid_view.h"
@@ -950,13 +955,7 @@ class TestGui : public QObject {
     QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, kLoadTimeoutMs);
     QCOMPARE(w.session().modelPath(Student), out);
     const auto reopened = w.session().model(Student);
-    const auto a = namedWeights(quantized->config, quantized->weights);
-    const auto b = namedWeights(reopened->config, reopened->weights);
-    QCOMPARE(a.size(), b.size());
-    for (size_t i = 0; i < a.size(); ++i)
-      QVERIFY2(std::equal(a[i].second->f32(), a[i].second->f32() + a[i].second->numel(),
-                          b[i].second->f32()),
-               a[i].first.c_str());
+    QCOMPARE(attn::test::firstDifferentWeight(quantized->config, quantized->weights, reopened->weights), std::string());
     // Exporting again into the same folder — now the student's own — is refused,
     // said so, and nothing is reopened.
     QVERIFY(w.runExportDialog());
@@ -967,6 +966,71 @@ class TestGui : public QObject {
     QTest::qWait(200);
     QCOMPARE(loaded.count(), 1);
     QVERIFY(QFile::exists(out + "/model.safetensors"));
+  }
+
+  void exportHdf5WithProgressAndCancel() {
+    MainWindow w(pairOptions("The cat sat on the mat because it was warm."));
+    w.show();
+    QVERIFY(waitForBoth(w));
+    quant::ModelQuantPlan p;
+    QVERIFY(quant::applyPlanText("q,k,v,o=uniform:4:channel; ffn_in,ffn_out=kmeans:3", p).ok());
+    w.quantPanel()->setPlan(p);
+    QTRY_VERIFY_WITH_TIMEOUT(w.quantResult() != nullptr && w.quantResult()->hasForward, kLoadTimeoutMs);
+    const auto quantized = w.quantResult()->model;
+    attn::test::TempDir tmp;
+    QString out = QString::fromStdString((tmp / "student.h5").string());
+    bool reopen = true;
+    w.exportPreset_ = [&](QDialog& d) {
+      d.findChild<QLineEdit*>("exportDir")->setText(out);
+      auto* format = d.findChild<QComboBox*>("exportFormat");
+      format->setCurrentIndex(format->findData("h5"));
+      for (auto* c : d.findChildren<QCheckBox*>())
+        if (c->text().contains("Open the exported")) c->setChecked(reopen);
+      d.accept();
+    };
+    QSignalSpy stages(&w.session(), &Session::exportProgress);
+    QSignalSpy finished(&w.session(), &Session::exportFinished);
+    QSignalSpy loaded(&w.session(), &Session::modelLoaded);
+    QVERIFY(w.runExportDialog());
+    QPointer<QProgressDialog> progress = w.findChild<QProgressDialog*>("exportProgress");
+    QVERIFY(progress != nullptr);
+    bool grabbed = false;  // the dialog as it shows the second stage
+    connect(&w.session(), &Session::exportProgress, progress, [&](int stage) {
+      if (stage == 1)
+        QTimer::singleShot(0, progress, [&] {
+          grabbed = progress->grab().save(QStringLiteral(QT_TESTCASE_BUILDDIR "/export-progress.png"));
+        });
+    });
+    QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, kLoadTimeoutMs);
+    QVERIFY2(finished.at(0).at(0).toBool(), qPrintable(finished.at(0).at(2).toString()));
+    // Three stages reported in order: apply, measure (the report goes inside), write.
+    QCOMPARE(stages.count(), 3);
+    for (int i = 0; i < 3; ++i) QCOMPARE(stages.at(i).at(0).toInt(), i);
+    QVERIFY(QFile::exists(out));
+    // Reopened as the student from the one file: the quantized weights, bit for bit.
+    QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, kLoadTimeoutMs);
+    QCOMPARE(w.session().modelPath(Student), out);
+    const auto reopened = w.session().model(Student);
+    QVERIFY(reopened->tokenizer != nullptr);
+    QCOMPARE(attn::test::firstDifferentWeight(quantized->config, quantized->weights, reopened->weights), std::string());
+    qInfo("progress dialog captured: %d", int(grabbed));
+    // Cancel at once: the export stops, says so, and leaves nothing behind.
+    out = QString::fromStdString((tmp / "cancelled.h5").string());
+    reopen = false;
+    QVERIFY(w.runExportDialog());
+    progress = w.findChild<QProgressDialog*>("exportProgress");
+    QVERIFY(progress != nullptr);
+    QVERIFY(progress->isVisible());
+    auto* cancelButton = progress->findChild<QPushButton*>();
+    QVERIFY(cancelButton != nullptr);
+    cancelButton->click();  // before the worker (milliseconds of work) can finish
+    QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 2, kLoadTimeoutMs);
+    QVERIFY(!finished.at(1).at(0).toBool());
+    QCOMPARE(finished.at(1).at(2).toString(), QString("cancelled"));
+    QVERIFY(!QFile::exists(out));
+    QCOMPARE(QDir(QString::fromStdString(tmp.path().string())).entryList(QDir::NoDotAndDotDot | QDir::AllEntries),
+             (QStringList{"student.h5", "student.h5.report.json"}));
+    QVERIFY(w.statusBar()->currentMessage().contains("cancelled"));
   }
 
   void badModelKeepsThePreviousOne() {

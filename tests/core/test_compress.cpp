@@ -2,19 +2,27 @@
 // plan (prune, then quantize) equals doing the two steps by hand.
 #include <QTest>
 
+#include <unistd.h>
+
 #include <cstring>
 
 #include "core/compress/compressed.h"
+#include "core/compress/hdf5_model.h"
 #include "core/compress/plan.h"
 #include "core/io/safetensors.h"
 #include "core/model/hf_writer.h"
 #include "core/model/model.h"
 #include "test_helpers.h"
+#include "weight_helpers.h"
 
 using namespace attn;
 using namespace attn::compress;
 
 namespace {
+// HDF5 spends up to this many bytes on the object header and B-tree entry of each
+// group and dataset (measured: ~0.5-1.5 KiB with the library's default settings).
+constexpr int64_t kHdf5BytesPerObject = 2048;
+
 CompressionPlan samplePlan() {
   CompressionPlan p;
   p.student = "models/bert_tiny";
@@ -155,15 +163,8 @@ class TestCompress : public QObject {
     // Reopened: the dequantized weights are the in-process compressed model's, bit for bit.
     auto back = loadModel(tmp / "c");
     QVERIFY2(back.ok(), back.ok() ? "" : back.message().c_str());
-    const auto a = namedWeights((*m)->config, applied->model->weights);
-    const auto b = namedWeights((*m)->config, (*back)->weights);
-    QCOMPARE(a.size(), b.size());
-    for (size_t i = 0; i < a.size(); ++i) {
-      QCOMPARE(a[i].first, b[i].first);
-      QVERIFY2(std::equal(a[i].second->f32(), a[i].second->f32() + a[i].second->numel(),
-                          b[i].second->f32()),
-               a[i].first.c_str());
-    }
+    QCOMPARE(test::firstDifferentWeight((*m)->config, applied->model->weights, (*back)->weights),
+             std::string());
     std::vector<int32_t> ids;
     for (int i = 0; i < 10; ++i) ids.push_back(3 + (i * 5) % 100);
     auto fa = forward(applied->model->config, applied->model->weights, ids, {});
@@ -188,6 +189,81 @@ class TestCompress : public QObject {
         if (name.find(".values") != std::string::npos) floats += int64_t(item.tensor.nbytes());
       QCOMPARE(int64_t(bytes.size()) - 8 - int64_t(header) - stored - floats, codes);
     }
+
+    // The same as one HDF5 file: reopened weights and attention equal, bit for bit.
+    const Status h5 = writeCompressedHdf5(tmp / "m.h5", **m, *applied, p, "{\"report\": 1}");
+    QVERIFY2(h5.ok(), h5.ok() ? "" : h5.message().c_str());
+    auto fromH5 = loadModel(tmp / "m.h5");
+    QVERIFY2(fromH5.ok(), fromH5.ok() ? "" : fromH5.message().c_str());
+    QCOMPARE(test::firstDifferentWeight((*m)->config, applied->model->weights, (*fromH5)->weights),
+             std::string());
+    auto fc = forward((*fromH5)->config, (*fromH5)->weights, ids, {});
+    QVERIFY(fa->attention == fc->attention);
+    QVERIFY((*fromH5)->tokenizer != nullptr);
+    QCOMPARE((*fromH5)->tokenizer->encode("the cat").ids, (*back)->tokenizer->encode("the cat").ids);
+    auto h5file = readHdf5Model(tmp / "m.h5");
+    QVERIFY(h5file.ok());
+    QCOMPARE(h5file->report, std::string("{\"report\": 1}"));
+    QCOMPARE(parsePlanJson(h5file->checkpoint.metadata.at("attnstudio_plan"), "plan").ok(), true);
+    // Its size: the same stored bytes as the safetensors file plus HDF5's object
+    // headers (a bounded amount per group and dataset), never more codes.
+    int64_t payload = 0;
+    for (const auto& [name, item] : ck->tensors) payload += int64_t(item.tensor.nbytes());
+    for (const auto& [name, text] : (*fromH5)->sideFiles) payload += int64_t(text.size());
+    const int64_t objects = int64_t(ck->tensors.size()) * 2 + 8;
+    const int64_t h5bytes = int64_t(std::filesystem::file_size(tmp / "m.h5"));
+    QVERIFY2(h5bytes >= payload, std::to_string(h5bytes).c_str());
+    QVERIFY2(h5bytes - payload <= objects * kHdf5BytesPerObject + int64_t(planJson(p).size()) + 4096,
+             (std::to_string(h5bytes - payload) + " bytes of overhead").c_str());
+    // An exported HDF5 model exports again (its side files travel inside it).
+    auto again = writeCompressedHdf5(tmp / "again.h5", **fromH5, *applyPlan(**fromH5, {}), {});
+    QVERIFY2(again.ok(), again.ok() ? "" : again.message().c_str());
+    QVERIFY(loadModel(tmp / "again.h5").ok());
+  }
+
+  void corruptedHdf5FilesFailClearly() {
+    auto m = loadModel(test::dataDir() / "models" / "bert_tiny");
+    CompressionPlan p;
+    QVERIFY(quant::applyPlanText("all=uniform:4:group:16:asym", p.quant).ok());
+    auto applied = applyPlan(**m, p);
+    test::TempDir tmp;
+    QVERIFY(writeCompressedHdf5(tmp / "m.h5", **m, *applied, p).ok());
+    const std::string bytes = test::readBytes(tmp / "m.h5");
+    // Truncated at several points: an error, never a crash or a wrong model.
+    for (double cut : {0.001, 0.1, 0.5, 0.9, 0.999}) {
+      test::writeBytes(tmp / "t.h5", bytes.substr(0, size_t(double(bytes.size()) * cut)));
+      auto r = loadModel(tmp / "t.h5");
+      QVERIFY2(!r.ok(), std::to_string(cut).c_str());
+      QVERIFY2(r.message().find("t.h5") != std::string::npos, r.message().c_str());
+    }
+    // Bytes flipped in the middle (the data region): an error or a model, never a crash.
+    std::string flipped = bytes;
+    for (size_t i = flipped.size() / 3; i < flipped.size() / 3 + 4096 && i < flipped.size(); ++i)
+      flipped[i] = char(~flipped[i]);
+    test::writeBytes(tmp / "f.h5", flipped);
+    auto f = loadModel(tmp / "f.h5");
+    if (!f.ok()) QVERIFY(!f.message().empty());
+    // An HDF5 file that is not a model (an attention dump) is refused by name.
+    test::writeBytes(tmp / "x.h5", "\x89HDF\r\n\x1a\n not really");
+    auto x = loadModel(tmp / "x.h5");
+    QVERIFY(!x.ok());
+    QVERIFY2(x.message().find("x.h5") != std::string::npos, x.message().c_str());
+    // Exporting into a folder without write permission fails cleanly; the input stays.
+    std::filesystem::create_directories(tmp / "ro");
+    std::filesystem::permissions(tmp / "ro", std::filesystem::perms::owner_read |
+                                                 std::filesystem::perms::owner_exec);
+    if (::geteuid() != 0) {  // root writes anywhere
+      const Status st = writeCompressedHdf5(tmp / "ro" / "m.h5", **m, *applied, p);
+      QVERIFY(!st.ok());
+      QVERIFY2(st.message().find("ro") != std::string::npos, st.message().c_str());
+      QVERIFY(std::filesystem::is_empty(tmp / "ro"));
+      const Status dir = writeCompressedModel(tmp / "ro" / "c", **m, *applied, p);
+      QVERIFY(!dir.ok());
+      QVERIFY(std::filesystem::is_empty(tmp / "ro"));
+    }
+    std::filesystem::permissions(tmp / "ro", std::filesystem::perms::owner_all);
+    QCOMPARE(test::readBytes(tmp / "m.h5"), bytes);
+    QVERIFY(loadModel(test::dataDir() / "models" / "bert_tiny").ok());
   }
 
   void corruptedCompressedFilesFailClearly() {
@@ -250,13 +326,7 @@ class TestCompress : public QObject {
     QVERIFY(pruned.ok());
     auto quantized = quant::quantizeModel(*pruned->model, p.quant);
     QVERIFY(quantized.ok());
-    const auto a = namedWeights((*m)->config, applied->model->weights);
-    const auto b = namedWeights((*m)->config, quantized->model->weights);
-    QCOMPARE(a.size(), b.size());
-    for (size_t i = 0; i < a.size(); ++i)
-      QVERIFY2(std::equal(a[i].second->f32(), a[i].second->f32() + a[i].second->numel(),
-                          b[i].second->f32()),
-               a[i].first.c_str());
+    QCOMPARE(attn::test::firstDifferentWeight((*m)->config, applied->model->weights, quantized->model->weights), std::string());
     QCOMPARE(applied->pruned.size(), pruned->tensors.size());
     QVERIFY(applied->bytesAfter < applied->bytesBefore);
     // A removed head's Q rows stay zero after quantization (symmetric grid).

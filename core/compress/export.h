@@ -1,0 +1,32 @@
+// One entry point for writing a compressed model in any of the three formats.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/compress/plan.h"
+
+namespace attn::compress {
+
+enum class ExportFormat {
+  Hf,          // HF directory, dequantized weights (F32 / F16 / BF16), model_side files
+  Compressed,  // HF-style directory, codes + parameters in model.safetensors (compressed.h)
+  Hdf5,        // one .h5 file (hdf5_model.h)
+};
+std::optional<ExportFormat> exportFormatFromName(std::string_view name);  // hf | compressed | h5
+const char* exportFormatName(ExportFormat f);
+
+struct ExportOptions {
+  ExportFormat format = ExportFormat::Hf;
+  DType dtype = DType::F32;  // hf only; the others store codes and keep float32 parameters
+  std::string reportJson;    // stored inside HDF5 files (/report); ignored otherwise
+  const CancelToken* cancel = nullptr;  // checked between tensors; nothing is left behind
+};
+
+// applied: applyPlan(source, plan). plan.student should name the source. Atomic.
+Status exportModel(const std::filesystem::path& out, const Model& source, const AppliedPlan& applied,
+                   const CompressionPlan& plan, const ExportOptions& options);
+
+}  // namespace attn::compress
