@@ -8,10 +8,13 @@
 #include <QGroupBox>
 #include <QHBoxLayout>
 #include <QLabel>
+#include <QSignalBlocker>
 #include <QSlider>
 #include <QSpinBox>
 #include <QVBoxLayout>
+#include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "widgets/bar_chart_view.h"
 #include "widgets/curve_view.h"
@@ -156,6 +159,60 @@ void SparsityPanel::controlsChanged() {
 }
 
 double SparsityPanel::tau() const { return tauAt(tau_->value()); }
+
+bool SparsityPanel::setPlan(const sparse::ModelPrunePlan& p) {
+  const QSignalBlocker blocks[] = {QSignalBlocker(attnKind_), QSignalBlocker(tau_),
+                                   QSignalBlocker(topK_),     QSignalBlocker(mass_),
+                                   QSignalBlocker(renormalize_), QSignalBlocker(pruneMethod_),
+                                   QSignalBlocker(sparsity_), QSignalBlocker(norm_),
+                                   QSignalBlocker(block_),    QSignalBlocker(nm_),
+                                   QSignalBlocker(heads_)};
+  bool exact = p.attention.overrides.empty();
+  const auto& r = p.attention.all;
+  attnKind_->setCurrentIndex(int(r.kind));
+  if (r.kind == sparse::AttentionRule::Kind::Threshold) {
+    setTau(r.tau);
+    exact = exact && std::abs(tau() - r.tau) <= 1e-9 * std::max(1.0, r.tau);
+  }
+  topK_->setValue(r.k);
+  mass_->setValue(r.mass);
+  renormalize_->setChecked(r.renormalize);
+  std::optional<sparse::PruneSpec> first;
+  for (int t = 0; t < kTargetCount; ++t) {
+    const auto& spec = p.targets[size_t(t)];
+    if (spec && !first) first = spec;
+    if (spec && first &&
+        (spec->method != first->method || spec->sparsity != first->sparsity ||
+         spec->norm != first->norm || spec->block != first->block || spec->n != first->n ||
+         spec->m != first->m))
+      exact = false;
+  }
+  if (first) {
+    for (int t = 0; t < kTargetCount; ++t) {
+      QSignalBlocker b(targets_[size_t(t)]);
+      targets_[size_t(t)]->setChecked(p.targets[size_t(t)].has_value());
+    }
+    using M = sparse::PruneMethod;
+    const int index = first->method == M::Global ? 2 : first->method == M::Rows ? 3
+                      : first->method == M::Cols ? 4 : first->method == M::Block ? 5
+                      : first->method == M::NM  ? 6 : 1;
+    pruneMethod_->setCurrentIndex(index);
+    sparsity_->setValue(int(std::lround(first->sparsity * 100)));
+    exact = exact && std::abs(sparsity_->value() / 100.0 - first->sparsity) < 1e-9;
+    norm_->setCurrentIndex(std::clamp(first->norm - 1, 0, 1));
+    block_->setValue(first->block);
+    const int nm = nm_->findText(QString("%1:%2").arg(first->n).arg(first->m));
+    if (first->method == M::NM) exact = exact && nm >= 0;
+    if (nm >= 0) nm_->setCurrentIndex(nm);
+  } else {
+    pruneMethod_->setCurrentIndex(0);
+  }
+  heads_->setValue(int(p.heads.size()));
+  // The labels and enabled states follow the controls (planChanged stays blocked).
+  const QSignalBlocker self(this);
+  controlsChanged();
+  return exact;
+}
 
 void SparsityPanel::setTau(double t) { tau_->setValue(tauStep(t)); }
 

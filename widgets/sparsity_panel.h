@@ -36,6 +36,11 @@ class SparsityPanel : public QWidget {
   sparse::ModelPrunePlan plan() const;
   int headsToPrune() const;
   sparse::Importance importance() const;
+  // Sets the controls to `plan` (heads: their count) without emitting planChanged.
+  // Returns false when the controls cannot show all of it — different specs per
+  // tensor group, per-layer / per-head attention rules, an N:M pattern not listed —
+  // in which case the caller applies the plan as it is.
+  bool setPlan(const sparse::ModelPrunePlan& plan);
   void setTau(double tau);  // moves the τ slider (log scale)
   double tau() const;
 

@@ -1,5 +1,7 @@
 #include "app/cli/cli_util.h"
 
+#include "core/compress/export.h"
+
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -93,6 +95,17 @@ Result<std::vector<std::vector<int32_t>>> inputsFor(const Model& m, const std::s
     out.push_back(std::move(e));
   }
   return out;
+}
+
+Status writeModelAs(const std::string& out, const std::string& format, const Model& source,
+                    const compress::AppliedPlan& applied, compress::CompressionPlan plan,
+                    const std::string& sourcePath) {
+  const auto f = compress::exportFormatFromName(format);
+  if (!f) return makeError("--format must be hf, compressed or h5");
+  if (plan.student.empty()) plan.student = sourcePath;
+  compress::ExportOptions eo;
+  eo.format = *f;
+  return compress::exportModel(out, source, applied, plan, eo);
 }
 
 }  // namespace attn::cli

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/compress/plan.h"
 #include "core/model/model.h"
 #include "core/util/result.h"
 
@@ -29,5 +30,11 @@ Result<std::vector<std::vector<int32_t>>> inputsFor(const Model& m, const std::s
                                                     const std::string& text,
                                                     const std::string& corpus,
                                                     const std::string& column, int* truncated);
+
+// --out of quantize / sparsify / distill in --format hf | compressed | h5: the
+// applied plan written by compress::exportModel (hf: dequantized float32).
+Status writeModelAs(const std::string& out, const std::string& format, const Model& source,
+                    const compress::AppliedPlan& applied, compress::CompressionPlan plan,
+                    const std::string& sourcePath);
 
 }  // namespace attn::cli

@@ -330,7 +330,7 @@ int runQuantize(const QuantizeArgs& a) {
   ThreadPool pool(threadCount(a.threads));
   quant::QuantizeModelOptions qo;
   qo.pool = &pool;
-  qo.keepCodes = !a.dump.empty();
+  qo.keepCodes = !a.dump.empty() || (!a.out.empty() && a.format != "hf");
   auto q = quant::quantizeModel(m, *plan, qo);
   if (!q) return fail(q.message());
   ForwardOptions fo;
@@ -341,10 +341,20 @@ int runQuantize(const QuantizeArgs& a) {
                      quant::withAttentionQuant(fo, plan->attention));
   if (!got) return fail(got.message());
   const Fidelity fid = fidelity(*ref, *got);
-  if (!a.out.empty())
-    if (Status st = writeHfModel(a.out, m, q->model->weights); !st) return fail(st.message());
   if (!a.dump.empty())
     if (Status st = writeQuantDump(a.dump, *q); !st) return fail(st.message());
+  if (!a.out.empty()) {
+    compress::AppliedPlan applied;
+    applied.model = q->model;
+    applied.quantized = q->tensors;
+    applied.codes = std::move(q->codes);
+    applied.bytesBefore = q->bytesBefore;
+    applied.bytesAfter = q->bytesAfter;
+    compress::CompressionPlan recorded;
+    recorded.quant = *plan;
+    if (Status st = writeModelAs(a.out, a.format, m, applied, recorded, a.model); !st)
+      return fail(st.message());
+  }
 
   if (a.json) {
     Json j;
@@ -469,8 +479,15 @@ int runSparsify(const SparsifyArgs& a) {
     attnSparsity[size_t(l)] = layer.sparsity();
     all.add(layer);
   }
-  if (!a.out.empty())
-    if (Status st = writeHfModel(a.out, m, pruned->model->weights); !st) return fail(st.message());
+  if (!a.out.empty()) {
+    compress::AppliedPlan applied;
+    applied.model = pruned->model;
+    applied.pruned = pruned->tensors;
+    compress::CompressionPlan recorded;
+    recorded.prune = plan;
+    if (Status st = writeModelAs(a.out, a.format, m, applied, recorded, a.model); !st)
+      return fail(st.message());
+  }
   if (!a.dump.empty())
     if (Status st = writeMaskDump(a.dump, *pruned); !st) return fail(st.message());
 

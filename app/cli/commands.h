@@ -51,7 +51,8 @@ struct QuantizeArgs {
   std::string attnMethod = "uniform";  // uniform | log2 | binary
   double attnThreshold = 0.1;
   std::string text, ids;
-  std::string out;   // HF directory with dequantized weights
+  std::string out;   // the quantized model, in `format`
+  std::string format = "hf";  // hf | compressed | h5 (core/compress/export.h)
   std::string dump;  // .safetensors with codes and parameters
   bool json = false;
   int threads = 0;
@@ -71,6 +72,7 @@ struct SparsifyArgs {
   std::string importance = "confidence";
   std::string text, ids, corpus, column;
   std::string out, dump;
+  std::string format = "hf";  // of --out: hf | compressed | h5
   bool json = false;
   int threads = 0;
 };
@@ -104,6 +106,7 @@ struct DistillArgs {
   std::string qat;         // plan text, e.g. "all=uniform:4"
   uint64_t seed = 0;
   std::string out, log, resume, emitRecipe;
+  std::string format = "hf";  // of --out: hf | compressed | h5 (with --qat: the codes)
   int checkpointEvery = 0;
   bool json = false;
   int threads = 0;

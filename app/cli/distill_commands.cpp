@@ -377,7 +377,18 @@ int runDistill(const DistillArgs& a) {
   if (!st) return fail(st.message());
   auto after = tr.evaluate(probe);
   if (!after) return fail(after.message());
-  if (Status w = tr.save(a.out); !w) return fail(w.message());
+  if (a.format == "hf") {  // float weights (after QAT too: quantize or export them next)
+    if (Status w = tr.save(a.out); !w) return fail(w.message());
+  } else {  // the trained weights as codes: the --qat plan (what training saw), else dense
+    Model trained = s;  // its checkpoint supplies the tensors the trainer does not hold
+    trained.weights = *tr.weights();
+    compress::CompressionPlan plan;
+    if (o.qat) plan.quant = *o.qat;
+    auto applied = compress::applyPlan(trained, plan);
+    if (!applied) return fail(applied.message());
+    if (Status w = writeModelAs(a.out, a.format, trained, *applied, plan, a.student); !w)
+      return fail(w.message());
+  }
   if (a.json) {
     Json j;
     j["steps"] = tr.completedSteps();

@@ -15,6 +15,12 @@ int main(int argc, char** argv) {
     sub->add_option("--threads", threads, "Worker threads (0 = all cores)")
         ->check(CLI::Range(0, 256));
   };
+  auto addFormat = [](CLI::App* sub, std::string& format) {
+    sub->add_option("--format", format,
+                    "Format of --out: hf (dequantized), compressed (codes, safetensors), h5 "
+                    "(codes, one HDF5 file)")
+        ->check(CLI::IsMember({"hf", "compressed", "h5"}));
+  };
 
   InspectArgs ia;
   auto* inspect = app.add_subcommand("inspect", "Show a model's architecture, sizes and tensors");
@@ -85,7 +91,8 @@ int main(int argc, char** argv) {
   auto* qids = quantize->add_option("--ids", qa.ids, "Token ids for the attention comparison");
   qtext->excludes(qids);
   quantize->add_option("--out", qa.out,
-                       "Write the quantized model (dequantized float32) as a HF directory");
+                       "Write the quantized model (--format: hf dequantized float32, compressed, h5)");
+  addFormat(quantize, qa.format);
   quantize->add_option("--dump", qa.dump,
                        "Write codes and scales / zero points / codebooks as FILE.safetensors");
   quantize->add_flag("--json", qa.json, "Print JSON");
@@ -121,7 +128,8 @@ int main(int argc, char** argv) {
   sparsify->add_option("--column", sa.column, "Column (.tsv/.csv) or field (.jsonl) of --corpus");
   stext->excludes(sids)->excludes(scorpus);
   sids->excludes(scorpus);
-  sparsify->add_option("--out", sa.out, "Write the pruned model as a HF directory");
+  sparsify->add_option("--out", sa.out, "Write the pruned model (--format: hf, compressed, h5)");
+  addFormat(sparsify, sa.format);
   sparsify->add_option("--dump", sa.dump, "Write the masks (uint8 0/1) as FILE.safetensors");
   sparsify->add_flag("--json", sa.json, "Print JSON");
   addThreads(sparsify, sa.threads);
@@ -158,7 +166,8 @@ int main(int argc, char** argv) {
     sub->add_option("--seed", d.seed, "Seed of the example order");
     sub->add_option("--group-lasso", d.groupLasso, "Group-Lasso regulariser: heads:λ or ffn:λ");
     sub->add_option("--qat", d.qat, "Quantization-aware training plan, e.g. all=uniform:4:channel");
-    sub->add_option("--out", d.out, "Write the trained model as a HF directory");
+    sub->add_option("--out", d.out, "Write the trained model (--format: hf, compressed, h5)");
+    addFormat(sub, d.format);
     sub->add_option("--log", d.log, "Write one JSON line per step");
     sub->add_option("--checkpoint-every", d.checkpointEvery,
                     "Write OUT.checkpoints/step-N every N steps")

@@ -11,6 +11,7 @@
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QHBoxLayout>
 #include <QInputDialog>
 #include <QLabel>
@@ -281,6 +282,13 @@ void MainWindow::buildUi() {
   });
   file->addSeparator();
   file->addAction(tr("E&xport compressed student…"), this, [this] { runExportDialog(); });
+  file->addAction(tr("Open compression p&lan…"), this, [this] {
+    const QString path = QFileDialog::getOpenFileName(this, tr("Open a compression plan"),
+                                                      QString(), tr("Plan (*.json)"));
+    QString error;
+    if (!path.isEmpty() && !openPlan(path, &error))
+      QMessageBox::warning(this, tr("Cannot open the plan"), error);
+  });
   file->addAction(tr("Save compression &plan…"), this, [this] {
     const QString path = QFileDialog::getSaveFileName(this, tr("Save the compression plan"),
                                                       QString(), tr("Plan (*.json)"));
@@ -538,6 +546,27 @@ compress::CompressionPlan MainWindow::compressionPlan() const {
   const QString student = session_->modelPath(Student);
   p.student = (student.isEmpty() ? session_->modelPath(Teacher) : student).toStdString();
   return p;
+}
+
+bool MainWindow::openPlan(const QString& path, QString* error) {
+  auto plan = compress::loadPlan(path.toStdString());
+  if (!plan) {
+    *error = QString::fromStdString(plan.message());
+    return false;
+  }
+  // Quantization: the panel holds any plan (what its controls cannot show goes into
+  // its overrides text) and requests the quantized student itself.
+  quantPanel_->setPlan(plan->quant);
+  // Sparsity: the controls show what they can; the plan is applied as written (its
+  // removed heads as listed, not re-ranked; per-layer attention rules kept).
+  const bool exact = sparsityPanel_->setPlan(plan->prune);
+  sparseSent_ = true;
+  sparsityPanel_->setStatus(exact ? tr("sparsifying…")
+                                  : tr("sparsifying… (the opened plan has settings the controls "
+                                       "cannot show; it is applied as written)"));
+  session_->setSparsityPlan(plan->prune, 0, sparsityPanel_->importance());
+  statusBar()->showMessage(tr("Plan %1 opened").arg(QFileInfo(path).fileName()), 6000);
+  return true;
 }
 
 bool MainWindow::runExportDialog() {

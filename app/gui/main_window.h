@@ -72,6 +72,9 @@ class MainWindow : public QMainWindow {
   // File ▸ Export compressed student…: format, dtype, report, open the result
   // as the student. Returns false when cancelled.
   bool runExportDialog();
+  // Opens a compression plan (JSON) into the Quantization and Sparsity panels and
+  // applies it; false with *error set when the file is not a valid plan.
+  bool openPlan(const QString& path, QString* error);
   std::shared_ptr<const SparseResult> sparseResult() const { return sparse_; }
   // Token `index` of strip row `row` highlighted as row and column bands in the
   // heatmaps (its aligned group in the other model's map); (-1, -1) clears.

@@ -190,7 +190,7 @@ void Session::setSparsityPlan(const sparse::ModelPrunePlan& plan, int heads,
                               sparse::Importance by) {
   if (sparseCancel_) sparseCancel_->cancel();
   ++sparseGeneration_;
-  if (!plan.prunesWeights() && !plan.attention.active() && heads <= 0) {
+  if (!plan.prunesWeights() && !plan.attention.active() && heads <= 0 && plan.heads.empty()) {
     sparseRequest_.reset();
     sparsePending_ = false;
     emit sparseReady(nullptr);

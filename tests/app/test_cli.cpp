@@ -22,6 +22,7 @@
 #include "core/quant/model_quant.h"
 #include "core/sparse/model_sparse.h"
 #include "tests/core/test_helpers.h"
+#include "tests/core/weight_helpers.h"
 
 using attn::test::TempDir;
 
@@ -689,6 +690,68 @@ print(checked)
     const QByteArray out = py.readAllStandardOutput();
     QVERIFY2(py.exitCode() == 0, (out + py.readAllStandardError()).constData());
     QVERIFY2(out.trimmed().toInt() >= 2 * 6, out.constData());  // every quantized matrix of both layers
+  }
+
+  void quantizeSparsifyDistillWriteEveryFormat() {
+    TempDir tmp;
+    const QString dir = QString::fromStdString(tmp.path().string());
+    auto base = attn::loadModel(model("bert_tiny").toStdString());
+    QVERIFY(base.ok());
+    // quantize --format compressed / h5: reopened, the engine's quantized weights exactly.
+    attn::quant::ModelQuantPlan qp;
+    QVERIFY(attn::quant::applyPlanText("q,k,v,o,ffn_in,ffn_out=uniform:4:group:16", qp).ok());
+    auto q = attn::quant::quantizeModel(**base, qp);
+    QVERIFY(q.ok());
+    for (const QString format : {"compressed", "h5"}) {
+      const QString out = dir + "/q-" + format + (format == "h5" ? ".h5" : "");
+      const Run r = cli({"quantize", model("bert_tiny"), "--bits", "4", "--granularity", "group:16",
+                         "--ids", "2,16,50,3", "--format", format, "--out", out});
+      QVERIFY2(r.code == 0, r.err.constData());
+      auto back = attn::loadModel(out.toStdString());
+      QVERIFY2(back.ok(), back.ok() ? "" : back.message().c_str());
+      QCOMPARE(attn::test::firstDifferentWeight((*base)->config, q->model->weights, (*back)->weights),
+               std::string());
+    }
+    // sparsify --format h5: the engine's pruned weights exactly.
+    attn::sparse::ModelPrunePlan pp;
+    attn::sparse::PruneSpec nm;
+    nm.method = attn::sparse::PruneMethod::NM;
+    using attn::Target;  // sparsify's default --targets
+    for (Target t : {Target::Q, Target::K, Target::V, Target::O, Target::FfnIn, Target::FfnOut})
+      pp.targets[size_t(t)] = nm;
+    auto pr = attn::sparse::pruneModel(**base, pp);
+    QVERIFY(pr.ok());
+    const Run s = cli({"sparsify", model("bert_tiny"), "--prune", "nm:2:4", "--ids", "2,16,50,3",
+                       "--format", "h5", "--out", dir + "/s.h5"});
+    QVERIFY2(s.code == 0, s.err.constData());
+    auto sback = attn::loadModel((dir + "/s.h5").toStdString());
+    QVERIFY2(sback.ok(), sback.ok() ? "" : sback.message().c_str());
+    QCOMPARE(attn::test::firstDifferentWeight((*base)->config, pr->model->weights, (*sback)->weights),
+             std::string());
+    // distill --qat … --format h5: the trained weights (the same seeded run written as
+    // hf) quantized with the QAT plan, which is what training's forward pass saw.
+    const QString corpus = QString::fromStdString((attn::test::dataDir() / "distill" / "corpus.txt").string());
+    const QString student = QString::fromStdString((attn::test::dataDir() / "distill" / "bert_kl_value_hidden" / "student").string());
+    const QStringList train = {"distill", model("bert_tiny"), student, "--corpus", corpus, "--steps", "2",
+                               "--batch", "3", "--lr", "1e-2", "--loss", "kl", "--qat", "all=uniform:4:channel",
+                               "--threads", "1"};
+    const Run hf = cli(train + QStringList{"--out", dir + "/d-hf"});
+    QVERIFY2(hf.code == 0, hf.err.constData());
+    const Run h5 = cli(train + QStringList{"--format", "h5", "--out", dir + "/d.h5"});
+    QVERIFY2(h5.code == 0, h5.err.constData());
+    auto trained = attn::loadModel((dir + "/d-hf").toStdString());
+    auto coded = attn::loadModel((dir + "/d.h5").toStdString());
+    QVERIFY2(coded.ok(), coded.ok() ? "" : coded.message().c_str());
+    attn::quant::ModelQuantPlan qat;
+    QVERIFY(attn::quant::applyPlanText("all=uniform:4:channel", qat).ok());
+    auto expected = attn::quant::quantizeModel(**trained, qat);
+    QVERIFY(expected.ok());
+    QCOMPARE(attn::test::firstDifferentWeight((*trained)->config, expected->model->weights,
+                                              (*coded)->weights),
+             std::string());
+    // An unknown format is refused by the parser.
+    const Run bad = cli({"quantize", model("bert_tiny"), "--format", "onnx", "--out", dir + "/x"});
+    QCOMPARE(bad.code, 2);
   }
 
   void exportFailsCleanly() {

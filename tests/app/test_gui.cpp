@@ -1033,6 +1033,68 @@ class TestGui : public QObject {
     QVERIFY(w.statusBar()->currentMessage().contains("cancelled"));
   }
 
+  void openedPlanReproducesTheViews() {
+    // A plan the panels' controls cannot show in full: different pruning per tensor
+    // group, listed heads, a per-layer attention rule, quantization overrides.
+    compress::CompressionPlan plan;
+    QVERIFY(quant::applyPlanText("q,k,v,o=uniform:4:channel; ffn_in=kmeans:3; layer 1 o=uniform:8", plan.quant).ok());
+    sparse::PruneSpec nm;
+    nm.method = sparse::PruneMethod::NM;
+    plan.prune.targets[int(Target::FfnIn)] = nm;
+    sparse::PruneSpec rows;
+    rows.method = sparse::PruneMethod::Rows;
+    rows.sparsity = 0.25;
+    plan.prune.targets[int(Target::O)] = rows;
+    plan.prune.heads = {{0, 1}, {1, 0}};
+    plan.prune.attention.all.kind = sparse::AttentionRule::Kind::Threshold;
+    plan.prune.attention.all.tau = 0.01;
+    sparse::AttentionRule top;
+    top.kind = sparse::AttentionRule::Kind::TopK;
+    top.k = 3;
+    plan.prune.attention.overrides.push_back({1, -1, top});
+    attn::test::TempDir tmp;
+    const QString path = QString::fromStdString((tmp / "plan.json").string());
+    QVERIFY(compress::savePlan(path.toStdString(), plan).ok());
+
+    MainWindow w(pairOptions("The cat sat on the mat because it was warm."));
+    w.show();
+    QVERIFY(waitForBoth(w));
+    QString error;
+    QVERIFY(!w.openPlan(QString::fromStdString((tmp / "missing.json").string()), &error));
+    QVERIFY2(error.contains("missing.json"), qPrintable(error));
+    QVERIFY2(w.openPlan(path, &error), qPrintable(error));
+    QTRY_VERIFY_WITH_TIMEOUT(w.quantResult() && w.quantResult()->hasForward, kLoadTimeoutMs);
+    QTRY_VERIFY_WITH_TIMEOUT(w.sparseResult() && !w.sparseResult()->preview &&
+                                 w.sparseResult()->hasForward,
+                             kLoadTimeoutMs);
+    // The plan the window now holds is the file's, field for field (JSON equal).
+    compress::CompressionPlan shown = w.compressionPlan();
+    shown.student = plan.student;
+    QCOMPARE(QString::fromStdString(compress::planJson(shown)),
+             QString::fromStdString(compress::planJson(plan)));
+    // The views show what the engine computes for that plan: the quantized student
+    // and the pruned student, weights bit for bit.
+    const auto student = w.session().model(Student);
+    auto q = quant::quantizeModel(*student, plan.quant);
+    QVERIFY(q.ok());
+    QCOMPARE(attn::test::firstDifferentWeight(student->config, w.quantResult()->model->weights,
+                                              q->model->weights),
+             std::string());
+    auto pr = sparse::pruneModel(*student, plan.prune);
+    QVERIFY(pr.ok());
+    QCOMPARE(attn::test::firstDifferentWeight(student->config, w.sparseResult()->pruned.model->weights,
+                                              pr->model->weights),
+             std::string());
+    // The sparsity controls show the plan's first spec, τ and the number of heads.
+    auto* panel = w.findChild<widgets::SparsityPanel*>();
+    QCOMPARE(panel->headsToPrune(), 2);
+    QCOMPARE(int(panel->plan().attention.all.kind), int(sparse::AttentionRule::Kind::Threshold));
+    // The τ slider has 100 log steps over [1e-4, 0.5] (ratio 5000^(1/100) ≈ 1.089 per step):
+    // it shows the nearest, within half a step; the plan applied keeps τ exactly (above).
+    QVERIFY2(std::abs(panel->tau() / 0.01 - 1.0) < 0.045, qPrintable(QString::number(panel->tau())));
+    QVERIFY(panel->plan().targets[int(Target::O)].has_value());
+  }
+
   void badModelKeepsThePreviousOne() {
     Session s;
     QSignalSpy loaded(&s, &Session::modelLoaded);
