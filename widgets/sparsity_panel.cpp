@@ -291,20 +291,10 @@ void SparsityPanel::showTensor() {
     weightMask_->setMessage(tr("no pruned matrix"));
     return;
   }
-  const sparse::Bitmap& m = tensors_[size_t(i)].mask;
-  const int64_t R = m.rows(), C = m.cols();
-  const int64_t br = std::max<int64_t>(1, (R + kSpyCells - 1) / kSpyCells);
-  const int64_t bc = std::max<int64_t>(1, (C + kSpyCells - 1) / kSpyCells);
-  const int rows = int((R + br - 1) / br), cols = int((C + bc - 1) / bc);
-  std::vector<float> density(size_t(rows) * cols, 0.0f);
-  std::vector<int> cells(density.size(), 0);
-  for (int64_t r = 0; r < R; ++r)
-    for (int64_t c = 0; c < C; ++c) {
-      const size_t at = size_t(r / br) * cols + size_t(c / bc);
-      density[at] += m.get(r * C + c) ? 1.0f : 0.0f;
-      ++cells[at];
-    }
-  for (size_t k = 0; k < density.size(); ++k) density[k] /= float(std::max(1, cells[k]));
+  sparse::BlockDensity d = sparse::blockDensity(tensors_[size_t(i)].mask, kSpyCells);
+  const int rows = d.rows, cols = d.cols;
+  const int64_t br = d.rowStep, bc = d.colStep;
+  std::vector<float> density = std::move(d.values);
   QStringList rl, cl;
   for (int r = 0; r < rows; ++r) rl << QString::number(r * br);
   for (int c = 0; c < cols; ++c) cl << QString::number(c * bc);

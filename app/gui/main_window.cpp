@@ -39,6 +39,7 @@
 #include "widgets/bar_chart_view.h"
 #include "widgets/head_grid_view.h"
 #include "widgets/heatmap_view.h"
+#include "widgets/report_pdf.h"
 #include "widgets/distill_panel.h"
 #include "widgets/layer_map_view.h"
 #include "widgets/loss_curves_view.h"
@@ -600,7 +601,7 @@ bool MainWindow::runExportDialog() {
   });
   dirRow->addWidget(dir, 1);
   dirRow->addWidget(browse);
-  auto* report = new QCheckBox(tr("Write a JSON report beside it"), &dialog);
+  auto* report = new QCheckBox(tr("Write a report beside it (JSON and a one-page PDF)"), &dialog);
   report->setChecked(true);
   auto* open = new QCheckBox(tr("Open the exported model as the student"), &dialog);
   open->setChecked(true);
@@ -654,13 +655,28 @@ bool MainWindow::runExportDialog() {
                          progress->setValue(stage);
                          progress->setLabelText(what);
                        });
+  auto* pdfConn = new QMetaObject::Connection;
+  *pdfConn = connect(session_.get(), &Session::exportFigures, this,
+                     [this](QString d, std::shared_ptr<const compress::ReportFigures> f) {
+                       widgets::ReportPdfHeader h;
+                       h.model = session_->modelPath(Student).isEmpty()
+                                     ? session_->modelPath(Teacher)
+                                     : session_->modelPath(Student);
+                       h.output = d;
+                       h.version = QCoreApplication::applicationVersion();
+                       QString error;
+                       if (!widgets::writeReportPdf(d + ".report.pdf", *f, h, &error))
+                         statusBar()->showMessage(tr("PDF report not written: %1").arg(error), 10000);
+                     });
   auto* conn = new QMetaObject::Connection;
   *conn = connect(session_.get(), &Session::exportFinished, this,
-                  [this, conn, stageConn, progress, reopen](bool ok, QString d, QString message) {
+                  [this, conn, stageConn, pdfConn, progress, reopen](bool ok, QString d, QString message) {
                     disconnect(*conn);
                     delete conn;
                     disconnect(*stageConn);
                     delete stageConn;
+                    disconnect(*pdfConn);
+                    delete pdfConn;
                     const bool cancelled = progress->wasCanceled();
                     progress->deleteLater();
                     if (cancelled && !ok) {

@@ -694,6 +694,10 @@ void Session::exportStudent(const compress::CompressionPlan& plan, const QString
         stage(2, tr("Writing %1…").arg(dir));
         if (Status st = compress::exportModel(out, *base, *applied, recorded, eo); !st) return st;
         if (report) {
+          auto figures = compress::reportFigures(*base, *applied, recorded, {}, compute.get());
+          if (!figures) return figures.error();
+          postTo(self, [dir, f = std::make_shared<const compress::ReportFigures>(std::move(*figures))](
+                           Session& s) { emit s.exportFigures(dir, f); });
           return writeFileAtomically(out.string() + ".report.json", [&](std::FILE* f) -> Status {
             if (std::fwrite(json.data(), 1, json.size(), f) != json.size())
               return makeError("cannot write the report");

@@ -16,6 +16,7 @@
 #include "core/attention/align.h"
 #include "core/attention/compare.h"
 #include "core/compress/plan.h"
+#include "core/compress/report.h"
 #include "core/distill/trainer.h"
 #include "core/model/model.h"
 #include "core/quant/model_quant.h"
@@ -179,6 +180,9 @@ class Session : public QObject {
   void trainedStudentSaved(QString dir);
   void trainedStudentSaveFailed(QString message);
   void exportProgress(int stage, int stages, QString what);  // stage 0 … stages-1
+  // With a report: the figures of the one-page PDF, after the model was written
+  // (before exportFinished); the window draws them (GUI thread).
+  void exportFigures(QString dir, std::shared_ptr<const attn::compress::ReportFigures> figures);
   void exportFinished(bool ok, QString dir, QString message);
 
  private:

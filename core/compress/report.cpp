@@ -1,5 +1,6 @@
 #include "core/compress/report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -19,23 +20,121 @@ std::string csvField(const std::string& s) {
 }
 }  // namespace
 
-Result<std::string> reportJson(const Model& base, const AppliedPlan& applied,
-                               const CompressionPlan& plan, const std::string& textIn,
-                               ThreadPool* pool) {
-  const std::string text = textIn.empty() ? "The quick brown fox jumps over the lazy dog." : textIn;
+namespace {
+// The report's input and both models' forward passes on it.
+struct Runs {
+  std::string text;
+  std::vector<std::string> tokens;
+  ForwardResult ref, got;
+  Fidelity fid;
+};
+
+Result<Runs> run(const Model& base, const AppliedPlan& applied, const CompressionPlan& plan,
+                 const std::string& textIn, ThreadPool* pool) {
+  Runs r;
+  r.text = textIn.empty() ? "The quick brown fox jumps over the lazy dog." : textIn;
   std::vector<int32_t> ids;
-  if (base.tokenizer)
-    ids = base.tokenizer->encode(text).ids;
-  else
-    for (int i = 0; i < 8; ++i) ids.push_back(i % base.config.vocabSize);
-  if (static_cast<int>(ids.size()) > base.config.maxPositions) ids.resize(size_t(base.config.maxPositions));
+  if (base.tokenizer) {
+    auto e = base.tokenizer->encode(r.text);
+    ids = std::move(e.ids);
+    r.tokens = std::move(e.tokens);
+  } else {
+    for (int i = 0; i < 8; ++i) {
+      ids.push_back(i % base.config.vocabSize);
+      r.tokens.push_back(std::to_string(ids.back()));
+    }
+  }
+  if (static_cast<int>(ids.size()) > base.config.maxPositions) {
+    ids.resize(size_t(base.config.maxPositions));
+    r.tokens.resize(ids.size());
+  }
   ForwardOptions fo;
   fo.pool = pool;
   auto ref = forward(base.config, base.weights, ids, {}, fo);
   if (!ref) return ref.error();
   auto got = forward(applied.model->config, applied.model->weights, ids, {}, forwardOptions(plan, fo));
   if (!got) return got.error();
-  const Fidelity fid = fidelity(*ref, *got);
+  r.ref = std::move(*ref);
+  r.got = std::move(*got);
+  r.fid = fidelity(r.ref, r.got);
+  return r;
+}
+}  // namespace
+
+Result<ReportFigures> reportFigures(const Model& base, const AppliedPlan& applied,
+                                    const CompressionPlan& plan, const std::string& text,
+                                    ThreadPool* pool) {
+  auto r = run(base, applied, plan, text, pool);
+  if (!r) return r.error();
+  ReportFigures f;
+  f.planText = quant::planText(plan.quant);
+  if (!plan.prune.heads.empty()) f.planText += "; " + std::to_string(plan.prune.heads.size()) + " heads removed";
+  if (plan.prune.attention.active()) f.planText += "; attention sparsity";
+  f.bytesBefore = applied.bytesBefore;
+  f.bytesAfter = applied.bytesAfter;
+  double bits = 0.0, weights = 0.0;
+  for (const auto& t : applied.quantized) {
+    const double n = double(t.stats.bytesBefore) / 4.0;
+    bits += t.stats.bitsPerWeight * n;
+    weights += n;
+  }
+  if (weights > 0) f.bitsPerWeight = bits / weights;
+  f.klMean = r->fid.klMean;
+  f.jsMean = r->fid.jsMean;
+  f.hiddenCosine = r->fid.hiddenCosine;
+  f.tokens = r->tokens;
+  f.layers = r->fid.layers;
+  f.heads = r->fid.heads;
+  f.layerKl.assign(size_t(f.layers), 0.0);
+  std::vector<std::pair<double, int>> byKl;
+  for (int l = 0; l < f.layers; ++l)
+    for (int h = 0; h < f.heads; ++h) {
+      const double kl = r->fid.kl[size_t(l) * f.heads + h];
+      f.layerKl[size_t(l)] += kl / f.heads;
+      byKl.push_back({kl, l * f.heads + h});
+    }
+  std::stable_sort(byKl.begin(), byKl.end(), [](auto& a, auto& b) { return a.first > b.first; });
+  const size_t S = size_t(r->ref.seq);
+  for (size_t i = 0; i < std::min<size_t>(3, byKl.size()); ++i) {
+    ReportFigures::Head h;
+    h.layer = byKl[i].second / f.heads;
+    h.head = byKl[i].second % f.heads;
+    h.kl = byKl[i].first;
+    h.removed = std::find(plan.prune.heads.begin(), plan.prune.heads.end(),
+                          std::pair<int, int>{h.layer, h.head}) != plan.prune.heads.end();
+    const float* a = r->ref.attentionMap(h.layer, h.head);
+    const float* b = r->got.attentionMap(h.layer, h.head);
+    h.before.assign(a, a + S * S);
+    h.after.assign(b, b + S * S);
+    f.mostChanged.push_back(std::move(h));
+  }
+  std::vector<size_t> order(applied.quantized.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return applied.quantized[a].stats.sqnrDb < applied.quantized[b].stats.sqnrDb;
+  });
+  for (size_t i = 0; i < std::min<size_t>(2, order.size()); ++i) {
+    const auto& t = applied.quantized[order[i]];
+    f.errors.push_back({t.name, quant::specText(t.spec), t.stats.sqnrDb, t.stats.errors});
+  }
+  std::vector<const sparse::PrunedTensor*> pruned;
+  for (const auto& t : applied.pruned) pruned.push_back(&t);
+  std::stable_sort(pruned.begin(), pruned.end(), [](auto* a, auto* b) {
+    return a->mask.sparsity() > b->mask.sparsity();
+  });
+  for (size_t i = 0; i < std::min<size_t>(2, pruned.size()); ++i)
+    f.patterns.push_back({pruned[i]->name, pruned[i]->mask.sparsity(),
+                          sparse::blockDensity(pruned[i]->mask, 64)});
+  return f;
+}
+
+Result<std::string> reportJson(const Model& base, const AppliedPlan& applied,
+                               const CompressionPlan& plan, const std::string& textIn,
+                               ThreadPool* pool) {
+  auto r = run(base, applied, plan, textIn, pool);
+  if (!r) return r.error();
+  const std::string& text = r->text;
+  const Fidelity& fid = r->fid;
 
   Json tensors = Json::array();
   std::map<std::string, double> sparsity;

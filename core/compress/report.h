@@ -19,4 +19,38 @@ Result<std::string> reportJson(const Model& base, const AppliedPlan& applied,
 // The same numbers as CSV, from the JSON report.
 std::string reportCsv(const std::string& json);
 
+// What the one-page PDF report shows (drawn by widgets/report_pdf.h), computed on
+// the same text as the JSON report.
+struct ReportFigures {
+  std::string planText;  // the weight plan in the plan grammar (+ heads, attention rule)
+  int64_t bytesBefore = 0, bytesAfter = 0;
+  double bitsPerWeight = 32.0;  // over the quantized matrices (32 when none)
+  double klMean = 0.0, jsMean = 0.0, hiddenCosine = 1.0;
+  std::vector<std::string> tokens;  // of the text
+  int layers = 0, heads = 0;
+  std::vector<double> layerKl;  // [L] mean attention KL of each layer's heads
+  struct Head {
+    int layer = 0, head = 0;
+    double kl = 0.0;
+    bool removed = false;  // one of the plan's removed heads
+    std::vector<float> before, after;  // [S, S] original and compressed model
+  };
+  std::vector<Head> mostChanged;  // up to 3 heads, largest KL first
+  struct ErrorHistogram {
+    std::string tensor, method;
+    double sqnrDb = 0.0;
+    quant::Histogram errors;  // of w − ŵ
+  };
+  std::vector<ErrorHistogram> errors;  // up to 2 quantized matrices, lowest SQNR first
+  struct Pattern {
+    std::string tensor;
+    double sparsity = 0.0;
+    sparse::BlockDensity density;
+  };
+  std::vector<Pattern> patterns;  // up to 2 pruned matrices, sparsest first
+};
+Result<ReportFigures> reportFigures(const Model& base, const AppliedPlan& applied,
+                                    const CompressionPlan& plan, const std::string& text,
+                                    ThreadPool* pool = nullptr);
+
 }  // namespace attn::compress

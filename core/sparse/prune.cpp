@@ -32,6 +32,26 @@ int64_t Bitmap::count() const {
   return c;
 }
 
+BlockDensity blockDensity(const Bitmap& m, int maxCells) {
+  BlockDensity d;
+  const int64_t R = m.rows(), C = m.cols();
+  d.rowStep = std::max<int64_t>(1, (R + maxCells - 1) / maxCells);
+  d.colStep = std::max<int64_t>(1, (C + maxCells - 1) / maxCells);
+  d.rows = int((R + d.rowStep - 1) / d.rowStep);
+  d.cols = int((C + d.colStep - 1) / d.colStep);
+  d.values.assign(size_t(d.rows) * size_t(d.cols), 0.0f);
+  std::vector<int64_t> cells(d.values.size(), 0);
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t c = 0; c < C; ++c) {
+      const size_t at = size_t(r / d.rowStep) * size_t(d.cols) + size_t(c / d.colStep);
+      d.values[at] += m.get(r * C + c) ? 1.0f : 0.0f;
+      ++cells[at];
+    }
+  for (size_t k = 0; k < d.values.size(); ++k)
+    d.values[k] /= float(std::max<int64_t>(1, cells[k]));
+  return d;
+}
+
 std::vector<uint8_t> Bitmap::bytes() const {
   std::vector<uint8_t> out(static_cast<size_t>(size()));
   for (int64_t i = 0; i < size(); ++i) out[size_t(i)] = get(i) ? 1 : 0;

@@ -54,6 +54,15 @@ class Bitmap {
   std::vector<uint64_t> words_;
 };
 
+// A spy plot of a mask: the kept fraction of each rowStep × colStep block, with at
+// most maxCells blocks per side; values [rows, cols] row-major.
+struct BlockDensity {
+  int rows = 0, cols = 0;
+  int64_t rowStep = 1, colStep = 1;
+  std::vector<float> values;
+};
+BlockDensity blockDensity(const Bitmap& mask, int maxCells);
+
 enum class PruneMethod { Magnitude, Global, Rows, Cols, Block, NM };
 
 struct PruneSpec {

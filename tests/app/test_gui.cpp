@@ -10,6 +10,9 @@
 #include <QDockWidget>
 #include <QDir>
 #include <QDropEvent>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QElapsedTimer>
 #include <QFile>
 #include <QLabel>
@@ -49,6 +52,7 @@
 #include "widgets/layer_map_view.h"
 #include "widgets/loss_curves_view.h"
 #include "widgets/quant_panel.h"
+#include "widgets/report_pdf.h"
 #include "widgets/sparsity_panel.h"
 #include "widgets/token_strip_view.h"
 
@@ -946,11 +950,44 @@ class TestGui : public QObject {
     };
     QSignalSpy finished(&w.session(), &Session::exportFinished);
     QSignalSpy loaded(&w.session(), &Session::modelLoaded);
+    const auto original = w.session().model(Student);  // the export reopens over it
     QVERIFY(w.runExportDialog());
     QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, kLoadTimeoutMs);
     QVERIFY2(finished.at(0).at(0).toBool(), qPrintable(finished.at(0).at(2).toString()));
     QVERIFY(QFile::exists(out + "/model.safetensors"));
     QVERIFY(QFile::exists(out + ".report.json"));
+    // The one-page PDF beside it: a PDF with one page and its plots (vector paths).
+    QFile pdf(out + ".report.pdf");
+    QVERIFY(pdf.open(QIODevice::ReadOnly));
+    const QByteArray pdfBytes = pdf.readAll();
+    QVERIFY(pdfBytes.startsWith("%PDF-"));
+    QCOMPARE(pdfBytes.count("/Type /Page") - pdfBytes.count("/Type /Pages"), 1);
+    QVERIFY2(pdfBytes.size() > 20000, qPrintable(QString::number(pdfBytes.size())));
+    {
+      // Its figures are the engine's: the JSON report's numbers, the worst tensor, the
+      // most changed head. The page as an image, to look at.
+      const auto& student = original;
+      compress::CompressionPlan plan = w.compressionPlan();
+      auto applied = compress::applyPlan(*student, plan);
+      QVERIFY(applied.ok());
+      auto f = compress::reportFigures(*student, *applied, plan, {});
+      QVERIFY(f.ok());
+      QFile js(out + ".report.json");
+      QVERIFY(js.open(QIODevice::ReadOnly));
+      const QJsonObject report = QJsonDocument::fromJson(js.readAll()).object();
+      QCOMPARE(qint64(f->bytesAfter), qint64(report["bytes_after"].toDouble()));
+      QCOMPARE(f->klMean, report["attention_kl_mean"].toDouble());
+      double worst = 1e300;
+      for (const auto& t : applied->quantized) worst = std::min(worst, t.stats.sqnrDb);
+      QVERIFY(!f->errors.empty());
+      QCOMPARE(f->errors[0].sqnrDb, worst);
+      double maxKl = 0.0;
+      for (const auto& h : report["heads"].toArray()) maxKl = std::max(maxKl, h.toObject()["kl"].toDouble());
+      QVERIFY(!f->mostChanged.empty());
+      QCOMPARE(f->mostChanged[0].kl, maxKl);
+      widgets::ReportPdfHeader header{QString::fromStdString(original->source.string()), out, "test"};
+      QVERIFY(widgets::reportImage(*f, header, 1.5).save(QStringLiteral(QT_TESTCASE_BUILDDIR "/export-report.png")));
+    }
     // Opened as the student: its weights are the quantized student's, bit for bit.
     QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, kLoadTimeoutMs);
     QCOMPARE(w.session().modelPath(Student), out);
@@ -1029,7 +1066,7 @@ class TestGui : public QObject {
     QCOMPARE(finished.at(1).at(2).toString(), QString("cancelled"));
     QVERIFY(!QFile::exists(out));
     QCOMPARE(QDir(QString::fromStdString(tmp.path().string())).entryList(QDir::NoDotAndDotDot | QDir::AllEntries),
-             (QStringList{"student.h5", "student.h5.report.json"}));
+             (QStringList{"student.h5", "student.h5.report.json", "student.h5.report.pdf"}));
     QVERIFY(w.statusBar()->currentMessage().contains("cancelled"));
   }
 
@@ -1085,6 +1122,20 @@ class TestGui : public QObject {
     QCOMPARE(attn::test::firstDifferentWeight(student->config, w.sparseResult()->pruned.model->weights,
                                               pr->model->weights),
              std::string());
+    // The report of this plan: sparsity patterns of the sparsest masks (the engine's).
+    {
+      auto applied = compress::applyPlan(*student, plan);
+      QVERIFY(applied.ok());
+      auto f = compress::reportFigures(*student, *applied, plan, "The cat sat on the mat because it was warm.");
+      QVERIFY(f.ok());
+      QCOMPARE(f->patterns.size(), size_t(2));
+      double sparsest = 0.0;
+      for (const auto& t : applied->pruned) sparsest = std::max(sparsest, t.mask.sparsity());
+      QCOMPARE(f->patterns[0].sparsity, sparsest);
+      QVERIFY(f->patterns[0].sparsity >= f->patterns[1].sparsity);
+      widgets::ReportPdfHeader header{QString::fromStdString(student->source.string()), "(not written)", "test"};
+      QVERIFY(widgets::reportImage(*f, header, 1.5).save(QStringLiteral(QT_TESTCASE_BUILDDIR "/export-report-pruned.png")));
+    }
     // The sparsity controls show the plan's first spec, τ and the number of heads.
     auto* panel = w.findChild<widgets::SparsityPanel*>();
     QCOMPARE(panel->headsToPrune(), 2);
