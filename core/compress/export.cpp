@@ -35,6 +35,7 @@ Status exportModel(const std::filesystem::path& out, const Model& source, const 
       wo.extraMetadata["attnstudio_plan"] = planJson(plan);
       wo.extraMetadata["attnstudio_version"] = ATTN_VERSION;
       wo.cancel = options.cancel;
+      wo.removedHeads = plan.prune.heads;
       return writeHfModel(out, source, applied.model->weights, wo);
     }
     case ExportFormat::Compressed:

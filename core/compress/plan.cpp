@@ -229,6 +229,13 @@ Result<AppliedPlan> applyPlan(const Model& base, const CompressionPlan& plan, Th
     auto q = quant::quantizeModel(toQuantize, plan.quant, qo);
     if (!q) return q.error();
     current = q->model;
+    if (!plan.prune.heads.empty()) {
+      // Removed heads stay removed: a quantizer without an exact zero level (binary,
+      // k-means) would otherwise give their zeroed rows values again.
+      auto m = derivedModel(*q->model);
+      if (Status st = sparse::zeroHeads(m->config, m->weights, plan.prune.heads); !st) return st.error();
+      current = std::move(m);
+    }
     out.quantized = std::move(q->tensors);
     out.codes = std::move(q->codes);
     out.bytesBefore = q->bytesBefore;

@@ -7,9 +7,11 @@
 //   gpt2: n_embd, n_layer, n_head, n_inner (null = 4 * n_embd), vocab_size,
 //     n_positions, layer_norm_epsilon, activation_function
 // The architecture comes from model_type, else from architectures[0].
+// Also pruned_heads ({"layer": [heads]}, as transformers writes it).
 // Checks: positive sizes, hidden divisible by heads, a supported activation.
 #include "core/model/config.h"
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -167,6 +169,36 @@ Result<ModelConfig> parseConfigJson(const std::string& text, const std::string& 
     return makeError(file + ": hidden size " + std::to_string(c.hidden) + " is not divisible by " +
                      std::to_string(c.heads) + " heads");
   if (!(c.layerNormEps > 0.0f)) return makeError(file + ": layer norm epsilon must be positive");
+  if (auto ph = j.find("pruned_heads"); ph != j.end() && !ph->is_null()) {
+    if (!ph->is_object()) return makeError(file + ": \"pruned_heads\" must be an object");
+    for (const auto& [key, list] : ph->items()) {
+      int layer = -1;
+      try {
+        size_t used = 0;
+        layer = std::stoi(key, &used);
+        if (used != key.size()) layer = -1;
+      } catch (...) {
+        layer = -1;
+      }
+      if (layer < 0 || layer >= c.layers)
+        return makeError(file + ": pruned_heads: \"" + key + "\" is not a layer (0 … " +
+                         std::to_string(c.layers - 1) + ")");
+      if (!list.is_array())
+        return makeError(file + ": pruned_heads." + key + " must be a list of heads");
+      std::vector<int>& heads = c.prunedHeads[layer];
+      for (const auto& h : list) {
+        if (!h.is_number_integer() || h.get<int64_t>() < 0 || h.get<int64_t>() >= c.heads)
+          return makeError(file + ": pruned_heads." + key + ": " + h.dump() + " is not a head (0 … " +
+                           std::to_string(c.heads - 1) + ")");
+        heads.push_back(h.get<int>());
+      }
+      std::sort(heads.begin(), heads.end());
+      heads.erase(std::unique(heads.begin(), heads.end()), heads.end());
+      if (int(heads.size()) == c.heads)
+        return makeError(file + ": pruned_heads." + key + " removes every head of the layer");
+      if (heads.empty()) c.prunedHeads.erase(layer);
+    }
+  }
   return c;
 }
 

@@ -3,6 +3,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
+#include <vector>
 #include <string>
 
 #include "core/util/result.h"
@@ -27,6 +29,10 @@ struct ModelConfig {
   int padTokenId = -1;
   float layerNormEps = 1e-12f;
   Activation activation = Activation::GeluErf;
+  // config.json "pruned_heads" ({"layer": [head, …]}, original head indices): the
+  // checkpoint lacks those heads' Q/K/V/O slices. The loader puts them back as
+  // zeros (core/model/pruned_heads.h), so the engine always sees `heads` per layer.
+  std::map<int, std::vector<int>> prunedHeads;
 
   int headDim() const { return heads > 0 ? hidden / heads : 0; }
   bool causal() const { return arch == Architecture::Gpt2; }

@@ -1,9 +1,11 @@
 #include "core/model/hf_writer.h"
 
 #include "core/io/atomic_file.h"
+#include "core/model/pruned_heads.h"
 
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <system_error>
 
@@ -80,6 +82,27 @@ Status writeHfModel(const fs::path& dir, const Model& source, const ModelWeights
   for (const auto& [name, item] : source.checkpoint.tensors) {
     const auto it = ours.find(name);
     tensors.emplace_back(name, it != ours.end() ? convert(*it->second, options.dtype) : item.tensor);
+  }
+
+  // Removed heads leave the tensors; config.json says which (original indices).
+  const auto heads = mergeHeads(source.config.prunedHeads, options.removedHeads);
+  if (!heads.empty()) {
+    for (const auto& [layer, hs] : heads)
+      if (layer < 0 || layer >= source.config.layers || int(hs.size()) >= source.config.heads ||
+          hs.front() < 0 || hs.back() >= source.config.heads)
+        return makeError("cannot remove heads " + std::to_string(hs.size()) + " of layer " +
+                         std::to_string(layer) + " (" + std::to_string(source.config.heads) +
+                         " heads; at least one must stay)");
+    if (Status st = cutHeads(source.config, prefix, heads, tensors); !st) return st;
+    try {
+      auto config = nlohmann::ordered_json::parse((*side)["config.json"]);
+      nlohmann::ordered_json ph = nlohmann::ordered_json::object();
+      for (const auto& [layer, hs] : heads) ph[std::to_string(layer)] = hs;
+      config["pruned_heads"] = ph;
+      (*side)["config.json"] = config.dump(2) + "\n";
+    } catch (const std::exception& e) {
+      return makeError("config.json of the source: " + std::string(e.what()));
+    }
   }
 
   std::map<std::string, std::string> meta = source.checkpoint.metadata;

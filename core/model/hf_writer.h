@@ -26,6 +26,9 @@ struct HfWriteOptions {
   DType dtype = DType::F32;
   std::map<std::string, std::string> extraMetadata;
   const CancelToken* cancel = nullptr;  // a cancelled write leaves nothing behind
+  // Heads to cut out of the written tensors (with the config's own pruned_heads),
+  // recorded in config.json "pruned_heads" as transformers does (pruned_heads.h).
+  std::vector<std::pair<int, int>> removedHeads;
 };
 
 // The task-head prefix of a checkpoint's tensor names ("", "bert.", "transformer.", …).

@@ -3,6 +3,8 @@
 #include "core/compress/compressed.h"
 #include "core/compress/hdf5_model.h"
 #include "core/model/model.h"
+#include "core/model/pruned_heads.h"
+#include "core/sparse/model_sparse.h"
 
 namespace attn {
 
@@ -32,11 +34,19 @@ Result<std::shared_ptr<const Model>> loadModel(const std::filesystem::path& path
   }
   if (!config) return config.error();
   if (!ck) return ck.error();
+  std::vector<std::pair<int, int>> removedHeads;  // of a compressed file's plan
   if (compress::isCompressed(*ck)) {  // codes and parameters: dequantized on load
+    if (auto it = ck->metadata.find("attnstudio_plan"); it != ck->metadata.end()) {
+      auto plan = compress::parsePlanJson(it->second, path.string() + " (attnstudio_plan)");
+      if (!plan) return plan.error();
+      removedHeads = plan->prune.heads;
+    }
     auto plain = compress::decompressCheckpoint(*config, *ck);
     if (!plain) return makeError(path.string() + ": " + plain.message());
     ck = std::move(*plain);
   }
+  if (Status st = expandPrunedHeads(*config, *ck); !st)  // pruned heads back as zeros
+    return makeError(path.string() + ": " + st.message());
 
   auto m = std::make_shared<Model>();
   m->config = *config;
@@ -47,6 +57,9 @@ Result<std::shared_ptr<const Model>> loadModel(const std::filesystem::path& path
   if (!w && isCancelled(options.cancel)) return makeError("cancelled");
   if (!w) return makeError(path.string() + ": " + w.message());
   m->weights = std::move(*w);
+  // Removed heads stay zero whatever their codes decode to (as applyPlan leaves them).
+  if (Status st = sparse::zeroHeads(m->config, m->weights, removedHeads); !st)
+    return makeError(path.string() + ": " + st.message());
   m->parameters = countParameters(m->checkpoint);
   auto tok = sideFiles.empty()
                  ? text::loadTokenizer(dir.empty() ? std::filesystem::path(".") : dir,

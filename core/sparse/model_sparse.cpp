@@ -24,6 +24,44 @@ void zeroSlice(Tensor& t, int64_t begin, int64_t end) {  // a bias, elements [be
 }
 }  // namespace
 
+Status zeroHeads(const ModelConfig& c, ModelWeights& weights,
+                 const std::vector<std::pair<int, int>>& heads) {
+  if (heads.empty()) return Ok{};
+  const int Dh = c.hidden / std::max(1, c.heads);
+  std::map<int, std::vector<int>> byLayer;
+  for (const auto& [l, h] : heads) {
+    if (l < 0 || l >= c.layers || h < 0 || h >= c.heads)
+      return makeError("head (" + std::to_string(l) + ", " + std::to_string(h) + ") is outside the model");
+    byLayer[l].push_back(h);
+  }
+  Status st = editWeightMatrices(
+      c, weights,
+      [&](int layer, Target t) { return layer >= 0 && t <= Target::O && byLayer.count(layer); },
+      [&](const WeightMatrix& wm, std::vector<float>& v) -> Status {
+        for (int h : byLayer.at(wm.layer)) {
+          const int64_t k0 = int64_t(h) * Dh, k1 = k0 + Dh;
+          if (wm.target == Target::O) {
+            for (int64_t r = 0; r < wm.rows; ++r)
+              std::fill(v.begin() + r * wm.cols + k0, v.begin() + r * wm.cols + k1, 0.0f);
+          } else {
+            std::fill(v.begin() + k0 * wm.cols, v.begin() + k1 * wm.cols, 0.0f);
+          }
+        }
+        return Ok{};
+      });
+  if (!st) return st;
+  for (const auto& [l, h] : heads) {
+    LayerWeights& lw = weights.layers[size_t(l)];
+    if (lw.fusedQkv()) {
+      for (int t = 0; t < 3; ++t)
+        zeroSlice(lw.qkv.b, int64_t(t) * c.hidden + h * Dh, int64_t(t) * c.hidden + (h + 1) * Dh);
+    } else {
+      for (Linear* lin : {&lw.q, &lw.k, &lw.v}) zeroSlice(lin->b, h * Dh, (h + 1) * Dh);
+    }
+  }
+  return Ok{};
+}
+
 Result<SparseModel> pruneModel(const Model& base, const ModelPrunePlan& plan,
                                const SparsifyOptions& options) {
   const ModelConfig& c = base.config;

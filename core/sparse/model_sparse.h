@@ -55,6 +55,11 @@ struct SparsifyOptions {
   const CancelToken* cancel = nullptr;
 };
 
+// What removing heads does to weights: their Q, K, V rows and bias entries and
+// their O input columns become zero (GPT-2: the c_attn thirds' columns, c_proj rows).
+Status zeroHeads(const ModelConfig& config, ModelWeights& weights,
+                 const std::vector<std::pair<int, int>>& heads);
+
 Result<SparseModel> pruneModel(const Model& base, const ModelPrunePlan& plan,
                                const SparsifyOptions& options = {});
 

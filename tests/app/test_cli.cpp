@@ -754,6 +754,51 @@ print(checked)
     QCOMPARE(bad.code, 2);
   }
 
+  // An independent reading of a pruned export: transformers' BERT with pruned heads
+  // (tests/tools/pruned_heads_reference.py, torch) gives the kept heads' attention.
+  void prunedHeadsExportRunsInTorchLikeTransformers() {
+    if (QProcess::execute("/usr/bin/python3", {"-c", "import torch"}) != 0)
+      QSKIP("python3-torch is not installed");
+    TempDir tmp;
+    const QString dir = QString::fromStdString(tmp.path().string());
+    attn::compress::CompressionPlan plan;
+    QVERIFY(attn::quant::applyPlanText("all=uniform:8:channel", plan.quant).ok());
+    plan.prune.heads = {{0, 1}, {1, 0}, {1, 3}};
+    QVERIFY(attn::compress::savePlan(tmp / "plan.json", plan).ok());
+    const Run r = cli({"export", model("bert_tiny"), "--plan", dir + "/plan.json", "--out", dir + "/hf"});
+    QVERIFY2(r.code == 0, r.err.constData());
+    const std::vector<int32_t> ids = {2, 16, 50, 51, 52, 7, 3};
+    QStringList args = {QStringLiteral(ATTN_SOURCE_DIR "/tests/tools/pruned_heads_reference.py"), dir + "/hf"};
+    for (int id : ids) args << QString::number(id);
+    QProcess py;
+    py.start("/usr/bin/python3", args);
+    QVERIFY(py.waitForFinished(120000));
+    QVERIFY2(py.exitCode() == 0, py.readAllStandardError().constData());
+    const QJsonArray layers = QJsonDocument::fromJson(py.readAllStandardOutput()).object()["layers"].toArray();
+    QCOMPARE(layers.size(), 2);
+    auto back = attn::loadModel((dir + "/hf").toStdString());
+    QVERIFY(back.ok());
+    auto f = attn::forward((*back)->config, (*back)->weights, ids, {});
+    QVERIFY(f.ok());
+    const int S = int(ids.size());
+    const std::vector<std::vector<int>> kept = {{0, 2, 3}, {1, 2}};
+    constexpr double kTol = 1e-5;  // float32 engine against the float64 reference
+    double worst = 0.0;
+    for (int l = 0; l < 2; ++l) {
+      const QJsonArray heads = layers[l].toArray();
+      QCOMPARE(heads.size(), qsizetype(kept[size_t(l)].size()));
+      for (int i = 0; i < heads.size(); ++i) {
+        const float* ours = f->attentionMap(l, kept[size_t(l)][size_t(i)]);
+        const QJsonArray rows = heads[i].toArray();
+        for (int q = 0; q < S; ++q)
+          for (int k = 0; k < S; ++k)
+            worst = std::max(worst, std::abs(rows[q].toArray()[k].toDouble() - double(ours[q * S + k])));
+      }
+    }
+    qInfo("max |engine - torch reference| over the kept heads: %.3g", worst);
+    QVERIFY2(worst < kTol, qPrintable(QString::number(worst)));
+  }
+
   void exportFailsCleanly() {
     TempDir tmp;
     const QString dir = QString::fromStdString(tmp.path().string());

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "core/compress/compressed.h"
+#include "core/compress/export.h"
 #include "core/compress/hdf5_model.h"
 #include "core/compress/plan.h"
 #include "core/io/safetensors.h"
@@ -312,6 +313,117 @@ class TestCompress : public QObject {
     test::writeBytes(tmp / "c" / "model.safetensors", bytes.substr(0, bytes.size() / 2));
     auto r4 = loadModel(tmp / "c");
     QVERIFY(!r4.ok());
+  }
+
+  // Removed heads leave a Hugging Face export as transformers' prune_heads leaves a
+  // model: slices cut out, config.json "pruned_heads"; reopened, the same attention.
+  void hfExportCutsRemovedHeads_data() {
+    QTest::addColumn<QString>("model");
+    QTest::addColumn<QString>("weights");
+    QTest::newRow("bert, uniform") << "bert_tiny" << "all=uniform:4:channel";
+    QTest::newRow("bert, binary ffn + q") << "bert_tiny" << "q,v,ffn_in=binary:1";
+    QTest::newRow("gpt2, kmeans") << "gpt2_tiny" << "q,k,v,o=kmeans:3";
+  }
+  void hfExportCutsRemovedHeads() {
+    QFETCH(QString, model);
+    QFETCH(QString, weights);
+    auto m = loadModel(test::dataDir() / "models" / model.toStdString());
+    QVERIFY(m.ok());
+    const ModelConfig& c = (*m)->config;
+    CompressionPlan p;
+    QVERIFY(quant::applyPlanText(weights.toStdString(), p.quant).ok());
+    p.prune.heads = {{0, 1}, {1, 3}, {1, 0}};
+    auto applied = applyPlan(**m, p);
+    QVERIFY2(applied.ok(), applied.ok() ? "" : applied.message().c_str());
+    // In the app the removed heads are zero, also after a quantizer without a zero level.
+    const int Dh = c.headDim();
+    const LayerWeights& l1 = applied->model->weights.layers[1];
+    const Tensor& v = l1.fusedQkv() ? l1.qkv.w : l1.v.w;
+    if (!l1.fusedQkv())
+      for (int64_t i = 3 * Dh * c.hidden; i < 4 * Dh * c.hidden; ++i) QCOMPARE(v.f32()[i], 0.0f);
+    test::TempDir tmp;
+    ExportOptions eo;
+    QVERIFY(exportModel(tmp / "hf", **m, *applied, p, eo).ok());
+    // config.json: pruned_heads with the original indices; tensors without the slices.
+    auto cfg = readConfigJson(tmp / "hf" / "config.json");
+    QVERIFY2(cfg.ok(), cfg.ok() ? "" : cfg.message().c_str());
+    QCOMPARE(cfg->prunedHeads.size(), size_t(2));
+    QCOMPARE(cfg->prunedHeads.at(0), std::vector<int>({1}));
+    QCOMPARE(cfg->prunedHeads.at(1), std::vector<int>({0, 3}));
+    auto ck = openCheckpoint(tmp / "hf");
+    QVERIFY(ck.ok());
+    const std::string pre = checkpointPrefix(*ck, c.arch);
+    if (c.arch == Architecture::Gpt2) {
+      QCOMPARE(ck->find(pre + "h.1.attn.c_attn.weight")->shape(), Shape({c.hidden, 3 * (c.heads - 2) * Dh}));
+      QCOMPARE(ck->find(pre + "h.1.attn.c_attn.bias")->shape(), Shape({3 * (c.heads - 2) * Dh}));
+      QCOMPARE(ck->find(pre + "h.0.attn.c_proj.weight")->shape(), Shape({(c.heads - 1) * Dh, c.hidden}));
+    } else {
+      QCOMPARE(ck->find(pre + "encoder.layer.1.attention.self.query.weight")->shape(),
+               Shape({(c.heads - 2) * Dh, c.hidden}));
+      QCOMPARE(ck->find(pre + "encoder.layer.1.attention.self.value.bias")->shape(), Shape({(c.heads - 2) * Dh}));
+      QCOMPARE(ck->find(pre + "encoder.layer.0.attention.output.dense.weight")->shape(),
+               Shape({c.hidden, (c.heads - 1) * Dh}));
+      // Kept head 0 of layer 1 in the file is original head 1 (transformers keeps the order).
+      const Tensor* q = ck->find(pre + "encoder.layer.1.attention.self.query.weight");
+      const Tensor& full = applied->model->weights.layers[1].q.w;
+      QVERIFY(std::equal(q->f32(), q->f32() + Dh * c.hidden, full.f32() + 1 * Dh * c.hidden));
+      QVERIFY(std::equal(q->f32() + Dh * c.hidden, q->f32() + 2 * Dh * c.hidden, full.f32() + 2 * Dh * c.hidden));
+    }
+    // Reopened: the heads come back as zeros; the attention is the app's, bit for bit.
+    auto back = loadModel(tmp / "hf");
+    QVERIFY2(back.ok(), back.ok() ? "" : back.message().c_str());
+    QCOMPARE(test::firstDifferentWeight(c, applied->model->weights, (*back)->weights), std::string());
+    std::vector<int32_t> ids;
+    for (int i = 0; i < 9; ++i) ids.push_back(3 + (i * 11) % 90);
+    auto fa = forward(applied->model->config, applied->model->weights, ids, {});
+    auto fb = forward((*back)->config, (*back)->weights, ids, {});
+    QVERIFY(fa->attention == fb->attention);
+    QVERIFY(fa->lastHidden == fb->lastHidden);
+    // Exported again with one more head removed: the union is recorded and cut.
+    CompressionPlan more;
+    more.prune.heads = {{0, 2}};
+    auto again = applyPlan(**back, more);
+    QVERIFY(again.ok());
+    QVERIFY(exportModel(tmp / "hf2", **back, *again, more, eo).ok());
+    auto cfg2 = readConfigJson(tmp / "hf2" / "config.json");
+    QVERIFY(cfg2.ok());
+    QCOMPARE(cfg2->prunedHeads.at(0), std::vector<int>({1, 2}));
+    QCOMPARE(cfg2->prunedHeads.at(1), std::vector<int>({0, 3}));
+    QVERIFY(loadModel(tmp / "hf2").ok());
+    // The compressed formats keep full-size tensors; reopened, the heads are zero too.
+    ExportOptions h5;
+    h5.format = ExportFormat::Hdf5;
+    QVERIFY(exportModel(tmp / "m.h5", **m, *applied, p, h5).ok());
+    auto fromH5 = loadModel(tmp / "m.h5");
+    QVERIFY(fromH5.ok());
+    QCOMPARE(test::firstDifferentWeight(c, applied->model->weights, (*fromH5)->weights), std::string());
+    // Removing every head of a layer is refused, with nothing written.
+    CompressionPlan all;
+    for (int h = 0; h < c.heads; ++h) all.prune.heads.push_back({0, h});
+    auto allApplied = applyPlan(**m, all);
+    QVERIFY(allApplied.ok());
+    const Status refused = exportModel(tmp / "hf3", **m, *allApplied, all, eo);
+    QVERIFY(!refused.ok());
+    QVERIFY2(refused.message().find("at least one must stay") != std::string::npos, refused.message().c_str());
+    QVERIFY(!std::filesystem::exists(tmp / "hf3"));
+  }
+
+  void badPrunedHeadsInConfig_data() {
+    QTest::addColumn<QString>("value");
+    QTest::addColumn<QString>("message");
+    QTest::newRow("not an object") << "[1]" << "\"pruned_heads\" must be an object";
+    QTest::newRow("bad layer") << "{\"7\": [0]}" << "pruned_heads: \"7\" is not a layer";
+    QTest::newRow("bad head") << "{\"0\": [9]}" << "pruned_heads.0: 9 is not a head";
+    QTest::newRow("every head") << "{\"0\": [0, 1, 2, 3]}" << "removes every head";
+  }
+  void badPrunedHeadsInConfig() {
+    QFETCH(QString, value);
+    QFETCH(QString, message);
+    std::string text = test::readBytes(test::dataDir() / "models" / "bert_tiny" / "config.json");
+    text.insert(text.find('{') + 1, "\"pruned_heads\": " + value.toStdString() + ",");
+    auto c = parseConfigJson(text, "config.json");
+    QVERIFY(!c.ok());
+    QVERIFY2(c.message().find(message.toStdString()) != std::string::npos, c.message().c_str());
   }
 
   void applyEqualsPruneThenQuantize() {
