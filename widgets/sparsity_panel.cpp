@@ -218,6 +218,12 @@ void SparsityPanel::setTau(double t) { tau_->setValue(tauStep(t)); }
 
 int SparsityPanel::headsToPrune() const { return heads_->value(); }
 
+void SparsityPanel::setHeads(int count, sparse::Importance by) {
+  const QSignalBlocker a(heads_), b(importanceBy_);
+  heads_->setValue(count);
+  importanceBy_->setCurrentIndex(int(by));
+}
+
 sparse::Importance SparsityPanel::importance() const {
   return sparse::Importance(importanceBy_->currentIndex());
 }

@@ -41,6 +41,8 @@ class SparsityPanel : public QWidget {
   // tensor group, per-layer / per-head attention rules, an N:M pattern not listed —
   // in which case the caller applies the plan as it is.
   bool setPlan(const sparse::ModelPrunePlan& plan);
+  // How many heads to remove and by which ranking, without emitting planChanged.
+  void setHeads(int count, sparse::Importance by);
   void setTau(double tau);  // moves the τ slider (log scale)
   double tau() const;
 

@@ -25,6 +25,9 @@
 #include <QSaveFile>
 #include <QScrollArea>
 #include <QSettings>
+#include <QDateTime>
+#include <QUndoCommand>
+#include <QUndoStack>
 #include <QSpinBox>
 #include <QStatusBar>
 #include <QTabWidget>
@@ -299,6 +302,17 @@ void MainWindow::buildUi() {
   });
   file->addSeparator();
   file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
+  undo_ = new QUndoStack(this);
+  auto* edit = menuBar()->addMenu(tr("&Edit"));
+  QAction* undoAction = undo_->createUndoAction(this, tr("&Undo"));
+  undoAction->setShortcut(QKeySequence::Undo);
+  QAction* redoAction = undo_->createRedoAction(this, tr("&Redo"));
+  redoAction->setShortcut(QKeySequence::Redo);
+  edit->addAction(undoAction);
+  edit->addAction(redoAction);
+  presetMenu_ = menuBar()->addMenu(tr("&Presets"));
+  rebuildPresetMenu();
+
   auto* help = menuBar()->addMenu(tr("&Help"));
   help->addAction(tr("&About Attention Studio"), this, [this] {
     QMessageBox::about(
@@ -459,7 +473,10 @@ void MainWindow::buildQuantDock() {
     quantSent_ = true;
     quantPanel_->setStatus(tr("quantizing…"));
     session_->setQuantPlan(quantPanel_->plan());
-    if (compare() != Compare::Quantized) setCompare(Compare::Quantized);
+    if (!applyingState_) {
+      if (compare() != Compare::Quantized) setCompare(Compare::Quantized);
+      recordPanelChange(0);
+    }
   });
   connect(quantPanel_, &widgets::QuantPanel::sensitivityRequested, this, [this](int by) {
     quantPanel_->setStatus(tr("sensitivity scan…"));
@@ -555,19 +572,166 @@ bool MainWindow::openPlan(const QString& path, QString* error) {
     *error = QString::fromStdString(plan.message());
     return false;
   }
-  // Quantization: the panel holds any plan (what its controls cannot show goes into
-  // its overrides text) and requests the quantized student itself.
-  quantPanel_->setPlan(plan->quant);
-  // Sparsity: the controls show what they can; the plan is applied as written (its
-  // removed heads as listed, not re-ranked; per-layer attention rules kept).
-  const bool exact = sparsityPanel_->setPlan(plan->prune);
-  sparseSent_ = true;
-  sparsityPanel_->setStatus(exact ? tr("sparsifying…")
-                                  : tr("sparsifying… (the opened plan has settings the controls "
-                                       "cannot show; it is applied as written)"));
-  session_->setSparsityPlan(plan->prune, 0, sparsityPanel_->importance());
+  applyPlanAsStep(*plan, tr("Open plan %1").arg(QFileInfo(path).fileName()));
   statusBar()->showMessage(tr("Plan %1 opened").arg(QFileInfo(path).fileName()), 6000);
   return true;
+}
+
+// ---------------------------------------------------------------- undo / redo, presets
+
+namespace {
+// A change of the compression settings. The panels already show `after` when a
+// user edit is recorded, so the first redo does nothing; consecutive edits of the
+// same panel within kMergeMs (a slider drag, typing) are one step.
+class PanelCommand : public QUndoCommand {
+ public:
+  static constexpr qint64 kMergeMs = 800;
+  PanelCommand(MainWindow* w, MainWindow::PanelState before, MainWindow::PanelState after,
+               int panel, bool applied, const QString& text)
+      : QUndoCommand(text), w_(w), before_(std::move(before)), after_(std::move(after)),
+        panel_(panel), skip_(applied), at_(QDateTime::currentMSecsSinceEpoch()) {}
+  void undo() override { w_->restorePanelState(before_); }
+  void redo() override {
+    if (skip_) {
+      skip_ = false;
+      return;
+    }
+    w_->restorePanelState(after_);
+  }
+  int id() const override { return 1; }
+  bool mergeWith(const QUndoCommand* other) override {
+    const auto* o = static_cast<const PanelCommand*>(other);
+    if (panel_ < 0 || o->panel_ != panel_ || o->at_ - at_ > kMergeMs) return false;
+    after_ = o->after_;
+    at_ = o->at_;
+    return true;
+  }
+
+ private:
+  MainWindow* w_;
+  MainWindow::PanelState before_, after_;
+  int panel_;  // -1: a whole plan (open, preset): never merged
+  bool skip_;
+  qint64 at_;
+};
+
+std::string stateKey(const MainWindow::PanelState& s) {
+  compress::CompressionPlan p;
+  p.quant = s.quant;
+  p.prune = s.prune;
+  return compress::planJson(p) + "|" + std::to_string(s.headsToPrune) + "|" +
+         std::to_string(int(s.importance));
+}
+
+MainWindow::PanelState stateOf(const compress::CompressionPlan& plan) {
+  MainWindow::PanelState s;
+  s.quant = plan.quant;
+  s.prune = plan.prune;
+  s.headsToPrune = int(plan.prune.heads.size());
+  return s;
+}
+}  // namespace
+
+MainWindow::PanelState MainWindow::panelState() const { return state_; }
+
+void MainWindow::restorePanelState(const PanelState& s) {
+  applyingState_ = true;
+  const bool exact = sparsityPanel_->setPlan(s.prune);
+  if (s.prune.heads.empty()) sparsityPanel_->setHeads(s.headsToPrune, s.importance);
+  quantPanel_->setPlan(s.quant);  // the panel asks for the quantized student itself
+  sparseSent_ = true;
+  sparsityPanel_->setStatus(exact ? tr("sparsifying…")
+                                  : tr("sparsifying… (the plan has settings the controls cannot "
+                                       "show; it is applied as written)"));
+  session_->setSparsityPlan(s.prune, s.prune.heads.empty() ? s.headsToPrune : 0, s.importance);
+  const bool sparsifies = s.prune.prunesWeights() || s.prune.attention.active() ||
+                          !s.prune.heads.empty() || s.headsToPrune > 0;
+  setCompare(sparsifies && !s.quant.quantizesWeights() ? Compare::Sparsified : Compare::Quantized);
+  state_ = s;
+  applyingState_ = false;
+}
+
+void MainWindow::recordPanelChange(int panel) {
+  if (applyingState_) return;
+  PanelState after = state_;
+  if (panel == 0) {
+    after.quant = quantPanel_->plan();
+  } else {
+    after.prune = sparsityPanel_->plan();
+    after.headsToPrune = sparsityPanel_->headsToPrune();
+    after.importance = sparsityPanel_->importance();
+  }
+  if (stateKey(after) == stateKey(state_)) return;
+  undo_->push(new PanelCommand(this, state_, after, panel, true,
+                               panel == 0 ? tr("Quantization change") : tr("Sparsity change")));
+  state_ = after;
+}
+
+void MainWindow::applyPlanAsStep(const compress::CompressionPlan& plan, const QString& what) {
+  undo_->push(new PanelCommand(this, state_, stateOf(plan), -1, false, what));
+}
+
+std::vector<std::pair<QString, compress::CompressionPlan>> MainWindow::presets() const {
+  std::vector<std::pair<QString, compress::CompressionPlan>> out;
+  auto add = [&](const QString& name, const char* weights, auto&& more) {
+    compress::CompressionPlan p;
+    if (*weights) (void)quant::applyPlanText(weights, p.quant);
+    more(p);
+    out.emplace_back(name, std::move(p));
+  };
+  add(tr("No compression"), "", [](compress::CompressionPlan&) {});
+  add(tr("int8 per-channel"), "q,k,v,o,ffn_in,ffn_out=uniform:8:channel",
+      [](compress::CompressionPlan&) {});
+  add(tr("4-bit group-64 + 2:4"), "q,k,v,o,ffn_in,ffn_out=uniform:4:group:64",
+      [](compress::CompressionPlan& p) {
+        sparse::PruneSpec nm;
+        nm.method = sparse::PruneMethod::NM;
+        for (Target t : {Target::Q, Target::K, Target::V, Target::O, Target::FfnIn, Target::FfnOut})
+          p.prune.targets[size_t(t)] = nm;
+      });
+  add(tr("τ = 0.01 attention"), "", [](compress::CompressionPlan& p) {
+    p.prune.attention.all.kind = sparse::AttentionRule::Kind::Threshold;
+    p.prune.attention.all.tau = 0.01;
+  });
+  QSettings settings;
+  settings.beginGroup("presets");
+  for (const QString& key : settings.childKeys()) {
+    auto p = compress::parsePlanJson(settings.value(key).toString().toStdString(), key.toStdString());
+    if (p) out.emplace_back(key, std::move(*p));  // a damaged entry is skipped
+  }
+  return out;
+}
+
+bool MainWindow::applyPreset(const QString& name) {
+  for (const auto& [n, plan] : presets())
+    if (n == name) {
+      applyPlanAsStep(plan, tr("Preset %1").arg(name));
+      statusBar()->showMessage(tr("Preset %1").arg(name), 4000);
+      return true;
+    }
+  return false;
+}
+
+void MainWindow::savePreset(const QString& name) {
+  compress::CompressionPlan p;
+  p.quant = state_.quant;
+  p.prune = state_.prune;
+  QSettings().setValue("presets/" + name, QString::fromStdString(compress::planJson(p)));
+  rebuildPresetMenu();
+}
+
+void MainWindow::rebuildPresetMenu() {
+  if (!presetMenu_) return;
+  presetMenu_->clear();
+  for (const auto& [name, plan] : presets())
+    presetMenu_->addAction(name, this, [this, n = name] { applyPreset(n); });
+  presetMenu_->addSeparator();
+  presetMenu_->addAction(tr("Save current as preset…"), this, [this] {
+    bool ok = false;
+    const QString name = QInputDialog::getText(this, tr("Save preset"), tr("Name:"),
+                                               QLineEdit::Normal, QString(), &ok);
+    if (ok && !name.trimmed().isEmpty()) savePreset(name.trimmed());
+  });
 }
 
 bool MainWindow::runExportDialog() {
@@ -721,6 +885,7 @@ void MainWindow::buildSparseDock() {
   connect(sparsityPanel_, &widgets::SparsityPanel::planChanged, this, [this] {
     sendSparsityPlan();
     if (compare() != Compare::Sparsified) setCompare(Compare::Sparsified);
+    recordPanelChange(1);
   });
   connect(
       session_.get(), &Session::sparseReady, this, [this](std::shared_ptr<const SparseResult> r) {

@@ -11,6 +11,8 @@
 #include "core/compress/plan.h"
 
 class QLabel;
+class QMenu;
+class QUndoStack;
 class QLineEdit;
 class QSpinBox;
 class QCheckBox;
@@ -75,6 +77,25 @@ class MainWindow : public QMainWindow {
   // Opens a compression plan (JSON) into the Quantization and Sparsity panels and
   // applies it; false with *error set when the file is not a valid plan.
   bool openPlan(const QString& path, QString* error);
+
+  // What the Quantization and Sparsity panels set, as undo / redo restores it.
+  struct PanelState {
+    quant::ModelQuantPlan quant;
+    sparse::ModelPrunePlan prune;  // heads: those listed by an opened plan, else none
+    int headsToPrune = 0;          // ranked by `importance` when prune.heads is empty
+    sparse::Importance importance = sparse::Importance::Confidence;
+  };
+  PanelState panelState() const;
+  // Sets both panels to `state` and computes it (one undo step named `what`).
+  void applyPlanAsStep(const compress::CompressionPlan& plan, const QString& what);
+  QUndoStack* undoStack() const { return undo_; }
+  // Sets both panels to `state` and computes it, without recording a step (undo / redo).
+  void restorePanelState(const PanelState& state);
+  // Built-in and saved presets: name → plan.
+  std::vector<std::pair<QString, compress::CompressionPlan>> presets() const;
+  bool applyPreset(const QString& name);
+  // Saves the panels' plan as a named preset (QSettings "presets/<name>").
+  void savePreset(const QString& name);
   std::shared_ptr<const SparseResult> sparseResult() const { return sparse_; }
   // Token `index` of strip row `row` highlighted as row and column bands in the
   // heatmaps (its aligned group in the other model's map); (-1, -1) clears.
@@ -112,6 +133,8 @@ class MainWindow : public QMainWindow {
 
  private:
   void buildUi();
+  void recordPanelChange(int panel);  // 0 quantization, 1 sparsity
+  void rebuildPresetMenu();
   void openModel(Side side);
   void updateModelPanel(Side side);
   void scheduleRedraw();
@@ -122,6 +145,10 @@ class MainWindow : public QMainWindow {
   void rebuildRecentMenus();
 
   std::unique_ptr<Session> session_;
+  QUndoStack* undo_ = nullptr;
+  PanelState state_;             // the panels' state as last recorded
+  bool applyingState_ = false;   // panel signals caused by undo / redo / presets
+  QMenu* presetMenu_ = nullptr;
   StartOptions options_;
   widgets::HeatmapView* views_[3] = {};
   QLabel* modelInfo_[2] = {};

@@ -21,6 +21,7 @@
 #include <QPushButton>
 #include <QSettings>
 #include <QSignalSpy>
+#include <QUndoStack>
 #include <QSlider>
 #include <QSpinBox>
 #include <QStandardPaths>
@@ -1144,6 +1145,78 @@ class TestGui : public QObject {
     // it shows the nearest, within half a step; the plan applied keeps τ exactly (above).
     QVERIFY2(std::abs(panel->tau() / 0.01 - 1.0) < 0.045, qPrintable(QString::number(panel->tau())));
     QVERIFY(panel->plan().targets[int(Target::O)].has_value());
+  }
+
+  void undoRedoAndPresetsRestoreTheNumbersExactly() {
+    QSettings().remove("presets");
+    MainWindow w(pairOptions("The cat sat on the mat because it was warm."));
+    w.show();
+    QVERIFY(waitForBoth(w));
+    // The result of this plan once it arrives (null on time-out).
+    auto quantFor = [&](const std::string& text) -> std::shared_ptr<const QuantResult> {
+      QElapsedTimer t;
+      t.start();
+      while (t.elapsed() < kLoadTimeoutMs) {
+        if (w.quantResult() && w.quantResult()->hasForward &&
+            quant::planText(w.quantResult()->plan) == text)
+          return w.quantResult();
+        QTest::qWait(10);
+      }
+      return nullptr;
+    };
+    // Step 1: a preset; step 2: an edit in the panel.
+    QVERIFY(w.applyPreset("int8 per-channel"));
+    const std::string int8 = quant::planText(w.presets()[1].second.quant);
+    const auto a = quantFor(int8);
+    QVERIFY(a);
+    quant::ModelQuantPlan p4;
+    QVERIFY(quant::applyPlanText("q,k,v,o,ffn_in,ffn_out=uniform:4:channel", p4).ok());
+    w.quantPanel()->setPlan(p4);
+    const auto b = quantFor(quant::planText(p4));
+    QVERIFY(b);
+    QCOMPARE(w.undoStack()->count(), 2);
+    QCOMPARE(w.undoStack()->undoText(), QString("Quantization change"));
+    // Undo: the int8 numbers again, exactly (weights bit for bit, the same fidelity).
+    w.undoStack()->undo();
+    QCOMPARE(quant::planText(w.quantPanel()->plan()), int8);
+    const auto a2 = quantFor(int8);
+    QVERIFY(a2 && a2 != a);  // recomputed, not the old object
+    QCOMPARE(attn::test::firstDifferentWeight(a->model->config, a->model->weights, a2->model->weights),
+             std::string());
+    QCOMPARE(a2->fidelity.klMean, a->fidelity.klMean);
+    QCOMPARE(a2->fidelity.hiddenCosine, a->fidelity.hiddenCosine);
+    QCOMPARE(a2->bytesAfter, a->bytesAfter);
+    // Redo: the 4-bit numbers.
+    w.undoStack()->redo();
+    const auto b2 = quantFor(quant::planText(p4));
+    QVERIFY(b2);
+    QCOMPARE(attn::test::firstDifferentWeight(b->model->config, b->model->weights, b2->model->weights),
+             std::string());
+    QCOMPARE(b2->fidelity.klMean, b->fidelity.klMean);
+    // Undo all the way: no compression; the panel is back where it started.
+    w.undoStack()->undo();
+    w.undoStack()->undo();
+    QVERIFY(!w.quantPanel()->plan().quantizesWeights());
+    QVERIFY(!w.undoStack()->canUndo());
+    // A sparsity preset, undone: the attention rule goes away again.
+    QVERIFY(w.applyPreset("τ = 0.01 attention"));
+    QTRY_VERIFY_WITH_TIMEOUT(w.sparseResult() && !w.sparseResult()->preview &&
+                                 w.sparseResult()->plan.attention.active(),
+                             kLoadTimeoutMs);
+    QCOMPARE(w.sparseResult()->plan.attention.all.tau, 0.01);
+    w.undoStack()->undo();
+    QCOMPARE(int(w.sparsityPanel()->plan().attention.all.kind), int(sparse::AttentionRule::Kind::None));
+    // A saved preset comes back by name, with the plan it was saved with.
+    QVERIFY(w.applyPreset("4-bit group-64 + 2:4"));
+    w.savePreset("mine");
+    w.undoStack()->undo();
+    QVERIFY(w.applyPreset("mine"));
+    QTRY_VERIFY_WITH_TIMEOUT(w.sparseResult() && !w.sparseResult()->preview &&
+                                 w.sparseResult()->plan.prunesWeights(),
+                             kLoadTimeoutMs);
+    QCOMPARE(quant::planText(w.compressionPlan().quant), quant::planText(w.presets()[2].second.quant));
+    QVERIFY(!w.applyPreset("no such preset"));
+    QSettings().remove("presets");
   }
 
   void badModelKeepsThePreviousOne() {
