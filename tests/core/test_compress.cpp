@@ -1,5 +1,8 @@
 // The compression plan: JSON round trip, errors that name the key, and applying a
 // plan (prune, then quantize) equals doing the two steps by hand.
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QTest>
 
 #include <unistd.h>
@@ -10,6 +13,8 @@
 #include "core/compress/export.h"
 #include "core/compress/hdf5_model.h"
 #include "core/compress/plan.h"
+#include "core/compress/report.h"
+#include "core/attention/compare.h"
 #include "core/io/safetensors.h"
 #include "core/model/hf_writer.h"
 #include "core/model/model.h"
@@ -190,6 +195,15 @@ class TestCompress : public QObject {
         if (name.find(".values") != std::string::npos) floats += int64_t(item.tensor.nbytes());
       QCOMPARE(int64_t(bytes.size()) - 8 - int64_t(header) - stored - floats, codes);
     }
+
+    // As a Hugging Face directory (F32, dequantized): the same weights and attention.
+    ExportOptions hf;
+    QVERIFY(exportModel(tmp / "hf", **m, *applied, p, hf).ok());
+    auto fromHf = loadModel(tmp / "hf");
+    QVERIFY2(fromHf.ok(), fromHf.ok() ? "" : fromHf.message().c_str());
+    QCOMPARE(test::firstDifferentWeight((*m)->config, applied->model->weights, (*fromHf)->weights),
+             std::string());
+    QVERIFY(forward((*fromHf)->config, (*fromHf)->weights, ids, {})->attention == fa->attention);
 
     // The same as one HDF5 file: reopened weights and attention equal, bit for bit.
     const Status h5 = writeCompressedHdf5(tmp / "m.h5", **m, *applied, p, "{\"report\": 1}");
@@ -424,6 +438,49 @@ class TestCompress : public QObject {
     auto c = parseConfigJson(text, "config.json");
     QVERIFY(!c.ok());
     QVERIFY2(c.message().find(message.toStdString()) != std::string::npos, c.message().c_str());
+  }
+
+  // The JSON report's numbers are the engine's: per-tensor statistics of the
+  // quantizer, per-head KL / JS of a forward pass with the plan's attention settings.
+  void reportNumbersAreTheEngines() {
+    auto m = loadModel(test::dataDir() / "models" / "bert_tiny");
+    QVERIFY(m.ok());
+    CompressionPlan p = samplePlan();
+    auto applied = applyPlan(**m, p);
+    QVERIFY(applied.ok());
+    const std::string text = "the cat sat on the mat";
+    auto json = reportJson(**m, *applied, p, text);
+    QVERIFY(json.ok());
+    const QJsonObject r = QJsonDocument::fromJson(QByteArray::fromStdString(*json)).object();
+    QCOMPARE(qint64(r["bytes_before"].toDouble()), qint64(applied->bytesBefore));
+    QCOMPARE(qint64(r["bytes_after"].toDouble()), qint64(applied->bytesAfter));
+    const QJsonArray tensors = r["tensors"].toArray();
+    QCOMPARE(tensors.size(), qsizetype(applied->quantized.size()));
+    for (qsizetype i = 0; i < tensors.size(); ++i) {
+      const auto& t = applied->quantized[size_t(i)];
+      const QJsonObject o = tensors[i].toObject();
+      QCOMPARE(o["name"].toString().toStdString(), t.name);
+      QCOMPARE(o["mse"].toDouble(), t.stats.mse);
+      QCOMPARE(o["bits_per_weight"].toDouble(), t.stats.bitsPerWeight);
+    }
+    // An independent forward pass: the original against the compressed model with
+    // the plan's attention quantization and sparsity.
+    const auto ids = (*m)->tokenizer->encode(text).ids;
+    auto ref = forward((*m)->config, (*m)->weights, ids, {});
+    auto got = forward(applied->model->config, applied->model->weights, ids, {}, forwardOptions(p));
+    QVERIFY(ref.ok() && got.ok());
+    const Fidelity fid = fidelity(*ref, *got);
+    QCOMPARE(r["attention_kl_mean"].toDouble(), fid.klMean);
+    QCOMPARE(r["hidden_cosine"].toDouble(), fid.hiddenCosine);
+    const QJsonArray heads = r["heads"].toArray();
+    QCOMPARE(heads.size(), qsizetype(fid.kl.size()));
+    for (qsizetype i = 0; i < heads.size(); ++i) {
+      QCOMPARE(heads[i].toObject()["kl"].toDouble(), fid.kl[size_t(i)]);
+      QCOMPARE(heads[i].toObject()["js"].toDouble(), fid.js[size_t(i)]);
+    }
+    // The CSV carries the same rows.
+    const std::string csv = reportCsv(*json);
+    QCOMPARE(qsizetype(std::count(csv.begin(), csv.end(), '\n')), 1 + tensors.size() + heads.size());
   }
 
   void applyEqualsPruneThenQuantize() {
