@@ -44,13 +44,19 @@ int runExport(const ExportArgs& a) {
   if (*format != compress::ExportFormat::Hf && dtype != DType::F32)
     return fail("--dtype applies to --format hf");
   ThreadPool pool(threadCount(a.threads));
-  auto applied = compress::applyPlan(**model, *plan, &pool);
+  // Peak memory: the original's forward pass for the report comes first; then its
+  // mapped pages are let go, and each matrix's again once it is quantized, so the
+  // source, its dequantized copy and the codes are not all resident at once.
+  auto reference = compress::reportReference(**model, a.text, &pool);
+  if (!reference) return fail(reference.message());
+  (*model)->checkpoint.releaseAllPages();
+  auto applied = compress::applyPlan(**model, *plan, &pool, nullptr, /*releaseSource=*/true);
   if (!applied) return fail(applied.message());
   compress::CompressionPlan recorded = *plan;
   if (recorded.student.empty()) recorded.student = a.model;
 
   // The report first: an HDF5 file carries it inside.
-  auto reportText = compress::reportJson(**model, *applied, recorded, a.text, &pool);
+  auto reportText = compress::reportJson(**model, *applied, recorded, a.text, &pool, &*reference);
   if (!reportText) return fail(reportText.message());
   Json report = Json::parse(*reportText);
   report["model"] = a.model;

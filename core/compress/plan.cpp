@@ -207,8 +207,27 @@ Result<CompressionPlan> loadPlan(const std::filesystem::path& path) {
   return parsePlanJson(text, path.string());
 }
 
+namespace {
+// The base model's tensor a quantized (layer, target) was read from; GPT-2's fused
+// c_attn once its last third (V) is done.
+std::vector<const Tensor*> sourceTensors(const ModelWeights& w, int layer, Target t) {
+  if (layer < 0) return {&w.wordEmb, &w.posEmb, &w.typeEmb};
+  const LayerWeights& l = w.layers[size_t(layer)];
+  switch (t) {
+    case Target::Q: return {l.fusedQkv() ? nullptr : &l.q.w};
+    case Target::K: return {l.fusedQkv() ? nullptr : &l.k.w};
+    case Target::V: return {l.fusedQkv() ? &l.qkv.w : &l.v.w};
+    case Target::O: return {&l.o.w};
+    case Target::FfnIn: return {&l.ffnIn.w};
+    case Target::FfnOut: return {&l.ffnOut.w};
+    case Target::Emb: return {};
+  }
+  return {};
+}
+}  // namespace
+
 Result<AppliedPlan> applyPlan(const Model& base, const CompressionPlan& plan, ThreadPool* pool,
-                              const CancelToken* cancel) {
+                              const CancelToken* cancel, bool releaseSource) {
   AppliedPlan out;
   std::shared_ptr<const Model> current;
   if (plan.prune.prunesWeights() || !plan.prune.heads.empty()) {
@@ -226,6 +245,11 @@ Result<AppliedPlan> applyPlan(const Model& base, const CompressionPlan& plan, Th
     qo.pool = pool;
     qo.cancel = cancel;
     qo.keepCodes = true;
+    if (releaseSource && !current)
+      qo.consumed = [&base](int layer, Target t) {
+        for (const Tensor* s : sourceTensors(base.weights, layer, t))
+          if (s != nullptr && !s->empty()) base.checkpoint.releasePages(*s);
+      };
     auto q = quant::quantizeModel(toQuantize, plan.quant, qo);
     if (!q) return q.error();
     current = q->model;

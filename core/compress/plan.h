@@ -54,8 +54,11 @@ struct AppliedPlan {
   std::vector<quant::QuantizedTensor> codes;  // parallel to `quantized`
   int64_t bytesBefore = 0, bytesAfter = 0;
 };
+// releaseSource: drop the resident pages of each source matrix once it is
+// quantized (a command-line export that will not read them again soon).
 Result<AppliedPlan> applyPlan(const Model& base, const CompressionPlan& plan,
-                              ThreadPool* pool = nullptr, const CancelToken* cancel = nullptr);
+                              ThreadPool* pool = nullptr, const CancelToken* cancel = nullptr,
+                              bool releaseSource = false);
 // Forward options that run the plan's attention quantization and sparsity.
 ForwardOptions forwardOptions(const CompressionPlan& plan, ForwardOptions options = {});
 

@@ -29,9 +29,14 @@ struct Runs {
   Fidelity fid;
 };
 
-Result<Runs> run(const Model& base, const AppliedPlan& applied, const CompressionPlan& plan,
-                 const std::string& textIn, ThreadPool* pool) {
-  Runs r;
+struct Input {
+  std::string text;
+  std::vector<std::string> tokens;
+  std::vector<int32_t> ids;
+};
+
+Input input(const Model& base, const std::string& textIn) {
+  Input r;
   r.text = textIn.empty() ? "The quick brown fox jumps over the lazy dog." : textIn;
   std::vector<int32_t> ids;
   if (base.tokenizer) {
@@ -48,23 +53,44 @@ Result<Runs> run(const Model& base, const AppliedPlan& applied, const Compressio
     ids.resize(size_t(base.config.maxPositions));
     r.tokens.resize(ids.size());
   }
+  r.ids = std::move(ids);
+  return r;
+}
+
+Result<Runs> run(const Model& base, const AppliedPlan& applied, const CompressionPlan& plan,
+                 const std::string& textIn, ThreadPool* pool, const ForwardResult* reference) {
+  Input in = input(base, textIn);
+  Runs r;
+  r.text = in.text;
+  r.tokens = in.tokens;
   ForwardOptions fo;
   fo.pool = pool;
-  auto ref = forward(base.config, base.weights, ids, {}, fo);
-  if (!ref) return ref.error();
-  auto got = forward(applied.model->config, applied.model->weights, ids, {}, forwardOptions(plan, fo));
+  if (reference) {
+    if (reference->seq != int(in.ids.size())) return makeError("the report's reference is for another text");
+    r.ref = *reference;
+  } else {
+    auto ref = forward(base.config, base.weights, in.ids, {}, fo);
+    if (!ref) return ref.error();
+    r.ref = std::move(*ref);
+  }
+  auto got = forward(applied.model->config, applied.model->weights, in.ids, {}, forwardOptions(plan, fo));
   if (!got) return got.error();
-  r.ref = std::move(*ref);
   r.got = std::move(*got);
   r.fid = fidelity(r.ref, r.got);
   return r;
 }
 }  // namespace
 
+Result<ForwardResult> reportReference(const Model& base, const std::string& text, ThreadPool* pool) {
+  ForwardOptions fo;
+  fo.pool = pool;
+  return forward(base.config, base.weights, input(base, text).ids, {}, fo);
+}
+
 Result<ReportFigures> reportFigures(const Model& base, const AppliedPlan& applied,
                                     const CompressionPlan& plan, const std::string& text,
-                                    ThreadPool* pool) {
-  auto r = run(base, applied, plan, text, pool);
+                                    ThreadPool* pool, const ForwardResult* reference) {
+  auto r = run(base, applied, plan, text, pool, reference);
   if (!r) return r.error();
   ReportFigures f;
   f.planText = quant::planText(plan.quant);
@@ -130,8 +156,8 @@ Result<ReportFigures> reportFigures(const Model& base, const AppliedPlan& applie
 
 Result<std::string> reportJson(const Model& base, const AppliedPlan& applied,
                                const CompressionPlan& plan, const std::string& textIn,
-                               ThreadPool* pool) {
-  auto r = run(base, applied, plan, textIn, pool);
+                               ThreadPool* pool, const ForwardResult* reference) {
+  auto r = run(base, applied, plan, textIn, pool, reference);
   if (!r) return r.error();
   const std::string& text = r->text;
   const Fidelity& fid = r->fid;

@@ -12,10 +12,17 @@
 
 namespace attn::compress {
 
+// The original model's forward pass on the report's text — what the report
+// compares against. Computed first and passed in, the original weights need not
+// stay resident while the plan is applied (a lower peak for large exports).
+Result<ForwardResult> reportReference(const Model& base, const std::string& text,
+                                      ThreadPool* pool = nullptr);
+
 // text empty: a fixed sentence. Returns the JSON text (2-space indented).
+// reference: reportReference(base, text) when already computed.
 Result<std::string> reportJson(const Model& base, const AppliedPlan& applied,
                                const CompressionPlan& plan, const std::string& text,
-                               ThreadPool* pool = nullptr);
+                               ThreadPool* pool = nullptr, const ForwardResult* reference = nullptr);
 // The same numbers as CSV, from the JSON report.
 std::string reportCsv(const std::string& json);
 
@@ -51,6 +58,7 @@ struct ReportFigures {
 };
 Result<ReportFigures> reportFigures(const Model& base, const AppliedPlan& applied,
                                     const CompressionPlan& plan, const std::string& text,
-                                    ThreadPool* pool = nullptr);
+                                    ThreadPool* pool = nullptr,
+                                    const ForwardResult* reference = nullptr);
 
 }  // namespace attn::compress

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 namespace attn {
@@ -32,6 +33,15 @@ Result<std::shared_ptr<const MappedFile>> MappedFile::open(const std::filesystem
   }
   ::close(fd);  // the mapping stays valid after close
   return std::shared_ptr<const MappedFile>(std::move(f));
+}
+
+void MappedFile::release(const void* p, size_t bytes) const {
+  const long page = ::sysconf(_SC_PAGESIZE);
+  const auto begin = reinterpret_cast<uintptr_t>(p);
+  const auto end = begin + bytes;
+  const uintptr_t first = (begin + uintptr_t(page) - 1) / uintptr_t(page) * uintptr_t(page);
+  const uintptr_t last = end / uintptr_t(page) * uintptr_t(page);
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
 }
 
 MappedFile::~MappedFile() {

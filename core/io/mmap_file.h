@@ -20,6 +20,15 @@ class MappedFile {
   const unsigned char* data() const { return data_; }
   size_t size() const { return size_; }
   const std::filesystem::path& path() const { return path_; }
+  // Lets the kernel drop the resident pages of [p, p + bytes) (whole pages inside
+  // it; p must point into this mapping). The data stay readable: they are read
+  // from the file again when touched. Lowers the resident memory of a run that is
+  // done with them (MADV_DONTNEED on a private read-only file mapping).
+  void release(const void* p, size_t bytes) const;
+  bool contains(const void* p) const {
+    const auto* b = static_cast<const unsigned char*>(p);
+    return b >= data_ && b < data_ + size_;
+  }
 
  private:
   MappedFile() = default;

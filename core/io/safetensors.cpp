@@ -156,6 +156,18 @@ const Tensor* Checkpoint::find(const std::string& name) const {
   return it == tensors.end() ? nullptr : &it->second.tensor;
 }
 
+void Checkpoint::releasePages(const Tensor& t) const {
+  for (const auto& f : files)
+    if (f->mapping().contains(t.raw())) {
+      f->mapping().release(t.raw(), t.nbytes());
+      return;
+    }
+}
+
+void Checkpoint::releaseAllPages() const {
+  for (const auto& f : files) f->mapping().release(f->mapping().data(), f->mapping().size());
+}
+
 namespace {
 Status addFile(Checkpoint& ck, const std::shared_ptr<const SafetensorsFile>& f) {
   const std::string fname = f->path().filename().string();

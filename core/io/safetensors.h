@@ -35,6 +35,7 @@ class SafetensorsFile {
   // Borrows the mapped bytes; the tensor keeps the mapping alive.
   Tensor tensor(const SafetensorsEntry& e) const;
   const std::filesystem::path& path() const { return file_->path(); }
+  const MappedFile& mapping() const { return *file_; }
   uint64_t fileSize() const { return file_->size(); }
 
  private:
@@ -57,6 +58,11 @@ struct Checkpoint {
   uint64_t totalFileBytes = 0;
 
   const Tensor* find(const std::string& name) const;
+  // The resident pages of a tensor read from one of the files (or of every file)
+  // are dropped; reading them again reloads them from the file. Tensors held in
+  // memory (not mapped) are left alone.
+  void releasePages(const Tensor& t) const;
+  void releaseAllPages() const;
 };
 
 // path: a model directory (model.safetensors, or model.safetensors.index.json

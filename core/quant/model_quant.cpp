@@ -234,8 +234,10 @@ Result<QuantizedModel> quantizeModel(const Model& base, const ModelQuantPlan& pl
       m->config, m->weights,
       [&](int layer, Target t) { return plan.specFor(layer, t).has_value(); },
       [&](const WeightMatrix& wm, std::vector<float>& v) {
-        return qz.run(v, 0, wm.rows, wm.cols, *plan.specFor(wm.layer, wm.target), wm.name,
-                      wm.target, wm.layer);
+        Status st = qz.run(v, 0, wm.rows, wm.cols, *plan.specFor(wm.layer, wm.target), wm.name,
+                           wm.target, wm.layer);
+        if (st && options.consumed) options.consumed(wm.layer, wm.target);
+        return st;
       });
   if (!st) return st.error();
   out.model = std::move(m);

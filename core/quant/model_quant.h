@@ -8,6 +8,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -92,6 +93,9 @@ struct QuantizeModelOptions {
   const CancelToken* cancel = nullptr;
   bool keepCodes = false;
   int histogramBins = 64;
+  // Called once a matrix of the base model has been read and quantized (e.g. to
+  // release its mapped pages); GPT-2's fused c_attn after its V third.
+  std::function<void(int layer, Target target)> consumed;
 };
 
 Result<QuantizedModel> quantizeModel(const Model& base, const ModelQuantPlan& plan,
