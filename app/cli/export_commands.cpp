@@ -50,7 +50,9 @@ int runExport(const ExportArgs& a) {
   auto reference = compress::reportReference(**model, a.text, &pool);
   if (!reference) return fail(reference.message());
   (*model)->checkpoint.releaseAllPages();
-  auto applied = compress::applyPlan(**model, *plan, &pool, nullptr, /*releaseSource=*/true);
+  // No histograms: the command reports numbers only (the PDF report is the explorer's).
+  auto applied = compress::applyPlan(**model, *plan, &pool, nullptr, /*releaseSource=*/true,
+                                     /*histograms=*/false);
   if (!applied) return fail(applied.message());
   compress::CompressionPlan recorded = *plan;
   if (recorded.student.empty()) recorded.student = a.model;

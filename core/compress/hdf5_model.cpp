@@ -377,8 +377,9 @@ Status writeCompressedHdf5(const fs::path& file, const Model& source, const Appl
   auto layout = compressedTensors(source, applied, plan);
   if (!layout) return layout.error();
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // core never prints
-  return writePathAtomically(file, [&](const fs::path& tmp) {
-    return writeFile(tmp, source, *layout, *side, reportJson, cancel);
+  return writePathAtomically(file, [&](const fs::path& tmp) -> Status {
+    if (Status st = writeFile(tmp, source, *layout, *side, reportJson, cancel); !st) return st;
+    return syncFile(tmp);  // on disk before the rename, as every atomic write here
   });
 }
 

@@ -227,7 +227,7 @@ std::vector<const Tensor*> sourceTensors(const ModelWeights& w, int layer, Targe
 }  // namespace
 
 Result<AppliedPlan> applyPlan(const Model& base, const CompressionPlan& plan, ThreadPool* pool,
-                              const CancelToken* cancel, bool releaseSource) {
+                              const CancelToken* cancel, bool releaseSource, bool histograms) {
   AppliedPlan out;
   std::shared_ptr<const Model> current;
   if (plan.prune.prunesWeights() || !plan.prune.heads.empty()) {
@@ -245,6 +245,7 @@ Result<AppliedPlan> applyPlan(const Model& base, const CompressionPlan& plan, Th
     qo.pool = pool;
     qo.cancel = cancel;
     qo.keepCodes = true;
+    if (!histograms) qo.histogramBins = 0;
     if (releaseSource && !current)
       qo.consumed = [&base](int layer, Target t) {
         for (const Tensor* s : sourceTensors(base.weights, layer, t))

@@ -56,9 +56,10 @@ struct AppliedPlan {
 };
 // releaseSource: drop the resident pages of each source matrix once it is
 // quantized (a command-line export that will not read them again soon).
+// histograms: the quantizer's error histograms (for plots); the numbers are always there.
 Result<AppliedPlan> applyPlan(const Model& base, const CompressionPlan& plan,
                               ThreadPool* pool = nullptr, const CancelToken* cancel = nullptr,
-                              bool releaseSource = false);
+                              bool releaseSource = false, bool histograms = true);
 // Forward options that run the plan's attention quantization and sparsity.
 ForwardOptions forwardOptions(const CompressionPlan& plan, ForwardOptions options = {});
 

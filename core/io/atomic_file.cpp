@@ -54,6 +54,16 @@ Status writeFileAtomically(const std::filesystem::path& target,
   });
 }
 
+Status syncFile(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return makeError("cannot open '" + path.string() + "': " + std::strerror(errno));
+  const bool ok = ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!ok) return makeError("cannot flush '" + path.string() + "': " + std::strerror(err));
+  return Ok{};
+}
+
 Status writeDirectoryAtomically(const std::filesystem::path& dir,
                                 const std::function<Status(const std::filesystem::path&)>& fill) {
   namespace fs = std::filesystem;

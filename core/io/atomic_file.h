@@ -19,6 +19,9 @@ Status writeFileAtomically(const std::filesystem::path& target,
 Status writePathAtomically(const std::filesystem::path& target,
                            const std::function<Status(const std::filesystem::path&)>& write);
 
+// fsync of a closed file (for writers that manage the file themselves, like HDF5).
+Status syncFile(const std::filesystem::path& path);
+
 // A whole folder: fill(tempDir) writes the files into "<target>.partial-XXXXXX"
 // beside the target, which is then renamed to the target. An existing non-empty
 // target is refused; on failure the temporary folder is removed.

@@ -657,7 +657,39 @@ ErrorStats errorStats(const float* w, const QuantizedTensor& q, const std::vecto
   over([&](int64_t b, int64_t e) {
     Part p;
     p.mn = p.mx = w[b];
-    for (int64_t i = b; i < e; ++i) {
+    // kLanes independent accumulators (the compiler vectorises them), merged in
+    // lane order: the same result for the same chunks, whatever the machine.
+    constexpr int kLanes = 8;
+    double sig[kLanes] = {}, noise[kLanes] = {}, maxErr[kLanes] = {};
+    float maxErrF[kLanes] = {}, mn[kLanes], mx[kLanes], amax[kLanes];
+    int64_t arg[kLanes] = {};
+    for (int k = 0; k < kLanes; ++k) mn[k] = mx[k] = w[b], amax[k] = -1.0f;
+    const float* rp = r.data();
+    int64_t i = b;
+    for (; i + kLanes <= e; i += kLanes)
+      for (int k = 0; k < kLanes; ++k) {
+        const float x = w[i + k], y = rp[i + k];
+        const double d = double(x) - double(y);
+        sig[k] += double(x) * x;
+        noise[k] += d * d;
+        maxErr[k] = std::max(maxErr[k], std::fabs(d));
+        maxErrF[k] = std::max(maxErrF[k], std::fabs(x - y));
+        mn[k] = std::min(mn[k], x);
+        mx[k] = std::max(mx[k], x);
+        const bool more = std::fabs(x) > amax[k];
+        amax[k] = more ? std::fabs(x) : amax[k];
+        arg[k] = more ? i + k : arg[k];
+      }
+    for (int k = 0; k < kLanes; ++k) {
+      p.sig += sig[k];
+      p.noise += noise[k];
+      p.maxErr = std::max(p.maxErr, maxErr[k]);
+      p.maxErrF = std::max(p.maxErrF, maxErrF[k]);
+      p.mn = std::min(p.mn, mn[k]);
+      p.mx = std::max(p.mx, mx[k]);
+      if (amax[k] > p.amax || (amax[k] == p.amax && arg[k] < p.argmax)) p.amax = amax[k], p.argmax = arg[k];
+    }
+    for (; i < e; ++i) {
       const float x = w[i];
       const double d = double(x) - double(r[size_t(i)]);
       p.sig += double(x) * x;
@@ -685,23 +717,31 @@ ErrorStats errorStats(const float* w, const QuantizedTensor& q, const std::vecto
   st.bytesBefore = 4 * n;
   st.bytesAfter = q.storageBytes();
   st.bitsPerWeight = q.bitsPerWeight();
-  // Pass 2: both histograms (errors as float32 w − ŵ over [−m, m], m their largest magnitude).
+  // Pass 2: both histograms (errors as float32 w − ŵ over [−m, m], m their largest
+  // magnitude); bins = 0: none (a caller that only needs the numbers).
+  if (bins > 0) {
   st.weights = histogram(nullptr, 0, bins, all.mn, all.mx);
   st.errors = histogram(nullptr, 0, bins, -double(all.maxErrF), double(all.maxErrF));
   over([&](int64_t b, int64_t e) {
     std::vector<int64_t> hw(st.weights.counts.size(), 0), he(st.errors.counts.size(), 0);
-    const double ww = st.weights.width() > 0 ? st.weights.width() : 1.0;
-    const double we = st.errors.width() > 0 ? st.errors.width() : 1.0;
-    const int64_t lw = int64_t(hw.size()) - 1, le = int64_t(he.size()) - 1;
+    // Bin = ⌊(x − lo) · (1 / width)⌋: a multiplication instead of a division per value
+    // (a value within rounding of a bin edge may land in the neighbouring bin).
+    const double iw = st.weights.width() > 0 ? 1.0 / st.weights.width() : 1.0;
+    const double ie = st.errors.width() > 0 ? 1.0 / st.errors.width() : 1.0;
+    const double loW = st.weights.lo, loE = st.errors.lo;
+    const int lw = int(hw.size()) - 1, le = int(he.size()) - 1;
+    const float* rp = r.data();
     for (int64_t i = b; i < e; ++i) {
-      hw[size_t(std::clamp(int64_t((double(w[i]) - st.weights.lo) / ww), int64_t(0), lw))]++;
-      const double d = double(w[i] - r[size_t(i)]);
-      he[size_t(std::clamp(int64_t((d - st.errors.lo) / we), int64_t(0), le))]++;
+      const int bw = int((double(w[i]) - loW) * iw);
+      const int be = int((double(w[i] - rp[i]) - loE) * ie);
+      hw[size_t(std::clamp(bw, 0, lw))]++;
+      he[size_t(std::clamp(be, 0, le))]++;
     }
     std::lock_guard<std::mutex> lock(mu);
     for (size_t k = 0; k < hw.size(); ++k) st.weights.counts[k] += hw[k];
     for (size_t k = 0; k < he.size(); ++k) st.errors.counts[k] += he[k];
   });
+  }
   const int64_t blocks = blockCount(q.spec, q.rows, q.cols);
   const int64_t block = n > 0 ? all.argmax / (n / blocks) : 0;
   for (uint32_t u = 0; u < (1u << q.spec.bits); ++u) {

@@ -45,6 +45,7 @@ struct ErrorStats {
   std::vector<float> levels;
 };
 // Chunks run on `pool` when given; the result does not depend on it.
+// bins = 0: the numbers only, no histograms.
 ErrorStats errorStats(const float* w, const QuantizedTensor& q, int bins = 64,
                       ThreadPool* pool = nullptr);
 // The same with ŵ = q.dequantize() already computed (saves dequantizing twice).
