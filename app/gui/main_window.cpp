@@ -29,6 +29,7 @@
 #include <QUndoCommand>
 #include <QUndoStack>
 #include <QSpinBox>
+#include <QStackedWidget>
 #include <QStatusBar>
 #include <QTabWidget>
 #include <QTextStream>
@@ -49,6 +50,9 @@
 #include "widgets/quant_panel.h"
 #include "widgets/sparsity_panel.h"
 #include "widgets/token_strip_view.h"
+#include "widgets/corpus_fidelity_panel.h"
+#include "widgets/tradeoff_panel.h"
+#include "widgets/workspace_view.h"
 
 namespace attn::app {
 
@@ -97,6 +101,11 @@ MainWindow::MainWindow(const StartOptions& options, QWidget* parent)
     updateBusy();
     updateModelPanel(Side(side));
     updateDistillModels();
+    if (options_.workspaceByDefault && !compareChosen_ && session_->model(Teacher) &&
+        session_->model(Student) && compare() == Compare::TeacherStudent)
+      setCompare(Compare::Workspace);
+    else if (compare() == Compare::Workspace)
+      sendWorkspacePlan(state_);
     rememberModel(path);
     statusBar()->showMessage(tr("%1 loaded: %2").arg(sideName(Side(side)), path), 5000);
   });
@@ -122,6 +131,8 @@ MainWindow::MainWindow(const StartOptions& options, QWidget* parent)
           [this](std::shared_ptr<const Comparison> c) {
             latest_ = std::move(c);
             if (distillPanel_ && latest_ && latest_->hasLoss) distillPanel_->setLossMatrix(latest_->loss.kl);
+            if (compare() == Compare::Workspace && latest_ && (!ws_ || ws_->text != latest_->text))
+              sendWorkspacePlan(state_);
             scheduleRedraw();
           });
   connect(session_.get(), &Session::comparisonFailed, this,
@@ -178,13 +189,22 @@ void MainWindow::buildUi() {
     focusToken(same ? -1 : row, same ? -1 : index);  // a second click clears
   });
 
-  auto* maps = new QHBoxLayout();
+  stack_ = new QStackedWidget(central);
+  auto* mapsPage = new QWidget(stack_);
+  auto* maps = new QHBoxLayout(mapsPage);
+  maps->setContentsMargins(0, 0, 0, 0);
   for (int i = 0; i < 3; ++i) {
-    views_[i] = new widgets::HeatmapView(central);
+    views_[i] = new widgets::HeatmapView(mapsPage);
     maps->addWidget(views_[i], 1);
   }
   views_[2]->setScale(widgets::HeatmapView::Scale::Diverging);
-  layout->addLayout(maps, 1);
+  stack_->addWidget(mapsPage);
+  workspace_ = new widgets::WorkspaceView(stack_);
+  workspace_->setObjectName("workspace");
+  stack_->addWidget(workspace_);
+  connect(workspace_, &widgets::WorkspaceView::tensorChanged, this, &MainWindow::scheduleRedraw);
+  connect(workspace_, &widgets::WorkspaceView::diffAgainstChanged, this, &MainWindow::scheduleRedraw);
+  layout->addWidget(stack_, 1);
   setCentralWidget(central);
   // Linked cursors and linked zoom/pan across the three maps.
   for (auto* v : views_) {
@@ -205,7 +225,8 @@ void MainWindow::buildUi() {
   tools->addSeparator();
   compare_ = new QComboBox(tools);
   compare_->addItems({tr("Teacher vs student"), tr("Student vs quantized student"),
-                      tr("Student vs sparsified student")});
+                      tr("Student vs sparsified student"), tr("Compression workspace")});
+  connect(compare_, &QComboBox::activated, this, [this] { compareChosen_ = true; });
   compare_->setToolTip(tr("What the three maps compare"));
   tools->addWidget(compare_);
   connect(compare_, &QComboBox::currentIndexChanged, this, [this](int i) {
@@ -214,6 +235,8 @@ void MainWindow::buildUi() {
       session_->setQuantPlan(quantPanel_->plan());
     }
     if (i == int(Compare::Sparsified) && !sparseSent_) sendSparsityPlan();
+    stack_->setCurrentIndex(i == int(Compare::Workspace) ? 1 : 0);
+    if (i == int(Compare::Workspace) && !wsSent_) sendWorkspacePlan(state_);
     scheduleRedraw();
   });
   tools->addSeparator();
@@ -429,6 +452,7 @@ void MainWindow::buildUi() {
   buildQuantDock();
   buildSparseDock();
   buildDistillDock();
+  buildAnalysisDocks();
   setAcceptDrops(true);
   rebuildRecentMenus();
   QSettings settings;
@@ -471,6 +495,12 @@ void MainWindow::buildQuantDock() {
   addPanelDock(tr("Quantization"), "quantization", quantPanel_);
   connect(quantPanel_, &widgets::QuantPanel::planChanged, this, [this] {
     quantSent_ = true;
+    if (compare() == Compare::Workspace) {  // one compressed student for both panels
+      if (applyingState_) return;          // restorePanelState sends the whole state
+      recordPanelChange(0);
+      sendWorkspacePlan(state_);
+      return;
+    }
     quantPanel_->setStatus(tr("quantizing…"));
     session_->setQuantPlan(quantPanel_->plan());
     if (!applyingState_) {
@@ -558,6 +588,14 @@ void MainWindow::buildDistillDock() {
 
 compress::CompressionPlan MainWindow::compressionPlan() const {
   compress::CompressionPlan p;
+  if (compare() == Compare::Workspace && wsSent_) {
+    p = wsRequest_.plan;
+    // Heads ranked by importance: as the last result for this request chose them.
+    if (p.prune.heads.empty() && wsRequest_.headsToPrune > 0 && ws_) p.prune.heads = ws_->plan.prune.heads;
+    const QString student = session_->modelPath(Student);
+    p.student = (student.isEmpty() ? session_->modelPath(Teacher) : student).toStdString();
+    return p;
+  }
   if (quantSent_ && quantPanel_) p.quant = quantPanel_->plan();
   if (sparse_) p.prune = sparse_->plan;  // heads as the importance ranking chose them
   else if (sparseSent_ && sparsityPanel_) p.prune = sparsityPanel_->plan();
@@ -636,6 +674,19 @@ MainWindow::PanelState MainWindow::panelState() const { return state_; }
 
 void MainWindow::restorePanelState(const PanelState& s) {
   applyingState_ = true;
+  if (compare() == Compare::Workspace) {
+    const bool exact = sparsityPanel_->setPlan(s.prune);
+    if (s.prune.heads.empty()) sparsityPanel_->setHeads(s.headsToPrune, s.importance);
+    quantPanel_->setPlan(s.quant);
+    quantSent_ = sparseSent_ = true;
+    state_ = s;
+    applyingState_ = false;
+    sendWorkspacePlan(s);
+    if (!exact)
+      workspace_->setStatus(tr("computing… (the plan has settings the Sparsity controls cannot "
+                               "show; it is applied as written)"));
+    return;
+  }
   const bool exact = sparsityPanel_->setPlan(s.prune);
   if (s.prune.heads.empty()) sparsityPanel_->setHeads(s.headsToPrune, s.importance);
   quantPanel_->setPlan(s.quant);  // the panel asks for the quantized student itself
@@ -883,6 +934,13 @@ void MainWindow::buildSparseDock() {
   QDockWidget* dock = addPanelDock(tr("Sparsity"), "sparsity", sparsityPanel_);
   if (auto* quant = findChild<QDockWidget*>("quantization")) tabifyDockWidget(quant, dock);
   connect(sparsityPanel_, &widgets::SparsityPanel::planChanged, this, [this] {
+    if (compare() == Compare::Workspace) {
+      if (applyingState_) return;
+      sparseSent_ = true;
+      recordPanelChange(1);
+      sendWorkspacePlan(state_);
+      return;
+    }
     sendSparsityPlan();
     if (compare() != Compare::Sparsified) setCompare(Compare::Sparsified);
     recordPanelChange(1);
@@ -1150,6 +1208,10 @@ void MainWindow::redraw() {
       crossed =
           sp->preview ? grids_[c->hasStudent ? Student : Teacher]->crossed() : sp->pruned.heads;
     }
+  }
+  if (compare() == Compare::Workspace) {
+    drawWorkspace(*c, layer, heads[Student], avg);
+    if (ws_) crossed = ws_->plan.prune.heads;
   }
   grids_[c->hasStudent ? Student : Teacher]->setCrossed(crossed);
   const bool lossStat = gridStat_->currentIndex() == 2;
@@ -1438,6 +1500,215 @@ void MainWindow::maybeScreenshot() {
     const bool ok = grab().save(options_.screenshot);
     if (!ok) qCritical("cannot write %s", qPrintable(options_.screenshot));
     QApplication::exit(ok ? 0 : 1);
+  });
+}
+
+}  // namespace attn::app
+
+namespace attn::app {
+
+WorkspaceRequest MainWindow::workspaceRequest() const { return wsRequest_; }
+
+void MainWindow::sendWorkspacePlan(const PanelState& state) {
+  WorkspaceRequest req;
+  req.plan.quant = state.quant;
+  req.plan.prune = state.prune;
+  req.headsToPrune = state.prune.heads.empty() ? state.headsToPrune : 0;
+  req.by = state.importance;
+  const auto t = session_->model(Teacher), st = session_->model(Student);
+  if (t && st) {
+    req.mapping = mapping_;
+    if (int(req.mapping.size()) != st->config.layers)
+      req.mapping = uniformLayerMap(st->config.layers, t->config.layers);
+  }
+  wsRequest_ = req;
+  wsSent_ = true;
+  workspace_->setStatus(tr("computing…"));
+  session_->setWorkspacePlan(req);
+}
+
+void MainWindow::drawWorkspace(const Comparison& c, int layer, int head, bool average) {
+  ++workspaceRedraws_;
+  const WorkspaceResult* r = ws_.get();
+  if (r == nullptr || r->text != c.text || r->base != session_->model(Side(r->side))) {
+    if (r == nullptr)
+      for (auto m : {widgets::WorkspaceView::Teacher, widgets::WorkspaceView::Student,
+                     widgets::WorkspaceView::Compressed, widgets::WorkspaceView::Difference})
+        workspace_->map(m)->setMessage(tr("compressing the student…"));
+    return;
+  }
+  const ForwardResult& f = r->forward;
+  const SideResult& side = r->side == Student ? c.student : c.teacher;
+  const int L = std::min(layer, f.layers - 1), h = std::min(head, f.heads - 1), S = f.seq;
+  const QString where = average ? tr("L%1 · head average").arg(L) : tr("L%1 h%2").arg(L).arg(h);
+  const std::vector<float> student = layerMap(*r->reference, L, h, average);
+  const std::vector<float> compressed = layerMap(f, L, h, average);
+  std::vector<float> teacher;
+  QString teacherWhere;
+  QString note = session_->model(Teacher) && r->side == Student
+                     ? tr("the teacher reads this text as other tokens")
+                     : tr("no teacher loaded");
+  if (r->teacher) {
+    const int tl = L < int(wsRequest_.mapping.size()) ? wsRequest_.mapping[size_t(L)] : L;
+    const int tL = std::clamp(tl, 0, r->teacher->layers - 1);
+    const bool sameHeads = r->teacher->heads == f.heads;
+    teacher = layerMap(*r->teacher, tL, sameHeads ? h : 0, average || !sameHeads);
+    teacherWhere = average || !sameHeads ? tr("L%1 · head average").arg(tL) : tr("L%1 h%2").arg(tL).arg(h);
+  }
+  workspace_->setMaps(teacher.empty() ? nullptr : teacher.data(), student.data(), compressed.data(), S,
+                      side.tokens, where, teacherWhere, note);
+  // The selected tensor of this layer: what the plan did to it.
+  const compress::AppliedPlan& a = *r->applied;
+  QStringList names;
+  std::vector<Target> targets;
+  for (int t = 0; t < kTargetCount; ++t) {
+    const bool q = std::any_of(a.quantized.begin(), a.quantized.end(),
+                               [&](const auto& x) { return x.layer == L && int(x.target) == t; });
+    const bool p = std::any_of(a.pruned.begin(), a.pruned.end(),
+                               [&](const auto& x) { return x.layer == L && int(x.target) == t; });
+    if (q || p) names << kTargetNames[t], targets.push_back(Target(t));
+  }
+  // The target the user looked at last stays selected across layers and results.
+  const int previous = workspace_->currentTensor();
+  if (previous >= 0 && previous < wsTensorNames_.size()) wsTensor_ = wsTensorNames_[previous];
+  wsTensorNames_ = names;
+  const int current = names.isEmpty() ? -1 : std::max<int>(0, int(names.indexOf(wsTensor_)));
+  workspace_->setTensorNames(names, current);
+  if (current < 0) {
+    workspace_->setTensor(tr("layer %1").arg(L), nullptr, nullptr);
+  } else {
+    const Target t = targets[size_t(current)];
+    const quant::TensorReport* q = nullptr;
+    const sparse::PrunedTensor* p = nullptr;
+    for (const auto& x : a.quantized)
+      if (x.layer == L && x.target == t) q = &x;
+    for (const auto& x : a.pruned)
+      if (x.layer == L && x.target == t) p = &x;
+    workspace_->setTensor(QString("L%1 %2").arg(L).arg(names[current]), q, p);
+  }
+  double dropped = 0.0;
+  if (!average && size_t(L * f.heads + h) < r->counts.size())
+    dropped = r->counts[size_t(L * f.heads + h)].sparsity();
+  workspace_->setAttentionMask(compressed.data(), S, side.tokens,
+                               average ? tr("Attention kept") : tr("Kept (%1 % dropped)").arg(100 * dropped, 0, 'f', 1));
+  const compress::Evaluation& e = r->eval;
+  widgets::WorkspaceView::Readout ro;
+  ro.klTeacher = e.teacherKl;
+  ro.klTeacherBase = e.studentTeacherKl;
+  ro.klStudent = e.klMean;
+  ro.jsStudent = e.jsMean;
+  ro.hiddenCosine = e.hiddenCosine;
+  const size_t k = size_t(L) * size_t(f.heads) + size_t(h);
+  ro.headKlStudent = k < e.headKl.size() ? e.headKl[k] : compress::kNoValue;
+  ro.headKlTeacher = k < r->teacherHeadKl.size() ? r->teacherHeadKl[k] : compress::kNoValue;
+  ro.bytesBefore = e.size.before;
+  ro.bytesAfter = e.size.after;
+  ro.bitsPerWeight = e.size.bitsPerWeight();
+  ro.weightSparsity = e.weightSparsity;
+  ro.attentionSparsity = e.attention.sparsity();
+  ro.computeMs = r->computeMs;
+  workspace_->setReadout(ro);
+}
+
+void MainWindow::buildAnalysisDocks() {
+  connect(session_.get(), &Session::workspaceReady, this,
+          [this](std::shared_ptr<const WorkspaceResult> r) {
+            ws_ = std::move(r);
+            workspace_->setStatus(QString());
+            // The panels show the numbers of the same compressed student.
+            const compress::AppliedPlan& a = *ws_->applied;
+            Fidelity fid;
+            fid.layers = ws_->eval.layers;
+            fid.heads = ws_->eval.heads;
+            fid.kl = ws_->eval.headKl;
+            fid.js = ws_->eval.headJs;
+            fid.klMean = ws_->eval.klMean;
+            fid.jsMean = ws_->eval.jsMean;
+            fid.hiddenCosine = ws_->eval.hiddenCosine;
+            quantPanel_->setStatus(QString());
+            quantPanel_->setResult(a.quantized, ws_->eval.size.before, ws_->eval.size.after, &fid);
+            widgets::SparsityPanel::Readout ro;
+            ro.weightSparsity = ws_->eval.weightSparsity;
+            ro.attentionSparsity = ws_->eval.attention.sparsity();
+            ro.retainedMass = ws_->eval.attention.retainedMass();
+            ro.klMean = ws_->eval.klMean;
+            ro.hiddenCosine = ws_->eval.hiddenCosine;
+            for (const auto& t : a.pruned) {
+              ro.denseBytes += t.bytes.dense;
+              ro.bitmapBytes += t.bytes.bitmap;
+              ro.csrBytes += t.bytes.csr;
+            }
+            ro.prunedHeads = ws_->plan.prune.heads;
+            sparsityPanel_->setStatus(QString());
+            sparsityPanel_->setResult(a.pruned, ro);
+            scheduleRedraw();
+          });
+  connect(session_.get(), &Session::workspaceFailed, this,
+          [this](QString message) { workspace_->setStatus(message); });
+
+  tradeoff_ = new widgets::TradeoffPanel(this);
+  QDockWidget* tradeDock = addPanelDock(tr("Trade-offs"), "tradeoffs", tradeoff_);
+  corpusPanel_ = new widgets::CorpusFidelityPanel(this);
+  QDockWidget* corpusDock = addPanelDock(tr("Corpus fidelity"), "corpusFidelity", corpusPanel_);
+  if (auto* quant = findChild<QDockWidget*>("quantization")) {
+    tabifyDockWidget(quant, tradeDock);
+    tabifyDockWidget(quant, corpusDock);
+    quant->raise();
+  }
+  if (!options_.corpus.isEmpty()) {
+    tradeoff_->setCorpus(options_.corpus);
+    corpusPanel_->setCorpus(options_.corpus);
+  }
+  auto request = [this](bool sweep) {
+    AnalysisRequest req;
+    req.plan = compressionPlan();
+    req.corpus = sweep ? tradeoff_->corpus() : corpusPanel_->corpus();
+    req.maxSentences = sweep ? tradeoff_->maxSentences() : corpusPanel_->maxSentences();
+    req.text = session_->text();
+    const auto t = session_->model(Teacher), st = session_->model(Student);
+    if (t && st)
+      req.mapping = int(mapping_.size()) == st->config.layers
+                        ? mapping_
+                        : uniformLayerMap(st->config.layers, t->config.layers);
+    return req;
+  };
+  connect(tradeoff_, &widgets::TradeoffPanel::runRequested, this, [this, request] {
+    AnalysisRequest req = request(true);
+    QString error;
+    if (!tradeoff_->axes(&req.axes, &error)) return tradeoff_->setStatus(error);
+    analysisKind_ = 0;
+    session_->runAnalysis(req);
+  });
+  connect(corpusPanel_, &widgets::CorpusFidelityPanel::runRequested, this, [this, request] {
+    AnalysisRequest req = request(false);
+    if (req.corpus.isEmpty()) {
+      corpusPanel_->finished(false, tr("choose a corpus file first"));
+      return;
+    }
+    analysisKind_ = 1;
+    session_->runAnalysis(req);
+  });
+  connect(tradeoff_, &widgets::TradeoffPanel::cancelRequested, session_.get(), &Session::cancelAnalysis);
+  connect(corpusPanel_, &widgets::CorpusFidelityPanel::cancelRequested, session_.get(),
+          &Session::cancelAnalysis);
+  connect(tradeoff_, &widgets::TradeoffPanel::applyRequested, this,
+          [this](const compress::CompressionPlan& plan, const QString& what) {
+            if (compare() != Compare::Workspace) setCompare(Compare::Workspace);
+            applyPlanAsStep(plan, what);
+          });
+  connect(session_.get(), &Session::analysisStarted, this, [this](int total) {
+    if (analysisKind_ == 0) tradeoff_->started(total);
+    if (analysisKind_ == 1) corpusPanel_->started(total);
+  });
+  connect(session_.get(), &Session::sweepPoint, this,
+          [this](std::shared_ptr<const compress::SweepPoint> p, int, int) { tradeoff_->addPoint(*p); });
+  connect(session_.get(), &Session::corpusPartial, this,
+          [this](std::shared_ptr<const compress::Evaluation> e, int done, int total) {
+            corpusPanel_->setPartial(*e, done, total);
+          });
+  connect(session_.get(), &Session::analysisFinished, this, [this](bool completed, QString message) {
+    if (analysisKind_ == 0) tradeoff_->finished(completed, message);
+    if (analysisKind_ == 1) corpusPanel_->finished(completed, message);
   });
 }
 

@@ -24,6 +24,7 @@ class QMenu;
 class QDockWidget;
 
 class QDialog;
+class QStackedWidget;
 
 namespace attn::widgets {
 class DistillPanel;
@@ -33,6 +34,9 @@ class BarChartView;
 class TokenStripView;
 class QuantPanel;
 class SparsityPanel;
+class WorkspaceView;
+class TradeoffPanel;
+class CorpusFidelityPanel;
 }  // namespace attn::widgets
 
 namespace attn::app {
@@ -42,6 +46,9 @@ struct StartOptions {
   QString corpus;  // preset corpus file of the distillation panel
   int layer = -1, head = -1;  // student layer / head to select once loaded
   QString screenshot;         // save a PNG once everything is drawn, then quit
+  // Show the compression workspace once a teacher and a student are loaded
+  // (unless the user chose another view first).
+  bool workspaceByDefault = true;
 };
 
 class MainWindow : public QMainWindow {
@@ -62,7 +69,9 @@ class MainWindow : public QMainWindow {
   widgets::QuantPanel* quantPanel() const { return quantPanel_; }
   // What the three big maps compare: teacher | student | difference, or the
   // float student | quantized student | difference.
-  enum class Compare { TeacherStudent = 0, Quantized = 1, Sparsified = 2 };
+  // Workspace: the compression workspace (teacher, student, compressed student,
+  // difference, error histogram, masks and fidelity read-outs) instead of the three maps.
+  enum class Compare { TeacherStudent = 0, Quantized = 1, Sparsified = 2, Workspace = 3 };
   void setCompare(Compare mode);
   Compare compare() const;
   std::shared_ptr<const QuantResult> quantResult() const { return quant_; }
@@ -97,6 +106,15 @@ class MainWindow : public QMainWindow {
   // Saves the panels' plan as a named preset (QSettings "presets/<name>").
   void savePreset(const QString& name);
   std::shared_ptr<const SparseResult> sparseResult() const { return sparse_; }
+  widgets::WorkspaceView* workspaceView() const { return workspace_; }
+  widgets::TradeoffPanel* tradeoffPanel() const { return tradeoff_; }
+  widgets::CorpusFidelityPanel* corpusPanel() const { return corpusPanel_; }
+  // The workspace's last compressed student (nullptr before the first).
+  std::shared_ptr<const WorkspaceResult> workspaceResult() const { return ws_; }
+  // The workspace request for the panels' state (panelState(): what undo / redo
+  // restore, the panels a user touched): what the next result will be.
+  WorkspaceRequest workspaceRequest() const;
+  int workspaceRedraws() const { return workspaceRedraws_; }
   // Token `index` of strip row `row` highlighted as row and column bands in the
   // heatmaps (its aligned group in the other model's map); (-1, -1) clears.
   void focusToken(int row, int index);
@@ -190,6 +208,21 @@ class MainWindow : public QMainWindow {
 
  private:
   void buildDistillDock();
+  void buildAnalysisDocks();
+  void sendWorkspacePlan(const PanelState& state);
+  void drawWorkspace(const Comparison& c, int layer, int head, bool average);
+  widgets::WorkspaceView* workspace_ = nullptr;
+  widgets::TradeoffPanel* tradeoff_ = nullptr;
+  widgets::CorpusFidelityPanel* corpusPanel_ = nullptr;
+  QStackedWidget* stack_ = nullptr;
+  std::shared_ptr<const WorkspaceResult> ws_;
+  WorkspaceRequest wsRequest_;
+  bool wsSent_ = false;
+  bool compareChosen_ = false;  // the user picked a view: no switch to the workspace
+  int workspaceRedraws_ = 0;
+  QString wsTensor_;            // the workspace's tensor target ("q", "ffn_in", …)
+  QStringList wsTensorNames_;   // the tensor list it was chosen from
+  int analysisKind_ = -1;       // 0 sweep, 1 corpus
   void updateDistillModels();
   QComboBox* compare_ = nullptr;
   std::shared_ptr<const QuantResult> quant_;

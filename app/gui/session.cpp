@@ -1,5 +1,6 @@
 #include "app/gui/session.h"
 
+#include <QElapsedTimer>
 #include <QPointer>
 #include <chrono>
 #include <cmath>
@@ -101,7 +102,11 @@ Session::Session(int computeThreads, QObject* parent) : QObject(parent) {
   qRegisterMetaType<std::shared_ptr<const SparseResult>>();
   qRegisterMetaType<distill::StepReport>();
   qRegisterMetaType<TrainRequest>();
+  qRegisterMetaType<std::shared_ptr<const WorkspaceResult>>();
+  qRegisterMetaType<std::shared_ptr<const compress::SweepPoint>>();
+  qRegisterMetaType<std::shared_ptr<const compress::Evaluation>>();
   trainer_.setMaxThreadCount(1);
+  analysis_.setMaxThreadCount(1);
   worker_.setMaxThreadCount(1);
   const int n =
       computeThreads > 0 ? computeThreads : std::max(1, int(std::thread::hardware_concurrency()));
@@ -109,9 +114,11 @@ Session::Session(int computeThreads, QObject* parent) : QObject(parent) {
 }
 
 Session::~Session() {
-  for (const auto& c : {cancel_, quantCancel_, scanCancel_, loadCancel_, sparseCancel_})
+  for (const auto& c : {cancel_, quantCancel_, scanCancel_, loadCancel_, sparseCancel_,
+                        workspaceCancel_, analysisCancel_})
     if (c) c->cancel();
   worker_.waitForDone();
+  analysis_.waitForDone();
 }
 
 void Session::jobStarted() {
@@ -714,6 +721,230 @@ void Session::exportStudent(const compress::CompressionPlan& plan, const QString
 
 void Session::cancelExport() {
   if (exportCancel_) exportCancel_->cancel();
+}
+
+void Session::setWorkspacePlan(const WorkspaceRequest& request) {
+  if (workspaceCancel_) workspaceCancel_->cancel();
+  ++workspaceGeneration_;
+  workspaceRequest_ = request;
+  workspacePending_ = true;
+  if (!workspaceRunning_) startWorkspace();
+}
+
+void Session::startWorkspace() {
+  const int side = models_[Student] ? Student : Teacher;
+  const auto base = models_[side];
+  const auto teacher = side == Student ? models_[Teacher] : nullptr;
+  if (!workspacePending_ || !workspaceRequest_) return;
+  workspacePending_ = false;
+  if (!base) return;
+  workspaceRunning_ = true;
+  workspaceCancel_ = std::make_shared<CancelToken>();
+  auto cancel = workspaceCancel_;
+  const WorkspaceRequest req = *workspaceRequest_;
+  const quint64 gen = workspaceGeneration_;
+  const QString text = text_;
+  auto compute = compute_;
+  auto cachePtr = workspaceCache_;
+  jobStarted();
+  runThen(
+      worker_, this,
+      [=]() -> Result<std::shared_ptr<const WorkspaceResult>> {
+        QElapsedTimer clock;
+        clock.start();
+        WorkspaceCache& cache = *cachePtr;
+        if (cancel->cancelled()) return makeError("cancelled");
+        if (!base->tokenizer) return makeError("the model has no tokenizer files");
+        ForwardOptions fo;
+        fo.pool = compute.get();
+        fo.cancel = cancel.get();
+        // Reference runs of (model, text, teacher): kept until one of them changes.
+        if (cache.model != base.get() || cache.text != text || cache.teacher != teacher.get()) {
+          cache = WorkspaceCache{};
+          auto ids = base->tokenizer->encode(text.toStdString()).ids;
+          if (ids.size() > size_t(base->config.maxPositions))
+            return makeError("the text has " + std::to_string(ids.size()) + " tokens; the model allows " +
+                             std::to_string(base->config.maxPositions));
+          auto ref = forward(base->config, base->weights, ids, {}, fo);
+          if (!ref) return ref.error();
+          std::shared_ptr<const ForwardResult> teacherRun;
+          if (teacher && teacher->tokenizer &&
+              teacher->tokenizer->encode(text.toStdString()).ids == ids) {
+            auto t = forward(teacher->config, teacher->weights, ids, {}, fo);
+            if (!t) return t.error();
+            teacherRun = std::make_shared<const ForwardResult>(std::move(*t));
+          }
+          cache.model = base.get();
+          cache.teacher = teacher.get();
+          cache.text = text;
+          cache.ids = std::move(ids);
+          cache.reference = std::make_shared<const ForwardResult>(std::move(*ref));
+          cache.teacherRun = std::move(teacherRun);
+        }
+        auto r = std::make_shared<WorkspaceResult>();
+        r->generation = gen;
+        r->text = text;
+        r->side = side;
+        r->base = base;
+        r->plan = req.plan;
+        r->reference = cache.reference;
+        r->teacher = cache.teacherRun;
+        if (r->plan.prune.heads.empty() && req.headsToPrune > 0) {
+          if (cache.importanceBy != int(req.by)) {
+            sparse::SparsifyOptions so;
+            so.pool = compute.get();
+            so.cancel = cancel.get();
+            auto scores = sparse::headImportance(*base, {cache.ids}, req.by, so);
+            if (!scores) return scores.error();
+            cache.importance = scores->score;
+            cache.importanceBy = int(req.by);
+          }
+          sparse::HeadScores hs;
+          hs.layers = base->config.layers;
+          hs.heads = base->config.heads;
+          hs.score = cache.importance;
+          const auto rank = hs.ranking();
+          r->plan.prune.heads.assign(rank.begin(),
+                                     rank.begin() + std::min<size_t>(size_t(req.headsToPrune), rank.size()));
+        }
+        // The weights depend on the plan without its attention settings: a change of
+        // τ or of the attention quantizer reuses them.
+        compress::CompressionPlan weightsOnly = r->plan;
+        weightsOnly.student.clear();
+        weightsOnly.quant.attention = {};
+        weightsOnly.prune.attention = {};
+        const std::string key = compress::planJson(weightsOnly);
+        if (!cache.applied || cache.weightsKey != key) {
+          cache.applied.reset();
+          auto applied = compress::applyPlan(*base, r->plan, compute.get(), cancel.get());
+          if (!applied) return applied.error();
+          cache.applied = std::make_shared<const compress::AppliedPlan>(std::move(*applied));
+          cache.weightsKey = key;
+        }
+        r->applied = cache.applied;
+        const Model& m = *r->applied->model;
+        const int H = m.config.heads;
+        r->counts.assign(size_t(m.config.layers) * H, {});
+        ForwardOptions o = quant::withAttentionQuant(fo, r->plan.quant.attention);
+        if (r->plan.prune.attention.active())
+          o = sparse::withAttentionSparsity(std::move(o), r->plan.prune.attention, &r->counts, H);
+        auto got = forward(m.config, m.weights, cache.ids, {}, o);
+        if (!got) return got.error();
+        r->forward = std::move(*got);
+        // The one-sentence evaluation, from the runs above (no second forward pass).
+        compress::Evaluation& e = r->eval;
+        e.layers = m.config.layers;
+        e.heads = H;
+        e.sentences = 1;
+        e.size = compress::planSize(*base, *r->applied);
+        e.weightSparsity = compress::weightSparsity(*r->applied);
+        for (const auto& c : r->counts) e.attention.add(c);
+        const Fidelity f = fidelity(*r->reference, r->forward);
+        e.headKl = f.kl;
+        e.headJs = f.js;
+        e.klMean = f.klMean;
+        e.jsMean = f.jsMean;
+        e.hiddenCosine = f.hiddenCosine;
+        if (r->teacher) {
+          e.teacherKl = compress::teacherKl(*r->teacher, r->forward, req.mapping);
+          e.studentTeacherKl = compress::teacherKl(*r->teacher, *r->reference, req.mapping);
+          r->teacherHeadKl = compress::teacherHeadKl(*r->teacher, r->forward, req.mapping);
+          r->studentTeacherHeadKl = compress::teacherHeadKl(*r->teacher, *r->reference, req.mapping);
+        }
+        r->computeMs = double(clock.nsecsElapsed()) / 1e6;
+        return std::shared_ptr<const WorkspaceResult>(std::move(r));
+      },
+      [this, gen](Result<std::shared_ptr<const WorkspaceResult>> r) {
+        jobFinished();
+        workspaceRunning_ = false;
+        if (gen == workspaceGeneration_) {
+          if (r)
+            emit workspaceReady(*r);
+          else if (r.message() != "cancelled")
+            emit workspaceFailed(QString::fromStdString(r.message()));
+        }
+        if (workspacePending_) startWorkspace();
+      });
+}
+
+void Session::runAnalysis(const AnalysisRequest& request) {
+  cancelAnalysis();
+  const int side = models_[Student] ? Student : Teacher;
+  const auto base = models_[side];
+  const auto teacher = side == Student ? models_[Teacher] : nullptr;
+  if (!base) {
+    emit analysisFinished(false, tr("Load a model first."));
+    return;
+  }
+  std::vector<std::string> texts;
+  if (!request.corpus.isEmpty()) {
+    auto rows = readCorpus(request.corpus, request.column);
+    if (!rows) {
+      emit analysisFinished(false, QString::fromStdString(rows.message()));
+      return;
+    }
+    texts = std::move(*rows);
+    if (request.maxSentences > 0 && int(texts.size()) > request.maxSentences)
+      texts.resize(size_t(request.maxSentences));
+  } else {
+    texts = {request.text.toStdString()};
+  }
+  analysisCancel_ = std::make_shared<CancelToken>();
+  auto cancel = analysisCancel_;
+  const quint64 gen = ++analysisGeneration_;
+  auto compute = compute_;
+  QPointer<Session> self(this);
+  const int sentences = int(texts.size());
+  int total = sentences;
+  if (!request.axes.empty()) {
+    total = 1;
+    for (const auto& a : request.axes) total *= int(a.values.size());
+  }
+  emit analysisStarted(total);
+  runThen(
+      analysis_, this,
+      [=]() -> Status {
+        auto ref = compress::makeReference(*base, teacher.get(), texts, request.mapping, compute.get(),
+                                           cancel.get());
+        if (!ref) return ref.error();
+        if (request.axes.empty()) {
+          auto applied = compress::applyPlan(*base, request.plan, compute.get(), cancel.get(), false, false);
+          if (!applied) return applied.error();
+          const int n = int(ref->ids.size());
+          auto e = compress::evaluatePlan(
+              *base, *applied, request.plan, *ref, compute.get(), cancel.get(),
+              [&](const compress::Evaluation& partial) {
+                auto p = std::make_shared<const compress::Evaluation>(partial);
+                postTo(self, [p, gen, n](Session& s) {
+                  if (gen == s.analysisGeneration_) emit s.corpusPartial(p, p->sentences, n);
+                });
+              });
+          if (!e) return e.error();
+          return Ok{};
+        }
+        auto points = compress::sweep(
+            *base, request.plan, request.axes, *ref, compute.get(), cancel.get(),
+            [&](const compress::SweepPoint& pt, int index, int count) {
+              auto p = std::make_shared<const compress::SweepPoint>(pt);
+              postTo(self, [p, gen, index, count](Session& s) {
+                if (gen == s.analysisGeneration_) emit s.sweepPoint(p, index, count);
+              });
+            });
+        if (!points) return points.error();
+        return Ok{};
+      },
+      [this, gen](Status st) {
+        if (gen != analysisGeneration_) return;
+        if (st)
+          emit analysisFinished(true, {});
+        else
+          emit analysisFinished(false, st.message() == "cancelled" ? tr("Cancelled.")
+                                                                   : QString::fromStdString(st.message()));
+      });
+}
+
+void Session::cancelAnalysis() {
+  if (analysisCancel_) analysisCancel_->cancel();
 }
 
 }  // namespace attn::app

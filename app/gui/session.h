@@ -15,6 +15,7 @@
 
 #include "core/attention/align.h"
 #include "core/attention/compare.h"
+#include "core/compress/evaluate.h"
 #include "core/compress/plan.h"
 #include "core/compress/report.h"
 #include "core/distill/trainer.h"
@@ -94,6 +95,44 @@ struct SparseResult {
   std::vector<double> sweepTau, sweepSparsity, sweepKl;
 };
 
+// The workspace's compressed student: the Quantization and Sparsity panels'
+// whole plan applied together to the student (or the teacher without one), run
+// on the current text, against the uncompressed model and — when it tokenizes
+// the text the same way — the teacher through the layer mapping.
+struct WorkspaceRequest {
+  compress::CompressionPlan plan;  // heads: as listed, or ranked below
+  int headsToPrune = 0;            // used when plan.prune.heads is empty
+  sparse::Importance by = sparse::Importance::Confidence;
+  std::vector<int> mapping;        // student layer → teacher layer
+};
+struct WorkspaceResult {
+  quint64 generation = 0;
+  QString text;
+  int side = Student;
+  compress::CompressionPlan plan;  // with the heads it removed
+  std::shared_ptr<const Model> base;
+  std::shared_ptr<const compress::AppliedPlan> applied;  // weights, masks, quantizer reports
+  std::shared_ptr<const ForwardResult> reference;  // the uncompressed model on `text`
+  std::shared_ptr<const ForwardResult> teacher;    // nullptr: no teacher, or other tokens
+  ForwardResult forward;                           // the compressed model (plan's attention settings)
+  std::vector<sparse::SparsityCounts> counts;      // [L * H] attention entries kept
+  compress::Evaluation eval;                       // on `text`
+  std::vector<double> teacherHeadKl;               // [L * H] KL(teacher ‖ compressed) per head
+  std::vector<double> studentTeacherHeadKl;        // [L * H] KL(teacher ‖ uncompressed)
+  double computeMs = 0.0;                          // worker time for this result
+};
+
+// A sweep or a corpus measurement started from the explorer: the plan, the
+// corpus (first maxSentences lines / rows), the layer mapping to the teacher.
+struct AnalysisRequest {
+  compress::CompressionPlan plan;
+  std::vector<compress::SweepAxis> axes;  // empty: measure `plan` alone (corpus view)
+  QString corpus, column;
+  QString text;                           // used instead of a corpus when corpus is empty
+  int maxSentences = 32;
+  std::vector<int> mapping;
+};
+
 // A distillation run started from the explorer: the trainer's options (layer
 // mapping, losses, optimiser), the corpus file it reads and how often the
 // student shown in the maps is refreshed from the trainer.
@@ -156,6 +195,13 @@ class Session : public QObject {
   void exportStudent(const attn::compress::CompressionPlan& plan, const QString& dir,
                      const QString& format, attn::DType dtype, bool report);
   void cancelExport();
+  // The workspace's compressed student (latest request wins, as for quantization).
+  // Changes of the attention rule alone reuse the compressed weights.
+  void setWorkspacePlan(const attn::app::WorkspaceRequest& request);
+  // Sweeps (request.axes set) or measures one plan over a corpus, on their own
+  // thread (the views keep working); one at a time, a new one cancels the old.
+  void runAnalysis(const attn::app::AnalysisRequest& request);
+  void cancelAnalysis();
 
  signals:
   void loadStarted(int side, QString path);
@@ -184,6 +230,14 @@ class Session : public QObject {
   // (before exportFinished); the window draws them (GUI thread).
   void exportFigures(QString dir, std::shared_ptr<const attn::compress::ReportFigures> figures);
   void exportFinished(bool ok, QString dir, QString message);
+  void workspaceReady(std::shared_ptr<const attn::app::WorkspaceResult> result);
+  void workspaceFailed(QString message);
+  // A sweep's points as they finish; a corpus measurement's running numbers
+  // after each sentence (done sentences of total).
+  void analysisStarted(int total);
+  void sweepPoint(std::shared_ptr<const attn::compress::SweepPoint> point, int index, int total);
+  void corpusPartial(std::shared_ptr<const attn::compress::Evaluation> partial, int done, int total);
+  void analysisFinished(bool completed, QString message);
 
  private:
   void requestComparison();
@@ -231,6 +285,28 @@ class Session : public QObject {
   std::shared_ptr<const Model> trainBase_;      // the student as loaded, before training
   bool training_ = false;
   std::shared_ptr<CancelToken> exportCancel_;
+  void startWorkspace();
+  std::optional<WorkspaceRequest> workspaceRequest_;
+  bool workspacePending_ = false, workspaceRunning_ = false;
+  quint64 workspaceGeneration_ = 0;
+  std::shared_ptr<CancelToken> workspaceCancel_;
+  // Worker-side cache of the workspace job: the reference runs of (model, text)
+  // and the last compressed weights with the plan they came from.
+  struct WorkspaceCache {
+    const Model* model = nullptr;
+    const Model* teacher = nullptr;
+    QString text;
+    std::vector<int32_t> ids;
+    std::shared_ptr<const ForwardResult> reference, teacherRun;
+    std::string weightsKey;  // plan JSON without the attention settings
+    std::shared_ptr<const compress::AppliedPlan> applied;
+    int importanceBy = -1;
+    std::vector<double> importance;
+  };
+  std::shared_ptr<WorkspaceCache> workspaceCache_ = std::make_shared<WorkspaceCache>();
+  QThreadPool analysis_;  // sweeps and corpus measurements, one at a time
+  std::shared_ptr<CancelToken> analysisCancel_;
+  quint64 analysisGeneration_ = 0;
 
  public:
   bool training() const { return training_; }
@@ -246,5 +322,8 @@ class Session : public QObject {
 Q_DECLARE_METATYPE(std::shared_ptr<const attn::app::Comparison>)
 Q_DECLARE_METATYPE(std::shared_ptr<const attn::app::QuantResult>)
 Q_DECLARE_METATYPE(std::shared_ptr<const attn::app::SparseResult>)
+Q_DECLARE_METATYPE(std::shared_ptr<const attn::app::WorkspaceResult>)
+Q_DECLARE_METATYPE(std::shared_ptr<const attn::compress::SweepPoint>)
+Q_DECLARE_METATYPE(std::shared_ptr<const attn::compress::Evaluation>)
 Q_DECLARE_METATYPE(attn::distill::StepReport)
 Q_DECLARE_METATYPE(attn::app::TrainRequest)

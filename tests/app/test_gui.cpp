@@ -38,6 +38,7 @@
 #include "core/attention/align.h"
 #include "core/attention/compare.h"
 #include "core/attention/metrics.h"
+#include "core/compress/evaluate.h"
 #include "core/io/npy.h"
 #include "core/io/safetensors.h"
 #include "core/quant/model_quant.h"
@@ -56,6 +57,10 @@
 #include "widgets/report_pdf.h"
 #include "widgets/sparsity_panel.h"
 #include "widgets/token_strip_view.h"
+#include "widgets/corpus_fidelity_panel.h"
+#include "widgets/tradeoff_panel.h"
+#include "widgets/tradeoff_view.h"
+#include "widgets/workspace_view.h"
 
 using namespace attn;
 using namespace attn::app;
@@ -82,6 +87,7 @@ StartOptions pairOptions(const QString& text, const QString& teacher = demo("ber
   o.teacher = teacher;
   o.student = student;
   o.text = text;
+  o.workspaceByDefault = false;  // these tests look at the three-map comparisons
   return o;
 }
 
@@ -114,6 +120,25 @@ class LatenessProbe {
 };
 
 // Waits until both models ran on the text, then draws at once.
+// The workspace result of the window's current request (null on time-out).
+std::shared_ptr<const WorkspaceResult> waitForWorkspace(MainWindow& w) {
+  std::shared_ptr<const WorkspaceResult> out;
+  QTest::qWaitFor(
+      [&] {
+        const auto r = w.workspaceResult();
+        auto want = w.workspaceRequest().plan;
+        if (!r) return false;
+        auto got = r->plan;
+        if (w.workspaceRequest().headsToPrune > 0) got.prune.heads.clear();
+        if (compress::planJson(got) != compress::planJson(want)) return false;
+        out = r;
+        return true;
+      },
+      kLoadTimeoutMs);
+  if (out) w.redrawNow();
+  return out;
+}
+
 bool waitForBoth(MainWindow& w) {
   const bool ok = QTest::qWaitFor(
       [&] {
@@ -190,6 +215,7 @@ class TestGui : public QObject {
     o.teacher = demo("bert-demo");
     o.student = demo("bert-demo-student");
     o.text = "The cat sat on the mat.";
+    o.workspaceByDefault = false;
     QStringList recent;
     {
       MainWindow w(o);
@@ -1296,6 +1322,297 @@ class TestGui : public QObject {
     QTest::newRow("loss matrix") << "explorer-loss.png"
                                  << "The cat sat on the mat. The dog sat on the log." << 1
                                  << "loss";
+  }
+
+  // ---- The compression workspace (issue 8) ----
+
+  // The demo pair on a 128-token input with 4-bit weights and τ = 0.01: the
+  // workspace is the default view and every part of it shows the engine's numbers.
+  void workspaceShowsTheCompressedStudent() {
+    StartOptions o = pairOptions(longText(125));
+    o.workspaceByDefault = true;
+    MainWindow w(o);
+    w.resize(1700, 1000);
+    w.show();
+    QVERIFY(waitForBoth(w));
+    QTRY_COMPARE_WITH_TIMEOUT(int(w.compare()), int(MainWindow::Compare::Workspace), kLoadTimeoutMs);
+    compress::CompressionPlan plan;
+    QVERIFY(quant::applyPlanText("q,k,v,o,ffn_in,ffn_out=uniform:4:group:64", plan.quant).ok());
+    plan.prune.attention.all.kind = sparse::AttentionRule::Kind::Threshold;
+    plan.prune.attention.all.tau = 0.01;
+    w.applyPlanAsStep(plan, "4-bit + τ");
+    const auto r = waitForWorkspace(w);
+    QVERIFY(r);
+    QCOMPARE(int(w.compare()), int(MainWindow::Compare::Workspace));
+    w.selectHead(1, 2);
+    w.redrawNow();
+    auto* ws = w.workspaceView();
+    const int S = r->forward.seq;
+    QCOMPARE(S, 128);
+    // Independent runs: the student, its compressed copy, the mapped teacher layer.
+    const auto student = w.session().model(Student), teacher = w.session().model(Teacher);
+    const auto ids = student->tokenizer->encode(longText(125).toStdString()).ids;
+    auto ref = forward(student->config, student->weights, ids, {});
+    auto applied = compress::applyPlan(*student, plan);
+    QVERIFY(ref.ok() && applied.ok());
+    auto comp = forward(applied->model->config, applied->model->weights, ids, {}, compress::forwardOptions(plan));
+    auto tf = forward(teacher->config, teacher->weights, ids, {});
+    QVERIFY(comp.ok() && tf.ok());
+    const int tl = uniformLayerMap(student->config.layers, teacher->config.layers)[1];
+    auto check = [&](widgets::WorkspaceView::Map m, const float* want, const char* what) {
+      auto* v = ws->map(m);
+      QVERIFY2(!v->showsMessage(), what);
+      QCOMPARE(v->rows(), S);
+      std::vector<float> got(size_t(S) * S);
+      for (int i = 0; i < S; ++i)
+        for (int j = 0; j < S; ++j) got[size_t(i) * S + j] = v->value(i, j);
+      ATTN_CHECK_CLOSE(got.data(), want, got.size(), 0.0, what);
+    };
+    check(widgets::WorkspaceView::Student, ref->attentionMap(1, 2), "student map");
+    check(widgets::WorkspaceView::Compressed, comp->attentionMap(1, 2), "compressed map");
+    check(widgets::WorkspaceView::Teacher, tf->attentionMap(tl, 2), "teacher map");
+    std::vector<float> diff(size_t(S) * S);
+    for (size_t k = 0; k < diff.size(); ++k) diff[k] = comp->attentionMap(1, 2)[k] - ref->attentionMap(1, 2)[k];
+    check(widgets::WorkspaceView::Difference, diff.data(), "difference map");
+    // τ = 0.01 drops entries: the mask shows exactly the kept ones.
+    int kept = 0;
+    for (int i = 0; i < S; ++i)
+      for (int j = 0; j < S; ++j) {
+        const bool on = comp->attentionMap(1, 2)[size_t(i) * S + j] > 0;
+        QCOMPARE(ws->attentionMask()->value(i, j), on ? 1.0f : 0.0f);
+        kept += on;
+      }
+    QVERIFY(kept < S * S);
+    // The selected tensor's error histogram is the quantizer's.
+    QVERIFY(ws->errorHistogram()->binCount() > 0);
+    QVERIFY(ws->weightHistogram()->levelCount() > 1);
+    const auto& q = *std::find_if(applied->quantized.begin(), applied->quantized.end(),
+                                  [](const auto& t) { return t.layer == 1 && t.target == Target::Q; });
+    for (int b = 0; b < ws->errorHistogram()->binCount(); ++b)
+      QCOMPARE(ws->errorHistogram()->count(b), q.stats.errors.counts[size_t(b)]);
+    // The strip: the engine's fidelity and size numbers.
+    const Fidelity f = fidelity(*ref, *comp);
+    QCOMPARE(r->eval.klMean, f.klMean);
+    QCOMPARE(r->eval.hiddenCosine, f.hiddenCosine);
+    const compress::PlanSize size = compress::planSize(*student, *applied);
+    QCOMPARE(r->eval.size.after, size.after);
+    const QString strip = ws->readoutText();
+    QVERIFY2(strip.contains(QString::number(f.klMean, 'g', 3)), qPrintable(strip));
+    QVERIFY2(strip.contains(QString::number(size.bitsPerWeight(), 'f', 2)), qPrintable(strip));
+    QVERIFY(std::isfinite(r->eval.teacherKl));  // the pair shares its vocabulary
+    QCOMPARE(r->eval.teacherKl, compress::teacherKl(*tf, *comp, uniformLayerMap(student->config.layers,
+                                                                              teacher->config.layers)));
+    // The Quantization panel shows the same compressed student's numbers.
+    QCOMPARE(w.quantPanel()->tensorCount(), int(applied->quantized.size()));
+    QTest::qWait(100);
+    for (auto* p : w.findChildren<QCustomPlot*>()) p->replot();  // the grab shows each plot's buffer
+    const QString path = QStringLiteral(QT_TESTCASE_BUILDDIR "/workspace-4bit-tau.png");
+    QVERIFY(w.grab().save(path));
+    QVERIFY(QFileInfo(path).size() > 20000);
+  }
+
+  // Quick control changes: each part of the workspace is redrawn once per
+  // throttled redraw, and never more often than results arrive.
+  void controlChangesRedrawEachViewOncePerInterval() {
+    StartOptions o = pairOptions("The cat sat on the mat because it was warm.");
+    o.workspaceByDefault = true;
+    MainWindow w(o);
+    w.show();
+    QVERIFY(waitForBoth(w));
+    QTRY_COMPARE_WITH_TIMEOUT(int(w.compare()), int(MainWindow::Compare::Workspace), kLoadTimeoutMs);
+    QVERIFY(waitForWorkspace(w));
+    QTest::qWait(200);
+    QSignalSpy results(&w.session(), &Session::workspaceReady);
+    const auto before = w.workspaceView()->updates();
+    const int redrawsBefore = w.workspaceRedraws();
+    QElapsedTimer clock;
+    clock.start();
+    // Five changes in one go (a slider dragged over five steps between two events).
+    for (int bits : {8, 7, 6, 5, 4}) {
+      quant::ModelQuantPlan p;
+      QVERIFY(quant::applyPlanText("all=uniform:" + std::to_string(bits) + ":channel", p).ok());
+      w.quantPanel()->setPlan(p);
+    }
+    const auto r = waitForWorkspace(w);
+    QVERIFY(r);
+    QCOMPARE(r->plan.quant.targets[0]->bits, 4);
+    QTest::qWait(300);  // any redraw still pending runs
+    const auto after = w.workspaceView()->updates();
+    const int redraws = w.workspaceRedraws() - redrawsBefore;
+    QVERIFY(redraws >= 1);
+    // Latest request wins: five changes, far fewer results.
+    QVERIFY2(results.count() <= 2, qPrintable(QString::number(results.count())));
+    QVERIFY2(redraws <= results.count() + 1, qPrintable(QString("%1 redraws for %2 results").arg(redraws).arg(results.count())));
+    QCOMPARE(after.maps - before.maps, redraws);
+    QCOMPARE(after.tensor - before.tensor, redraws);
+    QCOMPARE(after.mask - before.mask, redraws);
+    QCOMPARE(after.readout - before.readout, redraws);
+    // Undo of the merged edit brings back the previous result's numbers exactly.
+    const double kl4 = r->eval.klMean;
+    QVERIFY(w.undoStack()->canUndo());
+    w.undoStack()->undo();
+    const auto back = waitForWorkspace(w);
+    QVERIFY(back);
+    QVERIFY(!back->plan.quant.quantizesWeights());
+    QCOMPARE(back->eval.klMean, 0.0);
+    w.undoStack()->redo();
+    const auto again = waitForWorkspace(w);
+    QVERIFY(again);
+    QCOMPARE(QString::fromStdString(compress::planJson(again->plan)), QString::fromStdString(compress::planJson(r->plan)));
+    QCOMPARE(again->eval.klMean, kl4);
+    QCOMPARE(again->eval.size.after, r->eval.size.after);
+  }
+
+  // A 2-parameter sweep in the background: its points equal single runs of the
+  // same plans; clicking a point applies its plan; Cancel keeps what finished.
+  void sweepPointsEqualSingleRunsAndApplyOnClick() {
+    StartOptions o = pairOptions("The cat sat on the mat because it was warm.");
+    o.workspaceByDefault = true;
+    MainWindow w(o);
+    w.resize(1700, 1000);
+    w.show();
+    QVERIFY(waitForBoth(w));
+    QVERIFY(waitForWorkspace(w));
+    auto* panel = w.tradeoffPanel();
+    const QString corpus = QDir::temp().filePath("attn-sweep-corpus.txt");
+    {
+      QFile f(corpus);
+      QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
+      f.write("the cat sat on the mat\na dog barked at the mailman\n\nbirds sang in the trees\n");
+    }
+    panel->setCorpus(corpus);
+    panel->setAxis(0, compress::SweepParam::Bits, "2, 4, 8");
+    panel->setAxis(1, compress::SweepParam::Tau, "0.001, 0.05");
+    QSignalSpy finished(&w.session(), &Session::analysisFinished);
+    panel->findChild<QPushButton*>("runSweep")->click();
+    QVERIFY(finished.wait(kLoadTimeoutMs));
+    QCOMPARE(finished.first().at(0).toBool(), true);
+    QCOMPARE(int(panel->points().size()), 6);
+    const auto student = w.session().model(Student), teacher = w.session().model(Teacher);
+    auto ref = compress::makeReference(*student, teacher.get(),
+                                       {"the cat sat on the mat", "a dog barked at the mailman", "birds sang in the trees"},
+                                       uniformLayerMap(student->config.layers, teacher->config.layers));
+    QVERIFY(ref.ok());
+    for (const auto& pt : panel->points()) {
+      auto applied = compress::applyPlan(*student, pt.plan);
+      QVERIFY(applied.ok());
+      auto one = compress::evaluatePlan(*student, *applied, pt.plan, *ref);
+      QVERIFY(one.ok());
+      QCOMPARE(pt.eval.sentences, 3);
+      QCOMPARE(pt.eval.klMean, one->klMean);
+      QCOMPARE(pt.eval.teacherKl, one->teacherKl);
+      QCOMPARE(pt.eval.size.after, one->size.after);
+    }
+    const auto front = panel->front();
+    QVERIFY(!front.empty());
+    // Click the front's last point (the closest to the teacher): its plan becomes the workspace's.
+    const int pick = front.back();
+    panel->view()->plot()->replot();
+    const QPoint at = panel->view()->pixelOf(pick);
+    QCOMPARE(panel->view()->pointAt(at), pick);
+    const int steps = w.undoStack()->count();
+    QTest::mouseClick(panel->view()->plot(), Qt::LeftButton, {}, panel->view()->plot()->mapFrom(panel->view(), at));
+    QCOMPARE(w.undoStack()->count(), steps + 1);
+    const auto r = waitForWorkspace(w);
+    QVERIFY(r);
+    const auto& chosen = panel->points()[size_t(pick)].plan;
+    QCOMPARE(r->plan.quant.targets[0]->bits, chosen.quant.targets[0]->bits);
+    QCOMPARE(r->plan.prune.attention.all.tau, chosen.prune.attention.all.tau);
+    w.findChild<QDockWidget*>("tradeoffs")->raise();
+    QTest::qWait(100);
+    for (auto* p : w.findChildren<QCustomPlot*>()) p->replot();
+    QVERIFY(w.grab().save(QStringLiteral(QT_TESTCASE_BUILDDIR "/workspace-sweep.png")));
+    // Cancel after the first point: the finished points stay.
+    panel->setAxis(0, compress::SweepParam::Bits, "2, 3, 4, 5, 6");
+    panel->setAxis(1, compress::SweepParam::Tau, "0.001, 0.003, 0.01, 0.03, 0.1");
+    finished.clear();
+    QSignalSpy points(&w.session(), &Session::sweepPoint);
+    panel->findChild<QPushButton*>("runSweep")->click();
+    QVERIFY(points.wait(kLoadTimeoutMs));
+    panel->findChild<QPushButton*>("cancelSweep")->click();
+    QVERIFY(finished.wait(kLoadTimeoutMs));
+    QCOMPARE(finished.first().at(0).toBool(), false);
+    QVERIFY(panel->points().size() >= 1 && panel->points().size() < 25);
+    QVERIFY2(panel->statusText().contains("Stopped"), qPrintable(panel->statusText()));
+    QFile::remove(corpus);
+  }
+
+  // The plan over a corpus, streamed: per-head numbers equal the engine's over the
+  // same sentences; the layers × heads map shows them.
+  void corpusFidelityStreamsPerHeadNumbers() {
+    StartOptions o = pairOptions("The cat sat on the mat.");
+    o.workspaceByDefault = true;
+    MainWindow w(o);
+    w.show();
+    QVERIFY(waitForBoth(w));
+    QVERIFY(waitForWorkspace(w));
+    compress::CompressionPlan plan;
+    QVERIFY(quant::applyPlanText("all=uniform:3:channel", plan.quant).ok());
+    w.applyPlanAsStep(plan, "3-bit");
+    QVERIFY(waitForWorkspace(w));
+    const QString corpus = QDir::temp().filePath("attn-corpus-view.txt");
+    const std::vector<std::string> lines = {"one sentence here", "the second one is longer than the first",
+                                            "three", "and a fourth to end"};
+    {
+      QFile f(corpus);
+      QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
+      for (const auto& l : lines) f.write((l + "\n").c_str());
+    }
+    auto* panel = w.corpusPanel();
+    panel->setCorpus(corpus);
+    QSignalSpy partial(&w.session(), &Session::corpusPartial);
+    QSignalSpy finished(&w.session(), &Session::analysisFinished);
+    panel->findChild<QPushButton*>("runCorpus")->click();
+    QVERIFY(finished.wait(kLoadTimeoutMs));
+    QCOMPARE(finished.first().at(0).toBool(), true);
+    QCOMPARE(partial.count(), 4);  // one per sentence
+    const auto* e = panel->evaluation();
+    QVERIFY(e);
+    QCOMPARE(e->sentences, 4);
+    const auto student = w.session().model(Student);
+    auto ref = compress::makeReference(*student, nullptr, lines, {});
+    auto applied = compress::applyPlan(*student, plan);
+    QVERIFY(ref.ok() && applied.ok());
+    auto want = compress::evaluatePlan(*student, *applied, plan, *ref);
+    QVERIFY(want.ok());
+    QCOMPARE(e->headKl, want->headKl);
+    auto* map = panel->heatmap();
+    QCOMPARE(map->rows(), student->config.layers);
+    QCOMPARE(map->cols(), student->config.heads);
+    for (int l = 0; l < map->rows(); ++l)
+      for (int h = 0; h < map->cols(); ++h)
+        QCOMPARE(map->value(l, h), float(want->headKl[size_t(l) * map->cols() + h]));
+    QVERIFY(panel->readoutText().contains("4 sentences"));
+    // A missing corpus: a clear message, nothing runs.
+    panel->setCorpus(QDir::temp().filePath("no-such-corpus.txt"));
+    finished.clear();
+    panel->findChild<QPushButton*>("runCorpus")->click();
+    QVERIFY(finished.count() == 1 || finished.wait(5000));
+    QCOMPARE(finished.first().at(0).toBool(), false);
+    QVERIFY(!finished.first().at(1).toString().isEmpty());
+    QFile::remove(corpus);
+  }
+
+  // Docks moved by the user come back where they were in the next window.
+  void dockArrangementIsRemembered() {
+    StartOptions o;
+    {
+      MainWindow w(o);
+      w.show();
+      auto* dock = w.findChild<QDockWidget*>("tradeoffs");
+      QVERIFY(dock);
+      w.addDockWidget(Qt::LeftDockWidgetArea, dock);
+      QCOMPARE(w.dockWidgetArea(dock), Qt::LeftDockWidgetArea);
+      w.close();
+    }
+    {
+      MainWindow w(o);
+      w.show();
+      auto* dock = w.findChild<QDockWidget*>("tradeoffs");
+      QCOMPARE(w.dockWidgetArea(dock), Qt::LeftDockWidgetArea);
+      QCOMPARE(w.dockWidgetArea(w.findChild<QDockWidget*>("corpusFidelity")), Qt::RightDockWidgetArea);
+    }
+    QSettings().remove("window/state");
   }
 
   void screenshots() {
