@@ -154,6 +154,7 @@ QuantPanel::QuantPanel(QWidget* parent) : QWidget(parent) {
     if (st.ok()) controlsChanged();  // an invalid text changes nothing
   });
   connect(tensor_, &QComboBox::currentIndexChanged, this, &QuantPanel::showTensor);
+  connect(tensor_, &QComboBox::activated, this, &QuantPanel::tensorSelected);
   connect(scan_, &QPushButton::clicked, this,
           [this] { emit sensitivityRequested(sensitivityBy_->currentIndex()); });
   updateEnabled();
@@ -300,6 +301,11 @@ void QuantPanel::showTensor() {
                      .arg(st.bitsPerWeight, 0, 'f', 3)
                      .arg(megabytes(st.bytesBefore), megabytes(st.bytesAfter)));
   weights_->setTitle(tr("Weights and levels"));
+  if (st.weights.counts.empty()) {  // the explorer computes the shown tensors' histograms only
+    weights_->setMessage(tr("histograms being computed…"));
+    errors_->setMessage(tr("histograms being computed…"));
+    return;
+  }
   weights_->setHistogram(st.weights.lo, st.weights.hi, st.weights.counts, tr("w"));
   weights_->setLevels(st.levels);
   errors_->setTitle(tr("Error w − ŵ"));

@@ -54,6 +54,7 @@ class QuantPanel : public QWidget {
  signals:
   void planChanged();
   void sensitivityRequested(int by);  // quant::SensitivityBy
+  void tensorSelected(int index);     // the user picked another tensor to look at
 
  private:
   void controlsChanged();

@@ -124,7 +124,10 @@ void WorkspaceView::setMaps(const float* teacher, const float* student, const fl
 void WorkspaceView::setTensor(const QString& name, const quant::TensorReport* quantized,
                               const sparse::PrunedTensor* pruned) {
   ++updates_.tensor;
-  if (quantized != nullptr) {
+  if (quantized != nullptr && quantized->stats.errors.counts.empty()) {
+    errors_->setMessage(tr("%1: histograms being computed…").arg(name));
+    weights_->setMessage(tr("%1: histograms being computed…").arg(name));
+  } else if (quantized != nullptr) {
     const quant::ErrorStats& st = quantized->stats;
     errors_->setTitle(tr("%1: error, SQNR %2 dB").arg(name).arg(st.sqnrDb, 0, 'f', 1));
     errors_->setHistogram(st.errors.lo, st.errors.hi, st.errors.counts, tr("w − ŵ"));

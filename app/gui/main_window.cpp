@@ -508,6 +508,11 @@ void MainWindow::buildQuantDock() {
       recordPanelChange(0);
     }
   });
+  connect(quantPanel_, &widgets::QuantPanel::tensorSelected, this, [this](int i) {
+    if (compare() == Compare::Workspace && ws_ && i >= 0 && i < int(ws_->reports.size()) &&
+        ws_->reports[size_t(i)].stats.errors.counts.empty())
+      sendWorkspacePlan(state_);  // the same plan: only that tensor's histograms are computed
+  });
   connect(quantPanel_, &widgets::QuantPanel::sensitivityRequested, this, [this](int by) {
     quantPanel_->setStatus(tr("sensitivity scan…"));
     session_->runSensitivity(by);
@@ -1521,6 +1526,15 @@ void MainWindow::sendWorkspacePlan(const PanelState& state) {
     if (int(req.mapping.size()) != st->config.layers)
       req.mapping = uniformLayerMap(st->config.layers, t->config.layers);
   }
+  // The histograms on screen: the workspace's tensor of the selected layer and the
+  // Quantization panel's tensor.
+  int target = 0;  // q until the user picks another
+  for (int t = 0; t < kTargetCount; ++t)
+    if (wsTensor_ == kTargetNames[t]) target = t;
+  req.histograms.emplace_back(layerSpin_->value(), Target(target));
+  const int q = quantPanel_->selectedTensor();
+  if (ws_ && q >= 0 && q < int(ws_->reports.size()))
+    req.histograms.emplace_back(ws_->reports[size_t(q)].layer, ws_->reports[size_t(q)].target);
   wsRequest_ = req;
   wsSent_ = true;
   workspace_->setStatus(tr("computing…"));
@@ -1580,8 +1594,14 @@ void MainWindow::drawWorkspace(const Comparison& c, int layer, int head, bool av
     const Target t = targets[size_t(current)];
     const quant::TensorReport* q = nullptr;
     const sparse::PrunedTensor* p = nullptr;
-    for (const auto& x : a.quantized)
+    for (const auto& x : r->reports)
       if (x.layer == L && x.target == t) q = &x;
+    // Its histograms come with a request that names it (same plan: no recomputation).
+    const std::pair<int, Target> shown(L, t);
+    if (q != nullptr && q->stats.errors.counts.empty() &&
+        std::find(wsRequest_.histograms.begin(), wsRequest_.histograms.end(), shown) ==
+            wsRequest_.histograms.end())
+      QTimer::singleShot(0, this, [this] { sendWorkspacePlan(state_); });
     for (const auto& x : a.pruned)
       if (x.layer == L && x.target == t) p = &x;
     workspace_->setTensor(QString("L%1 %2").arg(L).arg(names[current]), q, p);
@@ -1626,7 +1646,7 @@ void MainWindow::buildAnalysisDocks() {
             fid.jsMean = ws_->eval.jsMean;
             fid.hiddenCosine = ws_->eval.hiddenCosine;
             quantPanel_->setStatus(QString());
-            quantPanel_->setResult(a.quantized, ws_->eval.size.before, ws_->eval.size.after, &fid);
+            quantPanel_->setResult(ws_->reports, ws_->eval.size.before, ws_->eval.size.after, &fid);
             widgets::SparsityPanel::Readout ro;
             ro.weightSparsity = ws_->eval.weightSparsity;
             ro.attentionSparsity = ws_->eval.attention.sparsity();

@@ -104,6 +104,9 @@ struct WorkspaceRequest {
   int headsToPrune = 0;            // used when plan.prune.heads is empty
   sparse::Importance by = sparse::Importance::Confidence;
   std::vector<int> mapping;        // student layer → teacher layer
+  // Quantized matrices whose error histograms the views show (the others' reports
+  // come without histograms, which cost more than the quantization itself).
+  std::vector<std::pair<int, Target>> histograms;
 };
 struct WorkspaceResult {
   quint64 generation = 0;
@@ -111,7 +114,10 @@ struct WorkspaceResult {
   int side = Student;
   compress::CompressionPlan plan;  // with the heads it removed
   std::shared_ptr<const Model> base;
-  std::shared_ptr<const compress::AppliedPlan> applied;  // weights, masks, quantizer reports
+  std::shared_ptr<const compress::AppliedPlan> applied;  // weights, masks, codes
+  // applied->quantized with the statistics of the requested matrices complete
+  // (histograms, levels); the others without histograms.
+  std::vector<quant::TensorReport> reports;
   std::shared_ptr<const ForwardResult> reference;  // the uncompressed model on `text`
   std::shared_ptr<const ForwardResult> teacher;    // nullptr: no teacher, or other tokens
   ForwardResult forward;                           // the compressed model (plan's attention settings)
@@ -300,6 +306,10 @@ class Session : public QObject {
     std::shared_ptr<const ForwardResult> reference, teacherRun;
     std::string weightsKey;  // plan JSON without the attention settings
     std::shared_ptr<const compress::AppliedPlan> applied;
+    std::string resultKey;   // the whole request: a repeat only adds histograms
+    std::shared_ptr<const WorkspaceResult> last;
+    double studentTeacherKl = 0.0;  // the uncompressed model against the teacher
+    std::vector<double> studentTeacherHeadKl;
     int importanceBy = -1;
     std::vector<double> importance;
   };

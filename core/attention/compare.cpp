@@ -1,5 +1,7 @@
 #include "core/attention/compare.h"
 
+#include "core/util/parallel.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -100,7 +102,7 @@ std::vector<int> bestMonotoneMap(const std::vector<double>& loss, int T, int S) 
   return map;
 }
 
-Fidelity fidelity(const ForwardResult& ref, const ForwardResult& x) {
+Fidelity fidelity(const ForwardResult& ref, const ForwardResult& x, ThreadPool* pool) {
   constexpr double kRowSumSlack = 1e-5;  // float32 softmax rows sum to 1 within this
   Fidelity f;
   f.layers = ref.layers;
@@ -111,10 +113,11 @@ Fidelity fidelity(const ForwardResult& ref, const ForwardResult& x) {
   f.kl.resize(maps);
   f.js.resize(maps);
   f.mse.resize(maps);
-  std::vector<float> norm(size_t(S) * S);
-  for (size_t m = 0; m < maps; ++m) {
-    const float* a = ref.attention.data() + m * S * S;
-    const float* b = x.attention.data() + m * S * S;
+  // One map per task; the means are summed afterwards in map order, so the
+  // result does not depend on the pool.
+  auto one = [&](int64_t m, std::vector<float>& norm) {
+    const float* a = ref.attention.data() + size_t(m) * S * S;
+    const float* b = x.attention.data() + size_t(m) * S * S;
     for (int i = 0; i < S; ++i) {
       double sum = 0.0;
       for (int j = 0; j < S; ++j) sum += b[size_t(i) * S + j];
@@ -124,9 +127,20 @@ Fidelity fidelity(const ForwardResult& ref, const ForwardResult& x) {
                                   : sum > 0 ? float(b[size_t(i) * S + j] / sum)
                                             : 0.0f;
     }
-    f.kl[m] = attentionKl(a, norm.data(), S);
-    f.js[m] = attentionJs(a, norm.data(), S);
-    f.mse[m] = attentionMse(a, b, S);
+    f.kl[size_t(m)] = attentionKl(a, norm.data(), S);
+    f.js[size_t(m)] = attentionJs(a, norm.data(), S);
+    f.mse[size_t(m)] = attentionMse(a, b, S);
+  };
+  if (pool != nullptr) {
+    pool->chunks(int64_t(maps), [&](int64_t begin, int64_t end) {
+      std::vector<float> norm(size_t(S) * S);
+      for (int64_t m = begin; m < end; ++m) one(m, norm);
+    });
+  } else {
+    std::vector<float> norm(size_t(S) * S);
+    for (size_t m = 0; m < maps; ++m) one(int64_t(m), norm);
+  }
+  for (size_t m = 0; m < maps; ++m) {
     f.klMean += f.kl[m] / double(maps);
     f.jsMean += f.js[m] / double(maps);
     f.mseMean += f.mse[m] / double(maps);

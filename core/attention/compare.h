@@ -20,6 +20,7 @@ std::vector<float> headAverage(const float* attention, int heads, int seq);
 namespace attn {
 
 struct ForwardResult;
+class ThreadPool;
 
 // Distillation loss between every (teacher layer, student layer) pair of one
 // input. When head counts match, heads are compared one to one; otherwise the
@@ -63,7 +64,8 @@ struct Fidelity {
   double hiddenCosine = 1.0;
 };
 
-Fidelity fidelity(const ForwardResult& ref, const ForwardResult& x);
+// pool: maps in parallel (the numbers do not depend on it).
+Fidelity fidelity(const ForwardResult& ref, const ForwardResult& x, ThreadPool* pool = nullptr);
 // Mean over tokens of the cosine between the final hidden states (lastHidden).
 double hiddenCosine(const ForwardResult& ref, const ForwardResult& x);
 

@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "core/attention/compare.h"
+#include "core/compress/evaluate.h"
+#include "core/compress/plan.h"
 #include "core/distill/init.h"
 #include "core/distill/trainer.h"
 #include "core/kernels/gemm.h"
@@ -118,6 +120,32 @@ BENCHMARK(BM_ForwardBertBase)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(2.0);
+
+// The compression workspace's steps on BERT-base at seq 128, 2 threads (Arg):
+// 0 = apply int8 per-channel weights to every Linear (with error statistics and
+// histograms, as the explorer shows them), 1 = the same plus the forward pass and
+// the fidelity numbers against the float model (what one control change costs),
+// 2 = as 0 without the histograms.
+void BM_WorkspaceStepBertBase(benchmark::State& st) {
+  const Model& m = bertBase();
+  const std::vector<int32_t> ids = benchIds(128);
+  ThreadPool pool(2);
+  ForwardOptions opt;
+  opt.pool = &pool;
+  auto ref = forward(m.config, m.weights, ids, {}, opt);
+  compress::CompressionPlan plan;
+  if (!quant::applyPlanText("q,k,v,o,ffn_in,ffn_out=uniform:8:channel", plan.quant)) std::abort();
+  for (auto _ : st) {
+    auto applied = compress::applyPlan(m, plan, &pool, nullptr, false, st.range(0) != 2);
+    if (st.range(0) == 1) {
+      auto got = forward(applied->model->config, applied->model->weights, ids, {}, opt);
+      const Fidelity f = fidelity(*ref, *got, &pool);
+      benchmark::DoNotOptimize(f.klMean);
+    }
+    benchmark::DoNotOptimize(applied.ok());
+  }
+}
+BENCHMARK(BM_WorkspaceStepBertBase)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // The propagated sparse forward (τ = 0.01 on every head, rows renormalised) at
 // seq 128, 2 threads: compare with BM_ForwardBertBase/128/2.

@@ -23,6 +23,37 @@ PlanSize planSize(const Model& base, const AppliedPlan& applied) {
   return s;
 }
 
+Result<quant::TensorReport> tensorStats(const Model& base, const AppliedPlan& applied, int layer,
+                                        Target target, int bins, ThreadPool* pool) {
+  size_t k = 0;
+  while (k < applied.quantized.size() &&
+         !(applied.quantized[k].layer == layer && applied.quantized[k].target == target))
+    ++k;
+  if (k == applied.quantized.size())
+    return makeError(std::string(kTargetNames[int(target)]) + " of layer " + std::to_string(layer) +
+                     " is not quantized by the plan");
+  if (applied.codes.size() != applied.quantized.size())
+    return makeError("the applied plan kept no codes");
+  std::vector<float> source;
+  ModelWeights copy = base.weights;
+  Status st = editWeightMatrices(
+      base.config, copy, [&](int l, Target t) { return l == layer && t == target; },
+      [&](const WeightMatrix&, std::vector<float>& v) {
+        source = v;
+        return Ok{};
+      });
+  if (!st) return st.error();
+  for (const auto& p : applied.pruned)
+    if (p.layer == layer && p.target == target && p.mask.size() == int64_t(source.size()))
+      for (int64_t i = 0; i < p.mask.size(); ++i)
+        if (!p.mask.get(i)) source[size_t(i)] = 0.0f;
+  const quant::QuantizedTensor& q = applied.codes[k];
+  if (q.numel() != int64_t(source.size())) return makeError(applied.quantized[k].name + ": codes and weights differ in size");
+  quant::TensorReport r = applied.quantized[k];
+  r.stats = quant::errorStats(source.data(), q, bins, pool);
+  return r;
+}
+
 double weightSparsity(const AppliedPlan& applied) {
   int64_t n = 0, zeros = 0;
   for (const auto& p : applied.pruned) {
@@ -102,20 +133,40 @@ double teacherKl(const ForwardResult& teacher, const ForwardResult& x, const std
 }
 
 std::vector<double> teacherHeadKl(const ForwardResult& teacher, const ForwardResult& x,
-                                  const std::vector<int>& mapping) {
+                                  const std::vector<int>& mapping, ThreadPool* pool) {
   std::vector<double> out(size_t(x.layers) * size_t(x.heads), kNoValue);
   if (teacher.seq != x.seq) return out;
   const int S = x.seq;
+  const int layers = std::min<int>(int(mapping.size()), x.layers);
+  // One (layer, head) per task, each writing its own entry.
+  auto one = [&](int64_t k) {
+    const int s = int(k / x.heads), h = int(k % x.heads);
+    const int t = mapping[size_t(s)];
+    if (t < 0 || t >= teacher.layers) return;
+    std::vector<float> avg;
+    if (teacher.heads != x.heads) avg = headAverage(teacher.attentionMap(t, 0), teacher.heads, S);
+    out[size_t(k)] = attentionKl(avg.empty() ? teacher.attentionMap(t, h) : avg.data(), x.attentionMap(s, h), S);
+  };
+  const int64_t n = int64_t(layers) * x.heads;
+  if (pool != nullptr)
+    pool->run(n, one);
+  else
+    for (int64_t k = 0; k < n; ++k) one(k);
+  return out;
+}
+
+double teacherKlFromHeads(const ForwardResult& teacher, const ForwardResult& x,
+                          const std::vector<int>& mapping, const std::vector<double>& headKl) {
+  if (teacher.heads != x.heads || mapping.empty() || teacher.seq != x.seq) return teacherKl(teacher, x, mapping);
+  double sum = 0.0;
+  int n = 0;
   for (int s = 0; s < int(mapping.size()) && s < x.layers; ++s) {
     const int t = mapping[size_t(s)];
     if (t < 0 || t >= teacher.layers) continue;
-    std::vector<float> avg;
-    if (teacher.heads != x.heads) avg = headAverage(teacher.attentionMap(t, 0), teacher.heads, S);
-    for (int h = 0; h < x.heads; ++h)
-      out[size_t(s) * x.heads + h] =
-          attentionKl(avg.empty() ? teacher.attentionMap(t, h) : avg.data(), x.attentionMap(s, h), S);
+    for (int h = 0; h < x.heads; ++h) sum += headKl[size_t(s) * x.heads + h];
+    n += x.heads;
   }
-  return out;
+  return n > 0 ? sum / n : kNoValue;
 }
 
 Result<Evaluation> evaluatePlan(const Model& base, const AppliedPlan& applied,

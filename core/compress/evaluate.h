@@ -25,6 +25,14 @@ struct PlanSize {
   double bitsPerWeight() const { return weights > 0 ? 8.0 * double(after) / double(weights) : 32.0; }
 };
 PlanSize planSize(const Model& base, const AppliedPlan& applied);
+// The error statistics with histograms of the quantized matrix (layer, target) of
+// `applied` — equal to what applyPlan(…, histograms = true) reports for it —
+// computed afterwards from the source weights (masked as the plan pruned them)
+// and the kept codes: a view needs the histograms of the one or two matrices it
+// shows, not of all of them. Error when the plan did not quantize that matrix.
+Result<quant::TensorReport> tensorStats(const Model& base, const AppliedPlan& applied, int layer,
+                                        Target target, int bins = 64, ThreadPool* pool = nullptr);
+
 // Zeros over the pruned matrices (0 when nothing is pruned).
 double weightSparsity(const AppliedPlan& applied);
 
@@ -54,7 +62,11 @@ double teacherKl(const ForwardResult& teacher, const ForwardResult& x, const std
 // Per head of x ([L * H]): KL(teacher head ‖ x head) when the head counts match,
 // else KL(teacher's head average ‖ x head); NaN for layers the mapping skips.
 std::vector<double> teacherHeadKl(const ForwardResult& teacher, const ForwardResult& x,
-                                  const std::vector<int>& mapping);
+                                  const std::vector<int>& mapping, ThreadPool* pool = nullptr);
+// teacherKl from teacherHeadKl's values when the head counts match (their mean over
+// the mapped layers), without a second pass; else teacherKl itself.
+double teacherKlFromHeads(const ForwardResult& teacher, const ForwardResult& x,
+                          const std::vector<int>& mapping, const std::vector<double>& headKl);
 
 inline constexpr double kNoValue = std::numeric_limits<double>::quiet_NaN();
 

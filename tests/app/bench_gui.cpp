@@ -7,6 +7,12 @@
 //   BERT-base-sized student at 128 tokens, each step timed until the three maps
 //   show its preview; needs ATTN_BENCH_BERT_BASE = a BERT-base directory with a
 //   vocab.txt (tests/tools/make_bench_model.py, then copy resources/demo/bert-demo/vocab.txt);
+// - workspaceControls: one control change in the compression workspace on a
+//   BERT-base-sized teacher and student at 128 tokens, timed from the change to
+//   every workspace view redrawn with its result (re-quantize / re-prune, forward
+//   pass, fidelity, views), per kind of control; and the longest the GUI thread
+//   was busy at a time meanwhile (a 1 ms timer's worst lateness) and per redraw.
+//   Needs ATTN_BENCH_BERT_BASE as dragTau.
 // - requantizeTensor: what one move of a quantization control costs for one
 //   BERT-base FFN matrix (3072×768, 4-bit groups of 128): quantize, error
 //   statistics and histograms, then the panel's read-outs and both histograms
@@ -21,14 +27,17 @@
 #include <QTimer>
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <random>
 
 #include "app/gui/main_window.h"
+#include "core/compress/plan.h"
 #include "core/quant/model_quant.h"
 #include "widgets/heatmap_view.h"
 #include "widgets/histogram_view.h"
 #include "widgets/quant_panel.h"
 #include "widgets/sparsity_panel.h"
+#include "widgets/workspace_view.h"
 
 using namespace attn::app;
 
@@ -87,6 +96,105 @@ class BenchGui : public QObject {
     std::sort(steps.begin(), steps.end());
     qInfo("tau drag on BERT-base, seq 128: median %.1f ms per step (%.0f redraws/s), worst %.1f ms",
           steps[steps.size() / 2], 1000.0 / steps[steps.size() / 2], steps.back());
+  }
+
+  void workspaceControls() {
+    const QString path = qEnvironmentVariable("ATTN_BENCH_BERT_BASE");
+    if (path.isEmpty()) QSKIP("set ATTN_BENCH_BERT_BASE (see the comment at the top)");
+    StartOptions o;
+    o.teacher = path;
+    o.student = path;
+    o.text = words(126);
+    MainWindow w(o);
+    w.resize(1700, 1000);
+    w.show();
+    QTRY_VERIFY_WITH_TIMEOUT(w.shownComparison() && w.shownComparison()->hasStudent &&
+                                 w.shownComparison()->hasTeacher,
+                             120000);
+    QTRY_COMPARE_WITH_TIMEOUT(int(w.compare()), int(MainWindow::Compare::Workspace), 120000);
+    auto current = [&]() -> bool {
+      const auto r = w.workspaceResult();
+      return r && attn::compress::planJson(r->plan) == attn::compress::planJson(w.workspaceRequest().plan);
+    };
+    // Lateness of a 1 ms timer: the longest stretch the GUI thread was busy.
+    QElapsedTimer probeClock;
+    probeClock.start();
+    qint64 last = 0, worst = 0;
+    bool probing = false;
+    QTimer probe;
+    probe.setInterval(1);
+    connect(&probe, &QTimer::timeout, [&] {
+      const qint64 now = probeClock.elapsed();
+      if (probing) worst = std::max(worst, now - last - 1);
+      last = now;
+    });
+    probe.start();
+    auto plots = w.workspaceView()->findChildren<QCustomPlot*>();
+    std::vector<double> redraw;
+    // One change: apply, wait for its result, redraw every workspace view now.
+    auto measure = [&](const std::function<void()>& change) {
+      QElapsedTimer clock;
+      clock.start();
+      probing = true;
+      last = probeClock.elapsed();
+      change();
+      const bool ok = QTest::qWaitFor(current, 60000);
+      probing = false;
+      if (!ok) qFatal("no workspace result");
+      QElapsedTimer r;
+      r.start();
+      w.redrawNow();
+      for (auto* p : plots) p->replot(QCustomPlot::rpImmediateRefresh);
+      redraw.push_back(double(r.nsecsElapsed()) / 1e6);
+      return double(clock.nsecsElapsed()) / 1e6;
+    };
+    attn::compress::CompressionPlan base;
+    QVERIFY(attn::quant::applyPlanText("q,k,v,o,ffn_in,ffn_out=uniform:8:channel", base.quant).ok());
+    base.prune.attention.all.kind = attn::sparse::AttentionRule::Kind::Threshold;
+    base.prune.attention.all.tau = 0.01;
+    measure([&] { w.applyPlanAsStep(base, "start"); });
+    QTest::qWait(500);
+    struct Kind {
+      const char* name;
+      std::function<void(int)> change;
+      std::vector<double> ms;
+      qint64 busy = 0;  // the GUI thread's longest busy stretch meanwhile
+    };
+    std::vector<Kind> kinds;
+    kinds.push_back({"weight bits (all 72 matrices re-quantized)", [&](int i) {
+                       attn::quant::ModelQuantPlan p = w.quantPanel()->plan();
+                       for (auto& t : p.targets)
+                         if (t) t->bits = i % 2 ? 7 : 8;
+                       w.quantPanel()->setPlan(p);
+                     }, {}});
+    kinds.push_back({"attention tau (weights reused)", [&](int i) {
+                       w.sparsityPanel()->setTau(i % 2 ? 0.02 : 0.01);
+                     }, {}});
+    kinds.push_back({"2:4 on ffn_in on/off (prune + re-quantize)", [&](int i) {
+                       attn::compress::CompressionPlan p = base;
+                       if (i % 2 == 0) {
+                         attn::sparse::PruneSpec nm;
+                         nm.method = attn::sparse::PruneMethod::NM;
+                         p.prune.targets[int(attn::Target::FfnIn)] = nm;
+                       }
+                       w.applyPlanAsStep(p, "2:4");
+                     }, {}});
+    for (auto& k : kinds)
+      for (int i = 0; i < 8; ++i) {
+        worst = 0;
+        k.ms.push_back(measure([&] { k.change(i); }));
+        k.busy = std::max(k.busy, worst);
+        QTest::qWait(300);  // apart, so no two changes merge or queue
+      }
+    for (auto& k : kinds) {
+      std::sort(k.ms.begin(), k.ms.end());
+      qInfo("%s: median %.0f ms, worst %.0f ms (change to all views redrawn); GUI thread busy "
+            "at most %lld ms at a time meanwhile",
+            k.name, k.ms[k.ms.size() / 2], k.ms.back(), k.busy);
+    }
+    std::sort(redraw.begin(), redraw.end());
+    qInfo("a full workspace redraw (all views replotted at once): median %.1f ms, worst %.1f ms",
+          redraw[redraw.size() / 2], redraw.back());
   }
 
   void requantizeTensor() {

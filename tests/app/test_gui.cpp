@@ -123,7 +123,7 @@ class LatenessProbe {
 // The workspace result of the window's current request (null on time-out).
 std::shared_ptr<const WorkspaceResult> waitForWorkspace(MainWindow& w) {
   std::shared_ptr<const WorkspaceResult> out;
-  QTest::qWaitFor(
+  (void)QTest::qWaitFor(
       [&] {
         const auto r = w.workspaceResult();
         auto want = w.workspaceRequest().plan;
@@ -1383,8 +1383,9 @@ class TestGui : public QObject {
         kept += on;
       }
     QVERIFY(kept < S * S);
-    // The selected tensor's error histogram is the quantizer's.
-    QVERIFY(ws->errorHistogram()->binCount() > 0);
+    // The selected tensor's error histogram is the quantizer's (computed for the
+    // tensor on screen once the layer changed).
+    QTRY_VERIFY_WITH_TIMEOUT((w.redrawNow(), ws->errorHistogram()->binCount() > 0), kLoadTimeoutMs);
     QVERIFY(ws->weightHistogram()->levelCount() > 1);
     const auto& q = *std::find_if(applied->quantized.begin(), applied->quantized.end(),
                                   [](const auto& t) { return t.layer == 1 && t.target == Target::Q; });

@@ -115,6 +115,36 @@ class TestEvaluate : public QObject {
     if (sparsity > 0) QVERIFY(std::abs(weightSparsity(*applied) - sparsity) < 0.01);
   }
 
+  // Statistics computed afterwards for one matrix equal those applyPlan reports
+  // with histograms, for pruned + quantized matrices and removed heads too.
+  void tensorStatsEqualApplyPlans() {
+    auto m = demo("bert-demo-student");
+    CompressionPlan p = plan4bit();
+    QVERIFY(quant::applyPlanText("layer 1 ffn_in=kmeans:3", p.quant).ok());
+    sparse::PruneSpec nm;
+    nm.method = sparse::PruneMethod::NM;
+    p.prune.targets[size_t(Target::FfnOut)] = nm;
+    p.prune.heads = {{0, 1}};
+    auto full = applyPlan(*m, p);
+    auto lean = applyPlan(*m, p, nullptr, nullptr, false, /*histograms=*/false);
+    QVERIFY(full.ok() && lean.ok());
+    QCOMPARE(lean->quantized.size(), full->quantized.size());
+    QVERIFY(lean->quantized[0].stats.errors.counts.empty());
+    for (const auto& want : full->quantized) {
+      auto got = tensorStats(*m, *lean, want.layer, want.target);
+      QVERIFY2(got.ok(), got.ok() ? "" : got.message().c_str());
+      QCOMPARE(got->name, want.name);
+      QCOMPARE(got->stats.errors.counts, want.stats.errors.counts);
+      QCOMPARE(got->stats.weights.counts, want.stats.weights.counts);
+      QCOMPARE(got->stats.levels, want.stats.levels);
+      QCOMPARE(got->stats.mse, want.stats.mse);
+      QCOMPARE(got->stats.sqnrDb, want.stats.sqnrDb);
+    }
+    CompressionPlan none;
+    auto plain = applyPlan(*m, none);
+    QVERIFY(!tensorStats(*m, *plain, 0, Target::Q).ok());
+  }
+
   // Over a corpus: per-head and mean numbers are the means of the per-sentence
   // fidelity measured directly; streamed partial results end in the final one.
   void corpusNumbersAreMeansOfSentences() {

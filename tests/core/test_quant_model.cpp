@@ -87,7 +87,10 @@ class TestQuantModel : public QObject {
 
   void reportsNamesAndSizes() {
     const auto base = fixture("bert_tiny");
-    auto q = quantizeModel(*base, int8Plan("all"), {nullptr, nullptr, true, 16});
+    quant::QuantizeModelOptions o;
+    o.keepCodes = true;
+    o.histogramBins = 16;
+    auto q = quantizeModel(*base, int8Plan("all"), o);
     QVERIFY(q.ok());
     const int L = base->config.layers;
     QCOMPARE(int(q->tensors.size()), 6 * L + 3);  // + word, position, token-type embeddings
