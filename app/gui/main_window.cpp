@@ -1079,7 +1079,11 @@ void MainWindow::updateModelPanel(Side side) {
 }
 
 void MainWindow::scheduleRedraw() {
-  if (!redrawTimer_.isActive()) redrawTimer_.start();
+  // At most one redraw per interval, but not later than needed: after a quiet
+  // interval the redraw runs as soon as the events of this turn are handled.
+  if (redrawTimer_.isActive()) return;
+  const qint64 since = sinceRedraw_.isValid() ? sinceRedraw_.elapsed() : kRedrawIntervalMs;
+  redrawTimer_.start(int(std::clamp<qint64>(kRedrawIntervalMs - since, 0, kRedrawIntervalMs)));
 }
 
 void MainWindow::redrawNow() {
@@ -1091,6 +1095,7 @@ void MainWindow::redraw() {
   const auto c = latest_;
   if (!c) return;
   ++redraws_;
+  sinceRedraw_.start();
   const bool newResult = c != shown_;
   shown_ = c;
   const bool avg = headAverage_->isChecked();

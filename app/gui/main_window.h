@@ -4,6 +4,7 @@
 
 #include <QMainWindow>
 #include <functional>
+#include <QElapsedTimer>
 #include <QTimer>
 #include <memory>
 
@@ -237,6 +238,7 @@ class MainWindow : public QMainWindow {
   std::shared_ptr<const Comparison> gridsFor_[2];  // result the thumbnails show
   QMenu* recentMenus_[2] = {};
   QTimer redrawTimer_, textTimer_;
+  QElapsedTimer sinceRedraw_;  // since the last redraw (the throttle's leading edge)
   std::shared_ptr<const Comparison> latest_, shown_;
   int redraws_ = 0;
   bool screenshotTaken_ = false;

@@ -844,11 +844,15 @@ void Session::startWorkspace() {
         weightsOnly.prune.attention = {};
         const std::string key = compress::planJson(weightsOnly);
         if (!cache.applied || cache.weightsKey != key) {
-          cache.applied.reset();
-          auto applied = compress::applyPlan(*base, r->plan, compute.get(), cancel.get(), false,
-                                             /*histograms=*/false);
+          // Only the matrices whose quantization spec changed are quantized again.
+          auto applied = cache.applied
+                             ? compress::reapplyPlan(*base, *cache.applied, cache.appliedPlan, r->plan,
+                                                     compute.get(), cancel.get(), /*histograms=*/false)
+                             : compress::applyPlan(*base, r->plan, compute.get(), cancel.get(), false,
+                                                   /*histograms=*/false);
           if (!applied) return applied.error();
           cache.applied = std::make_shared<const compress::AppliedPlan>(std::move(*applied));
+          cache.appliedPlan = r->plan;
           cache.weightsKey = key;
         }
         r->applied = cache.applied;

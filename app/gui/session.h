@@ -306,6 +306,7 @@ class Session : public QObject {
     std::shared_ptr<const ForwardResult> reference, teacherRun;
     std::string weightsKey;  // plan JSON without the attention settings
     std::shared_ptr<const compress::AppliedPlan> applied;
+    compress::CompressionPlan appliedPlan;  // the plan `applied` came from
     std::string resultKey;   // the whole request: a repeat only adds histograms
     std::shared_ptr<const WorkspaceResult> last;
     double studentTeacherKl = 0.0;  // the uncompressed model against the teacher

@@ -39,9 +39,10 @@ Result<quant::TensorReport> tensorStats(const Model& base, const AppliedPlan& ap
   Status st = editWeightMatrices(
       base.config, copy, [&](int l, Target t) { return l == layer && t == target; },
       [&](const WeightMatrix&, std::vector<float>& v) {
-        source = v;
+        source = std::move(v);
         return Ok{};
-      });
+      },
+      /*store=*/false);
   if (!st) return st.error();
   for (const auto& p : applied.pruned)
     if (p.layer == layer && p.target == target && p.mask.size() == int64_t(source.size()))
@@ -111,6 +112,29 @@ Result<Reference> makeReference(const Model& student, const Model* teacher,
   return ref;
 }
 
+namespace {
+// p: [S, S] with its rows renormalised where they no longer sum to 1 (a sparsity
+// rule or quantized probabilities dropped mass), as fidelity() does for KL.
+const float* rowNormalised(const float* p, int S, std::vector<float>& buf) {
+  constexpr double kRowSumSlack = 1e-5;  // float32 softmax rows sum to 1 within this
+  bool all = true;
+  for (int i = 0; i < S && all; ++i) {
+    double sum = 0.0;
+    for (int j = 0; j < S; ++j) sum += p[size_t(i) * S + j];
+    all = std::fabs(sum - 1.0) <= kRowSumSlack;
+  }
+  if (all) return p;
+  buf.assign(p, p + size_t(S) * S);
+  for (int i = 0; i < S; ++i) {
+    double sum = 0.0;
+    for (int j = 0; j < S; ++j) sum += p[size_t(i) * S + j];
+    if (std::fabs(sum - 1.0) <= kRowSumSlack) continue;
+    for (int j = 0; j < S; ++j) buf[size_t(i) * S + j] = sum > 0 ? float(p[size_t(i) * S + j] / sum) : 0.0f;
+  }
+  return buf.data();
+}
+}  // namespace
+
 double teacherKl(const ForwardResult& teacher, const ForwardResult& x, const std::vector<int>& mapping) {
   if (mapping.empty() || teacher.seq != x.seq) return kNoValue;
   const int S = x.seq;
@@ -120,12 +144,15 @@ double teacherKl(const ForwardResult& teacher, const ForwardResult& x, const std
     const int t = mapping[size_t(s)];
     if (t < 0 || t >= teacher.layers) continue;
     if (teacher.heads == x.heads) {
-      for (int h = 0; h < x.heads; ++h) sum += attentionKl(teacher.attentionMap(t, h), x.attentionMap(s, h), S);
+      std::vector<float> buf;
+      for (int h = 0; h < x.heads; ++h)
+        sum += attentionKl(teacher.attentionMap(t, h), rowNormalised(x.attentionMap(s, h), S, buf), S);
       n += x.heads;
     } else {
       const auto a = headAverage(teacher.attentionMap(t, 0), teacher.heads, S);
       const auto b = headAverage(x.attentionMap(s, 0), x.heads, S);
-      sum += attentionKl(a.data(), b.data(), S);
+      std::vector<float> buf;
+      sum += attentionKl(a.data(), rowNormalised(b.data(), S, buf), S);
       ++n;
     }
   }
@@ -145,7 +172,9 @@ std::vector<double> teacherHeadKl(const ForwardResult& teacher, const ForwardRes
     if (t < 0 || t >= teacher.layers) return;
     std::vector<float> avg;
     if (teacher.heads != x.heads) avg = headAverage(teacher.attentionMap(t, 0), teacher.heads, S);
-    out[size_t(k)] = attentionKl(avg.empty() ? teacher.attentionMap(t, h) : avg.data(), x.attentionMap(s, h), S);
+    std::vector<float> buf;
+    out[size_t(k)] = attentionKl(avg.empty() ? teacher.attentionMap(t, h) : avg.data(),
+                                 rowNormalised(x.attentionMap(s, h), S, buf), S);
   };
   const int64_t n = int64_t(layers) * x.heads;
   if (pool != nullptr)

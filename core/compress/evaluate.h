@@ -56,6 +56,7 @@ Result<Reference> makeReference(const Model& student, const Model* teacher,
 
 // Mean over the mapped layers of KL(A_T ‖ A_X), each the mean over query rows
 // (and heads: one to one when the head counts match, else the head averages).
+// Rows of A_X that no longer sum to 1 are renormalised first, as fidelity() does.
 // Both runs on the same ids. NaN when mapping is empty.
 double teacherKl(const ForwardResult& teacher, const ForwardResult& x, const std::vector<int>& mapping);
 

@@ -1,6 +1,8 @@
 #include "core/compress/plan.h"
 
+#include <algorithm>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "core/io/atomic_file.h"
@@ -268,6 +270,117 @@ Result<AppliedPlan> applyPlan(const Model& base, const CompressionPlan& plan, Th
   }
   if (!current) current = std::shared_ptr<const Model>(derivedModel(base));
   out.model = current;
+  return out;
+}
+
+namespace {
+bool sameSpec(const std::optional<quant::Spec>& a, const std::optional<quant::Spec>& b) {
+  if (a.has_value() != b.has_value()) return false;
+  if (!a) return true;
+  return a->method == b->method && a->bits == b->bits && a->granularity == b->granularity &&
+         a->groupSize == b->groupSize && a->symmetric == b->symmetric && a->clip == b->clip &&
+         a->percentile == b->percentile;
+}
+}  // namespace
+
+Result<AppliedPlan> reapplyPlan(const Model& base, const AppliedPlan& previous,
+                                const CompressionPlan& previousPlan, const CompressionPlan& plan,
+                                ThreadPool* pool, const CancelToken* cancel, bool histograms) {
+  // Pruning decides the values every quantizer starts from: any change there, or a
+  // previous result without its codes, means the whole plan again.
+  CompressionPlan prunedA, prunedB;
+  prunedA.prune = previousPlan.prune;
+  prunedB.prune = plan.prune;
+  prunedA.prune.attention = prunedB.prune.attention = {};
+  if (planJson(prunedA) != planJson(prunedB) || previous.codes.size() != previous.quantized.size() ||
+      !previous.model)
+    return applyPlan(base, plan, pool, cancel, false, histograms);
+  auto changed = [&](int layer, Target t) {
+    return !sameSpec(previousPlan.quant.specFor(layer, t), plan.quant.specFor(layer, t));
+  };
+  // When most matrices change, walking the model once (applyPlan) is cheaper.
+  int changes = 0, quantized = 0;
+  for (int layer = -1; layer < base.config.layers; ++layer)
+    for (int t = 0; t < kTargetCount; ++t) {
+      if ((layer < 0) != (Target(t) == Target::Emb)) continue;
+      changes += changed(layer, Target(t));
+      quantized += plan.quant.specFor(layer, Target(t)).has_value() ||
+                   previousPlan.quant.specFor(layer, Target(t)).has_value();
+    }
+  if (2 * changes > quantized) return applyPlan(base, plan, pool, cancel, false, histograms);
+  // The values each changed matrix is quantized from: the base's, masked as pruned.
+  std::map<std::string, std::vector<float>> sources;
+  {
+    ModelWeights copy = base.weights;  // read only: nothing is stored back
+    Status st = editWeightMatrices(base.config, copy, changed,
+                                   [&](const WeightMatrix& wm, std::vector<float>& v) -> Status {
+                                     if (isCancelled(cancel)) return makeError("cancelled");
+                                     std::vector<float>& src = sources[wm.name];
+                                     src = std::move(v);
+                                     for (const auto& p : previous.pruned)
+                                       if (p.name == wm.name && p.mask.size() == int64_t(src.size()))
+                                         for (int64_t i = 0; i < p.mask.size(); ++i)
+                                           if (!p.mask.get(i)) src[size_t(i)] = 0.0f;
+                                     return Ok{};
+                                   },
+                                   /*store=*/false);
+    if (!st) return st.error();
+  }
+  AppliedPlan out;
+  out.pruned = previous.pruned;
+  if (sources.empty()) {  // no weight spec changed
+    out.model = previous.model;
+    out.quantized = previous.quantized;
+    out.codes = previous.codes;
+    out.bytesBefore = previous.bytesBefore;
+    out.bytesAfter = previous.bytesAfter;
+    return out;
+  }
+  struct Entry {
+    quant::TensorReport report;
+    quant::QuantizedTensor codes;
+  };
+  std::vector<Entry> entries;
+  for (size_t k = 0; k < previous.quantized.size(); ++k)
+    if (!changed(previous.quantized[k].layer, previous.quantized[k].target))
+      entries.push_back({previous.quantized[k], previous.codes[k]});
+  auto m = derivedModel(*previous.model);
+  Status st = editWeightMatrices(
+      m->config, m->weights, changed, [&](const WeightMatrix& wm, std::vector<float>& v) -> Status {
+        if (isCancelled(cancel)) return makeError("cancelled");
+        std::vector<float>& src = sources[wm.name];
+        const auto spec = plan.quant.specFor(wm.layer, wm.target);
+        if (!spec) {
+          v = std::move(src);  // no longer quantized: the (pruned) float values
+          return Ok{};
+        }
+        auto q = quant::quantize(src.data(), wm.rows, wm.cols, *spec, pool);
+        if (!q) return makeError(wm.name + ": " + q.message());
+        std::vector<float> deq = q->dequantize();
+        quant::TensorReport rep{wm.name, wm.target, wm.layer, *spec,
+                                quant::errorStats(src.data(), *q, deq, histograms ? 64 : 0, pool)};
+        v = std::move(deq);
+        entries.push_back({std::move(rep), std::move(*q)});
+        return Ok{};
+      });
+  if (!st) return st.error();
+  if (!plan.prune.heads.empty())
+    if (Status z = sparse::zeroHeads(m->config, m->weights, plan.prune.heads); !z) return z.error();
+  // Model order: embeddings, then layer by layer q, k, v, o, ffn_in, ffn_out (the
+  // matrices of one (layer, target) all come from the same side, in their order).
+  std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return std::make_pair(a.report.layer, int(a.report.target)) <
+           std::make_pair(b.report.layer, int(b.report.target));
+  });
+  out.bytesBefore = floatBytes(base.weights);
+  out.bytesAfter = out.bytesBefore;
+  for (auto& e : entries) {
+    out.bytesAfter += e.report.stats.bytesAfter - e.report.stats.bytesBefore;
+    out.quantized.push_back(std::move(e.report));
+    out.codes.push_back(std::move(e.codes));
+  }
+  if (out.quantized.empty()) out.bytesBefore = out.bytesAfter = 0;  // as applyPlan without quantization
+  out.model = std::move(m);
   return out;
 }
 

@@ -60,6 +60,16 @@ struct AppliedPlan {
 Result<AppliedPlan> applyPlan(const Model& base, const CompressionPlan& plan,
                               ThreadPool* pool = nullptr, const CancelToken* cancel = nullptr,
                               bool releaseSource = false, bool histograms = true);
+// applyPlan(base, plan) from the result of an earlier plan: when the two differ only
+// in weight quantization specs, only the matrices whose spec changed are quantized
+// again (the rest are taken from `previous`); otherwise the whole plan is applied.
+// The result equals applyPlan(base, plan, pool, cancel, false, histograms) bit for
+// bit. previous: applyPlan(base, previousPlan, …) with the same `histograms`.
+Result<AppliedPlan> reapplyPlan(const Model& base, const AppliedPlan& previous,
+                                const CompressionPlan& previousPlan, const CompressionPlan& plan,
+                                ThreadPool* pool = nullptr, const CancelToken* cancel = nullptr,
+                                bool histograms = true);
+
 // Forward options that run the plan's attention quantization and sparsity.
 ForwardOptions forwardOptions(const CompressionPlan& plan, ForwardOptions options = {});
 

@@ -81,7 +81,7 @@ int64_t floatBytes(const ModelWeights& w) {
 Status editWeightMatrices(
     const ModelConfig& config, ModelWeights& weights,
     const std::function<bool(int, Target)>& selected,
-    const std::function<Status(const WeightMatrix&, std::vector<float>&)>& edit) {
+    const std::function<Status(const WeightMatrix&, std::vector<float>&)>& edit, bool store) {
   const Architecture arch = config.arch;
   if (selected(-1, Target::Emb)) {
     const bool gpt2 = arch == Architecture::Gpt2;
@@ -94,7 +94,7 @@ Status editWeightMatrices(
       std::vector<float> v(t->f32(), t->f32() + t->numel());
       const int64_t rows = t->dim(0), cols = t->dim(1);
       if (Status st = edit({name, Target::Emb, -1, rows, cols}, v); !st) return st;
-      *t = Tensor::fromF32({rows, cols}, std::move(v));
+      if (store) *t = Tensor::fromF32({rows, cols}, std::move(v));
     }
   }
   for (int l = 0; l < int(weights.layers.size()); ++l) {
@@ -111,6 +111,7 @@ Status editWeightMatrices(
         name.insert(name.size() - std::string(".weight").size(), "[" + role + "]");
         std::vector<float> part(mat.begin() + third * D * D, mat.begin() + (third + 1) * D * D);
         if (Status st = edit({name, t, l, D, D}, part); !st) return st;
+        if (!store) continue;
         std::copy(part.begin(), part.end(), mat.begin() + third * D * D);
         lw.qkv.w = storedLayout(mat, lw.qkv);
         continue;
@@ -118,7 +119,7 @@ Status editWeightMatrices(
       Linear& lin = linearOf(lw, t);
       std::vector<float> mat = outIn(lin);
       if (Status st = edit({name, t, l, lin.out, lin.in}, mat); !st) return st;
-      lin.w = storedLayout(mat, lin);
+      if (store) lin.w = storedLayout(mat, lin);
     }
   }
   return Ok{};

@@ -45,7 +45,8 @@ struct WeightMatrix {
 Status editWeightMatrices(
     const ModelConfig& config, ModelWeights& weights,
     const std::function<bool(int layer, Target)>& selected,
-    const std::function<Status(const WeightMatrix&, std::vector<float>&)>& edit);
+    const std::function<Status(const WeightMatrix&, std::vector<float>&)>& edit,
+    bool store = true);  // false: read only (edit's changes are dropped, `weights` untouched)
 
 // Float32 bytes of every weight, bias and norm parameter the engine holds.
 int64_t floatBytes(const ModelWeights& weights);

@@ -1329,7 +1329,15 @@ class TestGui : public QObject {
   // The demo pair on a 128-token input with 4-bit weights and τ = 0.01: the
   // workspace is the default view and every part of it shows the engine's numbers.
   void workspaceShowsTheCompressedStudent() {
-    StartOptions o = pairOptions(longText(125));
+    // The embedded demo pair (GPT-2 style, the explorer's default) on 128 tokens of text.
+    const QString demoDir = QStringLiteral(ATTN_RESOURCE_DIR "/demo");
+    auto demoStudent = loadModel((demoDir + "/student").toStdString());
+    QVERIFY(demoStudent.ok());
+    QString text;
+    for (int n = 40; n < 160 && text.isEmpty(); ++n)
+      if ((*demoStudent)->tokenizer->encode(longText(n).toStdString()).ids.size() == 128) text = longText(n);
+    QVERIFY(!text.isEmpty());
+    StartOptions o = pairOptions(text, demoDir + "/teacher", demoDir + "/student");
     o.workspaceByDefault = true;
     MainWindow w(o);
     w.resize(1700, 1000);
@@ -1351,7 +1359,7 @@ class TestGui : public QObject {
     QCOMPARE(S, 128);
     // Independent runs: the student, its compressed copy, the mapped teacher layer.
     const auto student = w.session().model(Student), teacher = w.session().model(Teacher);
-    const auto ids = student->tokenizer->encode(longText(125).toStdString()).ids;
+    const auto ids = student->tokenizer->encode(text.toStdString()).ids;
     auto ref = forward(student->config, student->weights, ids, {});
     auto applied = compress::applyPlan(*student, plan);
     QVERIFY(ref.ok() && applied.ok());
@@ -1584,6 +1592,10 @@ class TestGui : public QObject {
       for (int h = 0; h < map->cols(); ++h)
         QCOMPARE(map->value(l, h), float(want->headKl[size_t(l) * map->cols() + h]));
     QVERIFY(panel->readoutText().contains("4 sentences"));
+    w.findChild<QDockWidget*>("corpusFidelity")->raise();
+    QTest::qWait(100);
+    for (auto* p : w.findChildren<QCustomPlot*>()) p->replot();
+    QVERIFY(w.grab().save(QStringLiteral(QT_TESTCASE_BUILDDIR "/workspace-corpus.png")));
     // A missing corpus: a clear message, nothing runs.
     panel->setCorpus(QDir::temp().filePath("no-such-corpus.txt"));
     finished.clear();

@@ -483,6 +483,70 @@ class TestCompress : public QObject {
     QCOMPARE(qsizetype(std::count(csv.begin(), csv.end(), '\n')), 1 + tensors.size() + heads.size());
   }
 
+  // Re-applying after a change of weight specs re-quantizes only what changed and
+  // gives exactly what applying the new plan from scratch gives.
+  void reapplyEqualsApplyFromScratch_data() {
+    QTest::addColumn<QString>("model");
+    QTest::newRow("bert") << "bert_tiny";
+    QTest::newRow("gpt2 (fused c_attn)") << "gpt2_tiny";
+  }
+  void reapplyEqualsApplyFromScratch() {
+    QFETCH(QString, model);
+    auto m = loadModel(test::dataDir() / "models" / model.toStdString());
+    QVERIFY(m.ok());
+    CompressionPlan plan;
+    QVERIFY(quant::applyPlanText("q,k,v,o,ffn_in,ffn_out=uniform:8:channel", plan.quant).ok());
+    sparse::PruneSpec nm;
+    nm.method = sparse::PruneMethod::NM;
+    plan.prune.targets[int(Target::FfnIn)] = nm;
+    plan.prune.heads = {{0, 1}};
+    plan.prune.attention.all.kind = sparse::AttentionRule::Kind::Threshold;
+    auto previous = applyPlan(**m, plan);
+    QVERIFY(previous.ok());
+    const char* steps[] = {
+        "ffn_in=uniform:4:group:16",        // one group: new bits and granularity
+        "layer 1 q=kmeans:3",               // one matrix
+        "o=none",                           // a group no longer quantized
+        "emb=uniform:8:channel",            // embeddings added
+        "all=uniform:8:channel; emb=none",  // back to int8 everywhere
+    };
+    for (const char* step : steps) {
+      CompressionPlan next = plan;
+      QVERIFY(quant::applyPlanText(step, next.quant).ok());
+      next.prune.attention.all.tau = 0.05;  // attention settings never matter here
+      for (bool histograms : {true, false}) {
+        auto prevRun = histograms ? std::move(previous) : applyPlan(**m, plan, nullptr, nullptr, false, false);
+        QVERIFY(prevRun.ok());
+        auto got = reapplyPlan(**m, *prevRun, plan, next, nullptr, nullptr, histograms);
+        auto want = applyPlan(**m, next, nullptr, nullptr, false, histograms);
+        QVERIFY2(got.ok(), got.ok() ? "" : got.message().c_str());
+        QVERIFY(want.ok());
+        QCOMPARE(test::firstDifferentWeight(want->model->config, got->model->weights, want->model->weights),
+                 std::string());
+        QCOMPARE(got->quantized.size(), want->quantized.size());
+        for (size_t k = 0; k < want->quantized.size(); ++k) {
+          QCOMPARE(got->quantized[k].name, want->quantized[k].name);
+          QCOMPARE(got->quantized[k].stats.mse, want->quantized[k].stats.mse);
+          QCOMPARE(got->quantized[k].stats.errors.counts, want->quantized[k].stats.errors.counts);
+          QCOMPARE(got->codes[k].storageBytes(), want->codes[k].storageBytes());
+        }
+        QCOMPARE(got->bytesAfter, want->bytesAfter);
+        QCOMPARE(got->bytesBefore, want->bytesBefore);
+        QCOMPARE(got->pruned.size(), want->pruned.size());
+        if (histograms) previous = std::move(got);
+      }
+      plan = next;
+    }
+    // A change of pruning: the whole plan again, still equal.
+    CompressionPlan pruned = plan;
+    pruned.prune.heads = {{1, 0}};
+    auto got = reapplyPlan(**m, *previous, plan, pruned);
+    auto want = applyPlan(**m, pruned);
+    QVERIFY(got.ok() && want.ok());
+    QCOMPARE(test::firstDifferentWeight(want->model->config, got->model->weights, want->model->weights),
+             std::string());
+  }
+
   void applyEqualsPruneThenQuantize() {
     auto m = loadModel(test::dataDir() / "models" / "bert_tiny");
     QVERIFY(m.ok());

@@ -181,7 +181,17 @@ class TestEvaluate : public QObject {
       kl += f.klMean / double(kSentences.size());
       cosine += f.hiddenCosine / double(kSentences.size());
       // KL to the teacher through the loss matrix (its own code path): the mapped pairs.
-      const LossMatrix lm = lossMatrix(*t, *got), lms = lossMatrix(*t, *ref1);
+      // The compressed maps with their rows renormalised (τ dropped mass), as the
+      // evaluation compares them.
+      ForwardResult normed = *got;
+      for (size_t r = 0; r < normed.attention.size() / ids.size(); ++r) {
+        float* row = normed.attention.data() + r * ids.size();
+        double sum = 0;
+        for (size_t j = 0; j < ids.size(); ++j) sum += row[j];
+        if (std::abs(sum - 1.0) > 1e-5)
+          for (size_t j = 0; j < ids.size(); ++j) row[j] = sum > 0 ? float(row[j] / sum) : 0.0f;
+      }
+      const LossMatrix lm = lossMatrix(*t, normed), lms = lossMatrix(*t, *ref1);
       double one = 0, ones = 0;
       for (int s = 0; s < student->config.layers; ++s) {
         one += lm.at(lm.kl, mapping[size_t(s)], s) / student->config.layers;
