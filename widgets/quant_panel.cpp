@@ -251,14 +251,10 @@ void QuantPanel::setStatus(const QString& status) { status_->setText(status); }
 
 void QuantPanel::setResult(std::vector<quant::TensorReport> tensors, int64_t before, int64_t after,
                            const Fidelity* fid) {
-  const QString keep = tensor_->currentText();
   tensors_ = std::move(tensors);
-  tensor_->blockSignals(true);
-  tensor_->clear();
-  for (const auto& t : tensors_) tensor_->addItem(QString::fromStdString(t.name));
-  const int again = tensor_->findText(keep);
-  tensor_->setCurrentIndex(again >= 0 ? again : 0);
-  tensor_->blockSignals(false);
+  QStringList names;
+  for (const auto& t : tensors_) names << QString::fromStdString(t.name);
+  setItemsKeepingSelection(tensor_, names);
   summary_ =
       tr("<b>Model</b>: %1 → %2 (%3 of float32)")
           .arg(megabytes(before), megabytes(after))

@@ -262,14 +262,10 @@ void SparsityPanel::setStatus(const QString& status) { status_->setText(status);
 QString SparsityPanel::readoutText() const { return readout_->text(); }
 
 void SparsityPanel::setResult(const std::vector<sparse::PrunedTensor>& tensors, const Readout& r) {
-  const QString keep = tensor_->currentText();
   tensors_ = tensors;
-  tensor_->blockSignals(true);
-  tensor_->clear();
-  for (const auto& t : tensors_) tensor_->addItem(QString::fromStdString(t.name));
-  const int again = tensor_->findText(keep);
-  tensor_->setCurrentIndex(again >= 0 ? again : 0);
-  tensor_->blockSignals(false);
+  QStringList names;
+  for (const auto& t : tensors_) names << QString::fromStdString(t.name);
+  setItemsKeepingSelection(tensor_, names);
   QString heads;
   for (const auto& [l, h] : r.prunedHeads) heads += QString(" L%1h%2").arg(l).arg(h);
   readout_->setText(tr("<b>Attention</b>: %1 % dropped, %2 of the mass kept, KL to dense %3"

@@ -130,7 +130,21 @@ struct ExportArgs {
   int threads = 0;
 };
 
+// attnstudio-cli sweep: a plan measured over a corpus, varying up to two of its
+// parameters (none: the plan alone, with the per-head breakdown).
+struct SweepArgs {
+  std::string model, plan;            // plan: JSON, empty = no compression
+  std::vector<std::string> vary;      // "bits=2,4,8", "tau=0.001,0.01", "sparsity=0.5,0.7"
+  std::string teacher;                // KL to the teacher's uniformly mapped layers
+  std::string text, corpus, column;
+  int maxSentences = 32;
+  std::string csv;                    // write the points as CSV
+  bool json = false;
+  int threads = 0;
+};
+
 int runExport(const ExportArgs& a);
+int runSweep(const SweepArgs& a);
 int runCompare(const CompareArgs& a);
 int runDistill(const DistillArgs& a);
 int runInitModel(const InitModelArgs& a);

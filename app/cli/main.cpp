@@ -245,6 +245,24 @@ int main(int argc, char** argv) {
   exportCmd->add_flag("--json", ea.json, "Print the report as JSON");
   addThreads(exportCmd, ea.threads);
 
+  SweepArgs swa;
+  auto* sweepCmd = app.add_subcommand(
+      "sweep", "Measure a compression plan over a corpus, varying up to two of its parameters "
+               "(points, Pareto front; without --vary: the plan's per-head fidelity)");
+  sweepCmd->add_option("MODEL", swa.model, "Model directory, .safetensors or .h5 file")->required();
+  sweepCmd->add_option("--plan", swa.plan, "Compression plan (JSON); default: no compression");
+  sweepCmd->add_option("--vary", swa.vary,
+                       "PARAM=V1,V2,… with PARAM bits, tau or sparsity (at most twice)");
+  sweepCmd->add_option("--teacher", swa.teacher, "Teacher for KL to its uniformly mapped layers");
+  sweepCmd->add_option("--text", swa.text, "One input sentence");
+  sweepCmd->add_option("--corpus", swa.corpus, "Corpus file (.txt, .tsv/.csv, .jsonl)");
+  sweepCmd->add_option("--column", swa.column, "Column or field of --corpus");
+  sweepCmd->add_option("--max", swa.maxSentences, "Sentences of --corpus to use")
+      ->check(CLI::PositiveNumber);
+  sweepCmd->add_option("--csv", swa.csv, "Write the points as CSV");
+  sweepCmd->add_flag("--json", swa.json, "Print the points as JSON");
+  addThreads(sweepCmd, swa.threads);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -265,6 +283,7 @@ int main(int argc, char** argv) {
     if (*sparsify) return runSparsify(sa);
     if (*compare) return runCompare(ca);
     if (*exportCmd) return runExport(ea);
+    if (*sweepCmd) return runSweep(swa);
     if (*distillCmd) return runDistill(da);
     if (*pretrain) return runDistill(pa);
     if (*initModel) return runInitModel(ima);

@@ -30,6 +30,7 @@
 #include <QUndoStack>
 #include <QSpinBox>
 #include <QStackedWidget>
+#include <QThreadPool>
 #include <QStatusBar>
 #include <QTabWidget>
 #include <QTextStream>
@@ -1638,7 +1639,10 @@ void MainWindow::drawWorkspace(const Comparison& c, int layer, int head, bool av
 void MainWindow::buildAnalysisDocks() {
   connect(session_.get(), &Session::workspaceReady, this,
           [this](std::shared_ptr<const WorkspaceResult> r) {
-            ws_ = std::move(r);
+            // The previous result may hold the last reference to hundreds of MB of
+            // weights: let them go on a pool thread, not the GUI thread.
+            if (auto old = std::exchange(ws_, std::move(r)))
+              QThreadPool::globalInstance()->start([old = std::move(old)]() mutable { old.reset(); });
             workspace_->setStatus(QString());
             // The panels show the numbers of the same compressed student.
             const compress::AppliedPlan& a = *ws_->applied;

@@ -333,6 +333,17 @@ Result<std::vector<SweepPoint>> sweep(const Model& base, const CompressionPlan& 
   if (axes.size() == 2 && axes[0].param == axes[1].param)
     return makeError(std::string("both axes vary ") + sweepParamName(axes[0].param));
   std::vector<SweepPoint> out;
+  // Consecutive points often share their weights (an attention τ axis inside a bits
+  // axis): the previous point's compressed weights are reused, or re-quantized only
+  // where the specs differ.
+  std::shared_ptr<const AppliedPlan> previous;
+  CompressionPlan previousPlan;
+  auto weightsKey = [](CompressionPlan p) {
+    p.student.clear();
+    p.quant.attention = {};
+    p.prune.attention = {};
+    return planJson(p);
+  };
   for (size_t i = 0; i < total; ++i) {
     if (cancel != nullptr && cancel->cancelled()) return makeError("cancelled");
     SweepPoint p;
@@ -350,9 +361,14 @@ Result<std::vector<SweepPoint>> sweep(const Model& base, const CompressionPlan& 
       if (!next) return next.error();
       p.plan = std::move(*next);
     }
-    auto applied = applyPlan(base, p.plan, pool, cancel, false, /*histograms=*/false);
-    if (!applied) return applied.error();
-    auto e = evaluatePlan(base, *applied, p.plan, ref, pool, cancel);
+    if (!previous || weightsKey(previousPlan) != weightsKey(p.plan)) {
+      auto applied = previous ? reapplyPlan(base, *previous, previousPlan, p.plan, pool, cancel, false)
+                              : applyPlan(base, p.plan, pool, cancel, false, /*histograms=*/false);
+      if (!applied) return applied.error();
+      previous = std::make_shared<const AppliedPlan>(std::move(*applied));
+    }
+    previousPlan = p.plan;
+    auto e = evaluatePlan(base, *previous, p.plan, ref, pool, cancel);
     if (!e) return e.error();
     p.eval = std::move(*e);
     out.push_back(std::move(p));

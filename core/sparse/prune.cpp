@@ -39,16 +39,21 @@ BlockDensity blockDensity(const Bitmap& m, int maxCells) {
   d.colStep = std::max<int64_t>(1, (C + maxCells - 1) / maxCells);
   d.rows = int((R + d.rowStep - 1) / d.rowStep);
   d.cols = int((C + d.colStep - 1) / d.colStep);
-  d.values.assign(size_t(d.rows) * size_t(d.cols), 0.0f);
-  std::vector<int64_t> cells(d.values.size(), 0);
-  for (int64_t r = 0; r < R; ++r)
-    for (int64_t c = 0; c < C; ++c) {
-      const size_t at = size_t(r / d.rowStep) * size_t(d.cols) + size_t(c / d.colStep);
-      d.values[at] += m.get(r * C + c) ? 1.0f : 0.0f;
-      ++cells[at];
+  // Kept weights per block (no division per weight: the column → block map is made once).
+  std::vector<int64_t> kept(size_t(d.rows) * size_t(d.cols), 0);
+  std::vector<int32_t> colBlock(static_cast<size_t>(C));
+  for (int64_t c = 0; c < C; ++c) colBlock[size_t(c)] = int32_t(c / d.colStep);
+  for (int64_t r = 0; r < R; ++r) {
+    int64_t* row = kept.data() + size_t(r / d.rowStep) * size_t(d.cols);
+    for (int64_t c = 0; c < C; ++c) row[colBlock[size_t(c)]] += m.get(r * C + c) ? 1 : 0;
+  }
+  d.values.assign(kept.size(), 0.0f);
+  for (int br = 0; br < d.rows; ++br)
+    for (int bc = 0; bc < d.cols; ++bc) {
+      const int64_t h = std::min(d.rowStep, R - br * d.rowStep), w = std::min(d.colStep, C - bc * d.colStep);
+      const size_t k = size_t(br) * size_t(d.cols) + size_t(bc);
+      d.values[k] = float(kept[k]) / float(std::max<int64_t>(1, h * w));
     }
-  for (size_t k = 0; k < d.values.size(); ++k)
-    d.values[k] /= float(std::max<int64_t>(1, cells[k]));
   return d;
 }
 

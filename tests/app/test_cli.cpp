@@ -15,6 +15,7 @@
 #include <QTest>
 
 #include "core/attention/compare.h"
+#include "core/compress/evaluate.h"
 #include "core/compress/plan.h"
 #include "core/io/npy.h"
 #include "core/io/safetensors.h"
@@ -834,6 +835,77 @@ print(checked)
     QVERIFY(exists.err.contains("exists and is not empty"));
   }
 
+  // The sweep command's points and per-head numbers are the engine's, exactly.
+  void sweepPointsAreTheEngines() {
+    TempDir tmp;
+    const std::vector<std::string> lines = {"the cat sat on the mat", "a dog barked at the mailman",
+                                            "birds sang in the trees"};
+    const QString corpus = QString::fromStdString((tmp / "corpus.txt").string());
+    {
+      QFile f(corpus);
+      QVERIFY(f.open(QIODevice::WriteOnly));
+      for (const auto& l : lines) f.write((l + "\n").c_str());
+    }
+    const QString student = ATTN_DEMO_DIR "/bert-demo-student", teacher = ATTN_DEMO_DIR "/bert-demo";
+    const QString csv = QString::fromStdString((tmp / "points.csv").string());
+    const Run r = cli({"sweep", student, "--teacher", teacher, "--corpus", corpus, "--vary", "bits=2,4,8",
+                       "--vary", "tau=0.01", "--csv", csv, "--json"});
+    QVERIFY2(r.code == 0, r.err.constData());
+    const QJsonObject o = json(r);
+    QCOMPARE(o["sentences"].toInt(), 3);
+    const QJsonArray points = o["points"].toArray();
+    QCOMPARE(points.size(), 3);
+    auto s = attn::loadModel(student.toStdString());
+    auto t = attn::loadModel(teacher.toStdString());
+    QVERIFY(s.ok() && t.ok());
+    const auto mapping = attn::uniformLayerMap((*s)->config.layers, (*t)->config.layers);
+    auto ref = attn::compress::makeReference(**s, t->get(), lines, mapping);
+    QVERIFY(ref.ok());
+    std::vector<double> x, y;
+    for (const auto& v : points) {
+      const QJsonObject p = v.toObject();
+      auto plan = attn::compress::parsePlanJson(
+          QJsonDocument(p["plan"].toObject()).toJson().toStdString(), "point");
+      QVERIFY(plan.ok());
+      QCOMPARE(plan->quant.targets[0]->bits, p["bits"].toInt());
+      QCOMPARE(plan->prune.attention.all.tau, 0.01);
+      auto applied = attn::compress::applyPlan(**s, *plan);
+      auto e = attn::compress::evaluatePlan(**s, *applied, *plan, *ref);
+      QVERIFY(e.ok());
+      QCOMPARE(p["attention_kl"].toDouble(), e->klMean);
+      QCOMPARE(p["teacher_kl"].toDouble(), e->teacherKl);
+      QCOMPARE(p["hidden_cosine"].toDouble(), e->hiddenCosine);
+      QCOMPARE(qint64(p["bytes_after"].toDouble()), e->size.after);
+      x.push_back(e->size.bitsPerWeight());
+      y.push_back(e->teacherKl);
+    }
+    const auto front = attn::compress::paretoFront(x, y);
+    for (int i = 0; i < points.size(); ++i)
+      QCOMPARE(points[i].toObject()["pareto"].toBool(),
+               std::find(front.begin(), front.end(), i) != front.end());
+    QFile f(csv);
+    QVERIFY(f.open(QIODevice::ReadOnly));
+    const QList<QByteArray> rows = f.readAll().trimmed().split('\n');
+    QCOMPARE(rows.size(), 4);  // header + 3 points
+    QVERIFY(rows[0].startsWith("bits,tau,bits_per_weight"));
+
+    // No --vary: the plan alone with its per-head numbers.
+    const QString planPath = QString::fromStdString((tmp / "plan.json").string());
+    attn::compress::CompressionPlan plan;
+    QVERIFY(attn::quant::applyPlanText("all=uniform:3:channel", plan.quant).ok());
+    QVERIFY(attn::compress::savePlan(planPath.toStdString(), plan).ok());
+    const Run h = cli({"sweep", student, "--plan", planPath, "--corpus", corpus, "--json"});
+    QVERIFY2(h.code == 0, h.err.constData());
+    const QJsonArray heads = json(h)["heads"].toArray();
+    auto applied = attn::compress::applyPlan(**s, plan);
+    auto e = attn::compress::evaluatePlan(**s, *applied, plan, *ref);
+    QCOMPARE(heads.size(), qsizetype(e->headKl.size()));
+    for (int k = 0; k < heads.size(); ++k) {
+      QCOMPARE(heads[k].toObject()["kl"].toDouble(), e->headKl[size_t(k)]);
+      QCOMPARE(heads[k].toObject()["js"].toDouble(), e->headJs[size_t(k)]);
+    }
+  }
+
   void errors_data() {
     QTest::addColumn<QStringList>("args");
     QTest::addColumn<int>("code");
@@ -905,6 +977,16 @@ print(checked)
                                    << 1 << "needs a causal model";
     QTest::newRow("compare loss") << QStringList{"compare", bert, bert, "--loss", "js"} << 2 << "";
     QTest::newRow("tokenizer vocab") << QStringList{"build-tokenizer", "--corpus", corpus, "--vocab-size", "100", "--out", "/tmp/x"} << 2 << "";
+    QTest::newRow("sweep param") << QStringList{"sweep", bert, "--vary", "depth=1,2"} << 1
+                                 << "unknown sweep parameter 'depth'";
+    QTest::newRow("sweep value") << QStringList{"sweep", bert, "--vary", "bits=2,x"} << 1
+                                 << "'x' is not a number";
+    QTest::newRow("sweep bits") << QStringList{"sweep", bert, "--vary", "bits=12"} << 1
+                                << "bits must be a whole number from 1 to 8";
+    QTest::newRow("sweep same axis") << QStringList{"sweep", bert, "--vary", "tau=0.1", "--vary", "tau=0.2"}
+                                     << 1 << "both axes vary tau";
+    QTest::newRow("sweep plan") << QStringList{"sweep", bert, "--plan", "/nonexistent.json"} << 1
+                                << "nonexistent.json";
     QTest::newRow("bench both") << QStringList{"bench",     bert,    "--synthetic",
                                                "bert-base", "--seq", "4"}
                                 << 2 << "";
@@ -923,7 +1005,7 @@ print(checked)
   void helpEverywhere() {
     for (const char* sub : {"inspect", "tokenize", "attention", "bench", "quantize", "sparsify",
                             "compare", "distill", "pretrain", "init-model", "build-tokenizer",
-                            "export"}) {
+                            "export", "sweep"}) {
       const Run r = cli({sub, "--help"});
       QCOMPARE(r.code, 0);
       QVERIFY(r.out.contains("Usage") || r.out.contains("USAGE") || r.out.contains("usage"));

@@ -61,6 +61,30 @@ class TestSparse : public QObject {
   Q_OBJECT
 
  private slots:
+  // The spy plot's block densities, against counting each block's cells directly
+  // (blocks at the right and bottom edges are smaller).
+  void blockDensityCountsEachBlock() {
+    const int64_t R = 7, C = 10;
+    auto m = sparse::Bitmap::ones(R, C);
+    std::mt19937 rng(3);
+    for (int64_t i = 0; i < R * C; ++i) m.set(i, rng() % 3 != 0);
+    const sparse::BlockDensity d = sparse::blockDensity(m, 3);
+    QCOMPARE(d.rowStep, int64_t(3));
+    QCOMPARE(d.colStep, int64_t(4));
+    QCOMPARE(d.rows, 3);
+    QCOMPARE(d.cols, 3);
+    for (int br = 0; br < 3; ++br)
+      for (int bc = 0; bc < 3; ++bc) {
+        int on = 0, all = 0;
+        for (int64_t r = br * 3; r < std::min<int64_t>(R, br * 3 + 3); ++r)
+          for (int64_t c = bc * 4; c < std::min<int64_t>(C, bc * 4 + 4); ++c) on += m.get(r * C + c), ++all;
+        QCOMPARE(d.values[size_t(br * 3 + bc)], float(on) / float(all));
+      }
+    const sparse::BlockDensity one = sparse::blockDensity(m, 100);  // cell per weight
+    QCOMPARE(one.rows, int(R));
+    for (int64_t i = 0; i < R * C; ++i) QCOMPARE(one.values[size_t(i)], m.get(i) ? 1.0f : 0.0f);
+  }
+
   void sameMasksAsPyTorch_data() {
     QTest::addColumn<QString>("fixture");
     QTest::addColumn<QString>("method");
