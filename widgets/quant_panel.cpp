@@ -263,8 +263,8 @@ void QuantPanel::setResult(std::vector<quant::TensorReport> tensors, int64_t bef
   if (fid != nullptr)
     summary_ += tr("<br><b>Attention vs float</b>: KL %1, JS %2 (mean over heads)"
                    "<br><b>Final hidden states</b>: cosine %3")
-                    .arg(fid->klMean, 0, 'g', 3)
-                    .arg(fid->jsMean, 0, 'g', 3)
+                    .arg(std::abs(fid->klMean) < 1e-12 ? 0.0 : fid->klMean, 0, 'g', 3)
+                    .arg(std::abs(fid->jsMean) < 1e-12 ? 0.0 : fid->jsMean, 0, 'g', 3)
                     .arg(fid->hiddenCosine, 0, 'f', 5);
   showTensor();
 }

@@ -18,7 +18,8 @@ namespace {
 constexpr int kSpyCells = 48;  // weight-mask blocks per side
 
 QString number(double v, int digits = 3) {
-  return std::isfinite(v) ? QString::number(v, 'g', digits) : QStringLiteral("–");
+  if (!std::isfinite(v)) return QStringLiteral("–");
+  return QString::number(std::abs(v) < 1e-12 ? 0.0 : v, 'g', digits);  // rounding noise of equal maps
 }
 QString megabytes(int64_t bytes) { return QString::number(double(bytes) / 1e6, 'f', 2) + " MB"; }
 }  // namespace

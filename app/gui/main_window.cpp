@@ -1,5 +1,7 @@
 #include "app/gui/main_window.h"
 
+#include <qcustomplot.h>
+
 #include <QApplication>
 #include <QCheckBox>
 #include <QCloseEvent>
@@ -1504,10 +1506,12 @@ void MainWindow::maybeScreenshot() {
   const bool wantT = !options_.teacher.isEmpty(), wantS = !options_.student.isEmpty();
   const auto c = shown_;
   if (!c || (wantT && !c->hasTeacher) || (wantS && !c->hasStudent)) return;
+  if (compare() == Compare::Workspace && (!ws_ || ws_->text != c->text)) return;  // its result first
   screenshotTaken_ = true;
   // Let the queued replots run first, then grab what a person would see.
   QTimer::singleShot(150, this, [this] {
     for (auto* v : views_) v->replotNow();
+    for (auto* p : workspace_->findChildren<QCustomPlot*>()) p->replot();
     const bool ok = grab().save(options_.screenshot);
     if (!ok) qCritical("cannot write %s", qPrintable(options_.screenshot));
     QApplication::exit(ok ? 0 : 1);
@@ -1559,6 +1563,9 @@ void MainWindow::drawWorkspace(const Comparison& c, int layer, int head, bool av
   }
   const ForwardResult& f = r->forward;
   const SideResult& side = r->side == Student ? c.student : c.teacher;
+  if (r->plan.empty() && r->plan.prune.heads.empty())
+    workspace_->setStatus(tr("No compression yet: set one in the Quantization or Sparsity panel, "
+                             "or pick a preset."));
   const int L = std::min(layer, f.layers - 1), h = std::min(head, f.heads - 1), S = f.seq;
   const QString where = average ? tr("L%1 · head average").arg(L) : tr("L%1 h%2").arg(L).arg(h);
   const std::vector<float> student = layerMap(*r->reference, L, h, average);

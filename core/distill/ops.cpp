@@ -158,7 +158,8 @@ void maskedSoftmaxRow(float* row, int seq, const int32_t* keyMask, int visible) 
     a.setConstant(1.0f / static_cast<float>(seq));
     return;
   }
-  a = (a - a.maxCoeff()).exp();  // exp(−inf) = 0 for hidden keys
+  a -= a.maxCoeff();  // hidden keys: −inf, whose exp must be exactly 0 (Eigen's
+  a = (a < -104.0f).select(0.0f, a.exp());  // vectorised exp clamps to ~1e-39)
   a *= 1.0f / a.sum();
 }
 

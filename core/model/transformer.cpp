@@ -211,7 +211,10 @@ Result<ForwardResult> forward(const ModelConfig& c, const ModelWeights& w,
         }
         Eigen::Map<Eigen::ArrayXf> a(row, S);
         // Fully masked rows stay finite and come out uniform, as in transformers.
-        a = (a - a.maxCoeff()).exp();
+        // Below −104 float exp is exactly 0 (masked keys: min − max); Eigen's
+        // vectorised exp clamps its input and would leave ~1e-39 there instead.
+        a -= a.maxCoeff();
+        a = (a < -104.0f).select(0.0f, a.exp());
         a /= a.sum();
       }
       if (opt.attentionTransform) opt.attentionTransform(l, int(h), p.data(), S);

@@ -109,6 +109,29 @@ class TestForward : public QObject {
                      "1 vs 2 threads");
   }
 
+  // transformers' softmax gives exactly 0 to masked keys (exp(min − max) underflows);
+  // so must ours, whatever the vector width: sparsity counts ("entries that were
+  // non-zero") and masks depend on it. 40 tokens: full SIMD packets and tails.
+  void maskedKeysAreExactlyZero() {
+    auto m = loadModel(attn::test::dataDir() / "models" / "gpt2_tiny");
+    QVERIFY(m.ok());
+    std::vector<int32_t> ids(40);
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t(3 + (i * 7) % 50);
+    std::vector<int32_t> mask(ids.size(), 1);
+    mask[5] = 0;  // a padding key inside the visible range too
+    auto r = forward((*m)->config, (*m)->weights, ids, mask);
+    QVERIFY(r.ok());
+    const int S = r->seq;
+    for (int l = 0; l < r->layers; ++l)
+      for (int h = 0; h < r->heads; ++h)
+        for (int i = 0; i < S; ++i)
+          for (int j = 0; j < S; ++j)
+            if ((j > i || j == 5) && i != 5)
+              QVERIFY2(r->attentionMap(l, h)[size_t(i) * S + j] == 0.0f,
+                       qPrintable(QString("L%1 h%2 [%3, %4] = %5").arg(l).arg(h).arg(i).arg(j)
+                                      .arg(double(r->attentionMap(l, h)[size_t(i) * S + j]))));
+  }
+
   void fullyMaskedRowsAreUniform() {
     auto m = loadModel(attn::test::dataDir() / "models" / "bert_tiny");
     QVERIFY(m.ok());
