@@ -11,30 +11,15 @@
 #include <QVBoxLayout>
 #include <cmath>
 
+#include "widgets/form_rows.h"
 #include "widgets/heatmap_view.h"
 
 namespace attn::widgets {
 
 CorpusFidelityPanel::CorpusFidelityPanel(QWidget* parent) : QWidget(parent) {
   auto* layout = new QVBoxLayout(this);
-  auto* row = new QHBoxLayout;
-  corpus_ = new QLineEdit(this);
+  QHBoxLayout* row = corpusRow(this, tr("corpus file (.txt, .tsv/.csv, .jsonl)"), 256, &corpus_, &sentences_);
   corpus_->setObjectName("corpusPath");
-  corpus_->setPlaceholderText(tr("corpus file (.txt, .tsv/.csv, .jsonl)"));
-  auto* browse = new QPushButton(tr("…"), this);
-  browse->setMaximumWidth(30);
-  connect(browse, &QPushButton::clicked, this, [this] {
-    const QString f = QFileDialog::getOpenFileName(this, tr("Corpus"), {},
-                                                   tr("Corpora (*.txt *.tsv *.csv *.jsonl)"));
-    if (!f.isEmpty()) corpus_->setText(f);
-  });
-  sentences_ = new QSpinBox(this);
-  sentences_->setRange(1, 1000000);
-  sentences_->setValue(256);
-  sentences_->setSuffix(tr(" sentences"));
-  row->addWidget(corpus_, 1);
-  row->addWidget(browse);
-  row->addWidget(sentences_);
   layout->addLayout(row);
   auto* buttons = new QHBoxLayout;
   metric_ = new QComboBox(this);

@@ -2,9 +2,13 @@
 #pragma once
 
 #include <QComboBox>
+#include <QFileDialog>
 #include <QHBoxLayout>
 #include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
 #include <QSlider>
+#include <QSpinBox>
 
 namespace attn::widgets {
 
@@ -35,6 +39,30 @@ inline void setItemsKeepingSelection(QComboBox* box, const QStringList& items) {
   box->addItems(items);
   const int again = box->findText(keep);
   box->setCurrentIndex(again >= 0 ? again : 0);
+}
+
+// A corpus file field with a browse button and a sentence count: [path][…][N sentences].
+inline QHBoxLayout* corpusRow(QWidget* parent, const QString& placeholder, int sentences,
+                              QLineEdit** path, QSpinBox** count) {
+  auto* row = new QHBoxLayout();
+  *path = new QLineEdit(parent);
+  (*path)->setPlaceholderText(placeholder);
+  auto* browse = new QPushButton(QStringLiteral("…"), parent);
+  browse->setMaximumWidth(30);
+  QLineEdit* edit = *path;
+  QObject::connect(browse, &QPushButton::clicked, parent, [parent, edit] {
+    const QString f = QFileDialog::getOpenFileName(parent, QObject::tr("Corpus"), {},
+                                                   QObject::tr("Corpora (*.txt *.tsv *.csv *.jsonl)"));
+    if (!f.isEmpty()) edit->setText(f);
+  });
+  *count = new QSpinBox(parent);
+  (*count)->setRange(1, 1000000);
+  (*count)->setValue(sentences);
+  (*count)->setSuffix(QObject::tr(" sentences"));
+  row->addWidget(*path, 1);
+  row->addWidget(browse);
+  row->addWidget(*count);
+  return row;
 }
 
 }  // namespace attn::widgets

@@ -12,6 +12,7 @@
 #include <QVBoxLayout>
 #include <cmath>
 
+#include "widgets/form_rows.h"
 #include "widgets/tradeoff_view.h"
 
 namespace attn::widgets {
@@ -53,25 +54,9 @@ TradeoffPanel::TradeoffPanel(QWidget* parent) : QWidget(parent) {
   values_[0]->setText(kDefaults[0]);
   param_[1]->setCurrentIndex(2);  // τ
   values_[1]->setText(kDefaults[1]);
-  auto* corpusRow = new QHBoxLayout;
-  corpus_ = new QLineEdit(this);
+  QHBoxLayout* corpusLine = corpusRow(this, tr("the current text"), 32, &corpus_, &sentences_);
   corpus_->setObjectName("sweepCorpus");
-  corpus_->setPlaceholderText(tr("the current text"));
-  auto* browse = new QPushButton(tr("…"), this);
-  browse->setMaximumWidth(30);
-  connect(browse, &QPushButton::clicked, this, [this] {
-    const QString f = QFileDialog::getOpenFileName(this, tr("Corpus"), {},
-                                                   tr("Corpora (*.txt *.tsv *.csv *.jsonl)"));
-    if (!f.isEmpty()) corpus_->setText(f);
-  });
-  sentences_ = new QSpinBox(this);
-  sentences_->setRange(1, 100000);
-  sentences_->setValue(32);
-  sentences_->setSuffix(tr(" sentences"));
-  corpusRow->addWidget(corpus_, 1);
-  corpusRow->addWidget(browse);
-  corpusRow->addWidget(sentences_);
-  form->addRow(tr("On"), corpusRow);
+  form->addRow(tr("On"), corpusLine);
   auto* showRow = new QHBoxLayout;
   xMetric_ = new QComboBox(this);
   xMetric_->addItems({tr("bits per weight"), tr("model size (MB)")});
