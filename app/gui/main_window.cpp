@@ -1541,10 +1541,15 @@ void MainWindow::sendWorkspacePlan(const PanelState& state) {
   int target = 0;  // q until the user picks another
   for (int t = 0; t < kTargetCount; ++t)
     if (wsTensor_ == kTargetNames[t]) target = t;
-  req.histograms.emplace_back(layerSpin_->value(), Target(target));
-  const int q = quantPanel_->selectedTensor();
-  if (ws_ && q >= 0 && q < int(ws_->reports.size()))
-    req.histograms.emplace_back(ws_->reports[size_t(q)].layer, ws_->reports[size_t(q)].target);
+  if (ws_) {
+    for (const auto& t : ws_->reports)
+      if (t.layer == layerSpin_->value() && int(t.target) == target) {
+        req.histograms.push_back(t.name);
+        break;
+      }
+    const int q = quantPanel_->selectedTensor();
+    if (q >= 0 && q < int(ws_->reports.size())) req.histograms.push_back(ws_->reports[size_t(q)].name);
+  }
   wsRequest_ = req;
   wsSent_ = true;
   workspace_->setStatus(tr("computing…"));
@@ -1610,9 +1615,8 @@ void MainWindow::drawWorkspace(const Comparison& c, int layer, int head, bool av
     for (const auto& x : r->reports)
       if (x.layer == L && x.target == t) q = &x;
     // Its histograms come with a request that names it (same plan: no recomputation).
-    const std::pair<int, Target> shown(L, t);
     if (q != nullptr && q->stats.errors.counts.empty() &&
-        std::find(wsRequest_.histograms.begin(), wsRequest_.histograms.end(), shown) ==
+        std::find(wsRequest_.histograms.begin(), wsRequest_.histograms.end(), q->name) ==
             wsRequest_.histograms.end())
       QTimer::singleShot(0, this, [this] { sendWorkspacePlan(state_); });
     for (const auto& x : a.pruned)

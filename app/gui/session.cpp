@@ -760,7 +760,14 @@ void Session::startWorkspace() {
         fo.cancel = cancel.get();
         // Reference runs of (model, text, teacher): kept until one of them changes.
         if (cache.model != base.get() || cache.text != text || cache.teacher != teacher.get()) {
-          cache = WorkspaceCache{};
+          // The compressed weights depend on the model only: a new text keeps them.
+          WorkspaceCache fresh;
+          if (cache.model == base.get()) {
+            fresh.applied = std::move(cache.applied);
+            fresh.appliedPlan = std::move(cache.appliedPlan);
+            fresh.weightsKey = std::move(cache.weightsKey);
+          }
+          cache = std::move(fresh);
           auto ids = base->tokenizer->encode(text.toStdString()).ids;
           if (ids.size() > size_t(base->config.maxPositions))
             return makeError("the text has " + std::to_string(ids.size()) + " tokens; the model allows " +
@@ -783,12 +790,11 @@ void Session::startWorkspace() {
         }
         // Histograms of the matrices the views show, into r->reports.
         auto addHistograms = [&](WorkspaceResult& r) -> Status {
-          for (const auto& [layer, target] : req.histograms) {
-            auto it = std::find_if(r.reports.begin(), r.reports.end(), [&](const quant::TensorReport& t) {
-              return t.layer == layer && t.target == target;
-            });
+          for (const std::string& name : req.histograms) {
+            auto it = std::find_if(r.reports.begin(), r.reports.end(),
+                                   [&](const quant::TensorReport& t) { return t.name == name; });
             if (it == r.reports.end() || !it->stats.errors.counts.empty()) continue;
-            auto full = compress::tensorStats(*base, *r.applied, layer, target, 64, compute.get());
+            auto full = compress::tensorStats(*base, *r.applied, name, 64, compute.get());
             if (!full) return full.error();
             *it = std::move(*full);
           }

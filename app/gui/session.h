@@ -106,7 +106,7 @@ struct WorkspaceRequest {
   std::vector<int> mapping;        // student layer → teacher layer
   // Quantized matrices whose error histograms the views show (the others' reports
   // come without histograms, which cost more than the quantization itself).
-  std::vector<std::pair<int, Target>> histograms;
+  std::vector<std::string> histograms;  // quantizer report names
 };
 struct WorkspaceResult {
   quint64 generation = 0;

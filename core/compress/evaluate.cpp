@@ -23,29 +23,27 @@ PlanSize planSize(const Model& base, const AppliedPlan& applied) {
   return s;
 }
 
-Result<quant::TensorReport> tensorStats(const Model& base, const AppliedPlan& applied, int layer,
-                                        Target target, int bins, ThreadPool* pool) {
+Result<quant::TensorReport> tensorStats(const Model& base, const AppliedPlan& applied,
+                                        const std::string& name, int bins, ThreadPool* pool) {
   size_t k = 0;
-  while (k < applied.quantized.size() &&
-         !(applied.quantized[k].layer == layer && applied.quantized[k].target == target))
-    ++k;
-  if (k == applied.quantized.size())
-    return makeError(std::string(kTargetNames[int(target)]) + " of layer " + std::to_string(layer) +
-                     " is not quantized by the plan");
+  while (k < applied.quantized.size() && applied.quantized[k].name != name) ++k;
+  if (k == applied.quantized.size()) return makeError(name + " is not quantized by the plan");
   if (applied.codes.size() != applied.quantized.size())
     return makeError("the applied plan kept no codes");
+  const int layer = applied.quantized[k].layer;
+  const Target target = applied.quantized[k].target;
   std::vector<float> source;
   ModelWeights copy = base.weights;
   Status st = editWeightMatrices(
       base.config, copy, [&](int l, Target t) { return l == layer && t == target; },
-      [&](const WeightMatrix&, std::vector<float>& v) {
-        source = std::move(v);
+      [&](const WeightMatrix& wm, std::vector<float>& v) {
+        if (wm.name == name) source = std::move(v);  // embeddings: three matrices, one target
         return Ok{};
       },
       /*store=*/false);
   if (!st) return st.error();
   for (const auto& p : applied.pruned)
-    if (p.layer == layer && p.target == target && p.mask.size() == int64_t(source.size()))
+    if (p.name == name && p.mask.size() == int64_t(source.size()))
       for (int64_t i = 0; i < p.mask.size(); ++i)
         if (!p.mask.get(i)) source[size_t(i)] = 0.0f;
   const quant::QuantizedTensor& q = applied.codes[k];

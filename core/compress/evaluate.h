@@ -25,13 +25,14 @@ struct PlanSize {
   double bitsPerWeight() const { return weights > 0 ? 8.0 * double(after) / double(weights) : 32.0; }
 };
 PlanSize planSize(const Model& base, const AppliedPlan& applied);
-// The error statistics with histograms of the quantized matrix (layer, target) of
-// `applied` — equal to what applyPlan(…, histograms = true) reports for it —
-// computed afterwards from the source weights (masked as the plan pruned them)
-// and the kept codes: a view needs the histograms of the one or two matrices it
-// shows, not of all of them. Error when the plan did not quantize that matrix.
-Result<quant::TensorReport> tensorStats(const Model& base, const AppliedPlan& applied, int layer,
-                                        Target target, int bins = 64, ThreadPool* pool = nullptr);
+// The error statistics with histograms of the quantized matrix `name` (a
+// TensorReport's name) of `applied` — equal to what applyPlan(…, histograms = true)
+// reports for it — computed afterwards from the source weights (masked as the plan
+// pruned them) and the kept codes: a view needs the histograms of the one or two
+// matrices it shows, not of all of them. Error when the plan did not quantize it.
+Result<quant::TensorReport> tensorStats(const Model& base, const AppliedPlan& applied,
+                                        const std::string& name, int bins = 64,
+                                        ThreadPool* pool = nullptr);
 
 // Zeros over the pruned matrices (0 when nothing is pruned).
 double weightSparsity(const AppliedPlan& applied);

@@ -1470,6 +1470,22 @@ class TestGui : public QObject {
     QCOMPARE(QString::fromStdString(compress::planJson(again->plan)), QString::fromStdString(compress::planJson(r->plan)));
     QCOMPARE(again->eval.klMean, kl4);
     QCOMPARE(again->eval.size.after, r->eval.size.after);
+    // A new text: the same compressed weights (not quantized again), measured on it.
+    const QString text2 = "Birds sang in the trees while the dogs ran.";
+    QSignalSpy failed(&w.session(), &Session::workspaceFailed);
+    w.session().setText(text2);
+    QTRY_VERIFY_WITH_TIMEOUT(w.workspaceResult() && w.workspaceResult()->text == text2, kLoadTimeoutMs);
+    QCOMPARE(failed.count(), 0);
+    const auto moved = w.workspaceResult();
+    QCOMPARE(moved->applied, again->applied);
+    const auto student = w.session().model(Student);
+    const auto ids2 = student->tokenizer->encode(text2.toStdString()).ids;
+    auto fresh = compress::applyPlan(*student, moved->plan);
+    QVERIFY(fresh.ok());
+    auto ref2 = forward(student->config, student->weights, ids2, {});
+    auto got2 = forward(fresh->model->config, fresh->model->weights, ids2, {}, compress::forwardOptions(moved->plan));
+    QVERIFY(ref2.ok() && got2.ok());
+    QCOMPARE(moved->eval.klMean, fidelity(*ref2, *got2).klMean);
   }
 
   // A 2-parameter sweep in the background: its points equal single runs of the

@@ -120,7 +120,7 @@ class TestEvaluate : public QObject {
   void tensorStatsEqualApplyPlans() {
     auto m = demo("bert-demo-student");
     CompressionPlan p = plan4bit();
-    QVERIFY(quant::applyPlanText("layer 1 ffn_in=kmeans:3", p.quant).ok());
+    QVERIFY(quant::applyPlanText("layer 1 ffn_in=kmeans:3; emb=uniform:8:channel", p.quant).ok());  // 3 emb matrices
     sparse::PruneSpec nm;
     nm.method = sparse::PruneMethod::NM;
     p.prune.targets[size_t(Target::FfnOut)] = nm;
@@ -131,7 +131,7 @@ class TestEvaluate : public QObject {
     QCOMPARE(lean->quantized.size(), full->quantized.size());
     QVERIFY(lean->quantized[0].stats.errors.counts.empty());
     for (const auto& want : full->quantized) {
-      auto got = tensorStats(*m, *lean, want.layer, want.target);
+      auto got = tensorStats(*m, *lean, want.name);
       QVERIFY2(got.ok(), got.ok() ? "" : got.message().c_str());
       QCOMPARE(got->name, want.name);
       QCOMPARE(got->stats.errors.counts, want.stats.errors.counts);
@@ -142,7 +142,7 @@ class TestEvaluate : public QObject {
     }
     CompressionPlan none;
     auto plain = applyPlan(*m, none);
-    QVERIFY(!tensorStats(*m, *plain, 0, Target::Q).ok());
+    QVERIFY(!tensorStats(*m, *plain, "encoder.layer.0.attention.self.query.weight").ok());
   }
 
   // Over a corpus: per-head and mean numbers are the means of the per-sentence
