@@ -127,8 +127,9 @@ Fidelity fidelity(const ForwardResult& ref, const ForwardResult& x, ThreadPool* 
                                   : sum > 0 ? float(b[size_t(i) * S + j] / sum)
                                             : 0.0f;
     }
-    f.kl[size_t(m)] = attentionKl(a, norm.data(), S);
-    f.js[size_t(m)] = attentionJs(a, norm.data(), S);
+    const KlJs d = attentionKlJs(a, norm.data(), S);
+    f.kl[size_t(m)] = d.kl;
+    f.js[size_t(m)] = d.js;
     f.mse[size_t(m)] = attentionMse(a, b, S);
   };
   if (pool != nullptr) {

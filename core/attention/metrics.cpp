@@ -1,5 +1,6 @@
 #include "core/attention/metrics.h"
 
+#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -52,31 +53,66 @@ double attentionMse(const float* a, const float* b, int seq, std::span<const uin
   });
 }
 
+namespace {
+// One row's Σ_j a ln(a / max(b, eps)) and/or Σ_j ½a ln(a/m) + ½b ln(b/m), m = ½(a + b),
+// in double, vectorised (Eigen's double log), in chunks of kChunk keys. The same
+// summation whichever of the two is asked for, so attentionKlJs equals
+// attentionKl and attentionJs bit for bit. A NaN in b makes the KL NaN (as
+// max(NaN, eps) would); terms with a = 0 (or b = 0 for JS) count 0.
+constexpr int kChunk = 256;
+using Chunk = Eigen::Array<double, Eigen::Dynamic, 1, 0, kChunk, 1>;
+
+template <bool kKl, bool kJs>
+void rowKlJs(const float* a, const float* b, int seq, double eps, double& kl, double& js) {
+  for (int j0 = 0; j0 < seq; j0 += kChunk) {
+    const int len = std::min(kChunk, seq - j0);
+    const Chunk p = Eigen::Map<const Eigen::ArrayXf>(a + j0, len).cast<double>();
+    const Chunk q = Eigen::Map<const Eigen::ArrayXf>(b + j0, len).cast<double>();
+    // Eigen's select() is not vectorised: the logs go into arrays of their own first.
+    if constexpr (kKl) {
+      const Chunk qc = (q < eps).select(eps, q);  // NaN < eps is false: NaN stays
+      const Chunk lr = (p / qc).log();
+      const Chunk t = (p > 0.0).select(p * lr, 0.0);
+      kl += t.sum();
+    }
+    if constexpr (kJs) {
+      const Chunk m = 0.5 * (p + q);
+      const Chunk lp = (p / m).log(), lq = (q / m).log();
+      const Chunk t = (p > 0.0).select(0.5 * p * lp, 0.0) + (q > 0.0).select(0.5 * q * lq, 0.0);
+      js += t.sum();
+    }
+  }
+}
+}  // namespace
+
 double attentionKl(const float* a, const float* b, int seq, std::span<const uint8_t> rows,
                    double eps) {
   return meanOverRows(seq, rows, [&](int i) {
-    double kl = 0.0;
-    for (int j = 0; j < seq; ++j) {
-      const double p = a[static_cast<size_t>(i) * seq + j];
-      const double q = std::max<double>(b[static_cast<size_t>(i) * seq + j], eps);
-      if (p > 0.0) kl += p * std::log(p / q);
-    }
+    double kl = 0.0, unused = 0.0;
+    rowKlJs<true, false>(a + size_t(i) * seq, b + size_t(i) * seq, seq, eps, kl, unused);
     return kl;
   });
 }
 
 double attentionJs(const float* a, const float* b, int seq, std::span<const uint8_t> rows) {
   return meanOverRows(seq, rows, [&](int i) {
-    double js = 0.0;
-    for (int j = 0; j < seq; ++j) {
-      const double p = a[static_cast<size_t>(i) * seq + j];
-      const double q = b[static_cast<size_t>(i) * seq + j];
-      const double m = 0.5 * (p + q);
-      if (p > 0.0) js += 0.5 * p * std::log(p / m);
-      if (q > 0.0) js += 0.5 * q * std::log(q / m);
-    }
+    double unused = 0.0, js = 0.0;
+    rowKlJs<false, true>(a + size_t(i) * seq, b + size_t(i) * seq, seq, 0.0, unused, js);
     return js;
   });
+}
+
+KlJs attentionKlJs(const float* a, const float* b, int seq, std::span<const uint8_t> rows,
+                   double eps) {
+  // Per-row values first, then the same row averaging as the two functions above.
+  std::vector<double> kl(size_t(std::max(0, seq))), js(kl.size());
+  for (int i = 0; i < seq; ++i) {
+    if (!rows.empty() && (size_t(i) >= rows.size() || rows[size_t(i)] == 0)) continue;
+    rowKlJs<true, true>(a + size_t(i) * seq, b + size_t(i) * seq, seq, eps, kl[size_t(i)],
+                        js[size_t(i)]);
+  }
+  return {meanOverRows(seq, rows, [&](int i) { return kl[size_t(i)]; }),
+          meanOverRows(seq, rows, [&](int i) { return js[size_t(i)]; })};
 }
 
 std::vector<double> headEntropies(const float* attention, int layers, int heads, int seq,

@@ -26,6 +26,13 @@ double attentionKl(const float* a, const float* b, int seq, std::span<const uint
 // Mean over rows of the Jensen–Shannon divergence (nats, in [0, ln 2]).
 double attentionJs(const float* a, const float* b, int seq, std::span<const uint8_t> rows = {});
 
+// Both of the above in one pass (the same numbers, bit for bit).
+struct KlJs {
+  double kl = 0.0, js = 0.0;
+};
+KlJs attentionKlJs(const float* a, const float* b, int seq, std::span<const uint8_t> rows = {},
+                   double eps = 1e-12);
+
 // Per-head entropy for a whole forward result: out[l * H + h].
 std::vector<double> headEntropies(const float* attention, int layers, int heads, int seq,
                                   std::span<const uint8_t> rows = {});

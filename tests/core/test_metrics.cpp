@@ -1,5 +1,6 @@
 // Attention metrics on maps whose values are known in closed form.
 #include <QTest>
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <random>
@@ -70,6 +71,67 @@ class TestMetrics : public QObject {
     const double kl = attentionKl(a.data(), c.data(), 4);
     QVERIFY(std::isfinite(kl) && kl > 20.0);
     (void)b;
+  }
+
+  // The vectorised row kernels against a plain long-double loop on rows longer
+  // than one chunk (256 keys), with exact zeros on either side, tiny q (eps
+  // clamp) and a NaN; the fused call equals the two separate ones bit for bit.
+  void divergencesMatchAScalarLoop() {
+    const int s = 300;
+    std::mt19937 rng(7);
+    std::uniform_real_distribution<float> u(0.0f, 1.0f);
+    std::vector<float> a(size_t(s) * s), b(a.size());
+    for (int i = 0; i < s; ++i) {
+      double sa = 0, sb = 0;
+      for (int j = 0; j < s; ++j) {
+        float x = u(rng), y = u(rng);
+        if ((i + j) % 7 == 0) x = 0.0f;          // a ignores the key
+        if ((i * 3 + j) % 11 == 0) y = 0.0f;     // b ignores it (KL clamps b to eps)
+        if (i == 5 && j == 260) y = 1e-30f;      // below eps
+        a[size_t(i) * s + j] = x, b[size_t(i) * s + j] = y;
+        sa += x, sb += y;
+      }
+      for (int j = 0; j < s; ++j) a[size_t(i) * s + j] /= float(sa), b[size_t(i) * s + j] /= float(sb);
+    }
+    auto scalar = [&](bool js) {
+      long double total = 0;
+      for (int i = 0; i < s; ++i) {
+        long double row = 0;
+        for (int j = 0; j < s; ++j) {
+          const long double p = a[size_t(i) * s + j], q = b[size_t(i) * s + j];
+          if (!js) {
+            if (p > 0) row += p * std::log(p / std::max<long double>(q, 1e-12L));
+          } else {
+            const long double m = (p + q) / 2;
+            if (p > 0) row += p / 2 * std::log(p / m);
+            if (q > 0) row += q / 2 * std::log(q / m);
+          }
+        }
+        total += row;
+      }
+      return double(total / s);
+    };
+    constexpr double kSumOrder = 1e-12;  // relative: double sums in another order
+    const double kl = attentionKl(a.data(), b.data(), s), js = attentionJs(a.data(), b.data(), s);
+    QVERIFY2(std::abs(kl - scalar(false)) <= kSumOrder * std::abs(scalar(false)),
+             qPrintable(QString::number(kl - scalar(false))));
+    QVERIFY2(std::abs(js - scalar(true)) <= kSumOrder * std::abs(scalar(true)),
+             qPrintable(QString::number(js - scalar(true))));
+    QVERIFY(kl > 1.0 && js > 0.01);  // the zeros in b cost ~ln(1/eps) each
+    const KlJs both = attentionKlJs(a.data(), b.data(), s);
+    QCOMPARE(both.kl, kl);
+    QCOMPARE(both.js, js);
+    std::vector<uint8_t> rows(size_t(s), 0);
+    for (int i = 0; i < s; i += 3) rows[size_t(i)] = 1;
+    const KlJs some = attentionKlJs(a.data(), b.data(), s, rows);
+    QCOMPARE(some.kl, attentionKl(a.data(), b.data(), s, rows));
+    QCOMPARE(some.js, attentionJs(a.data(), b.data(), s, rows));
+    QVERIFY(some.kl != kl);
+    // A NaN in b: NaN KL and JS, as the scalar definition gives.
+    b[size_t(2) * s + 270] = std::nanf("");
+    QVERIFY(std::isnan(attentionKl(a.data(), b.data(), s)));
+    QVERIFY(std::isnan(attentionJs(a.data(), b.data(), s)));
+    QVERIFY(std::isnan(attentionKlJs(a.data(), b.data(), s).kl));
   }
 
   void uniformMapping() {
