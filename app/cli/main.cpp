@@ -3,8 +3,10 @@
 #include <iostream>
 
 #include "app/cli/commands.h"
+#include "core/util/memory.h"
 
 int main(int argc, char** argv) {
+  attn::keepFreedMemoryForReuse();
   using namespace attn::cli;
   CLI::App app{
       "Attention Studio command-line tool: load Hugging Face Transformer checkpoints, "

@@ -9,6 +9,7 @@
 #include <QSettings>
 
 #include "app/gui/main_window.h"
+#include "core/util/memory.h"
 
 namespace {
 QString demoDir() {
@@ -21,6 +22,7 @@ QString demoDir() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  attn::keepFreedMemoryForReuse();
   QApplication app(argc, argv);
   QApplication::setApplicationName("Attention Studio");
   QApplication::setOrganizationName("Attention Studio");

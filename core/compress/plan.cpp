@@ -356,10 +356,15 @@ Result<AppliedPlan> reapplyPlan(const Model& base, const AppliedPlan& previous,
         }
         auto q = quant::quantize(src.data(), wm.rows, wm.cols, *spec, pool);
         if (!q) return makeError(wm.name + ": " + q.message());
-        std::vector<float> deq = q->dequantize();
-        quant::TensorReport rep{wm.name, wm.target, wm.layer, *spec,
-                                quant::errorStats(src.data(), *q, deq, histograms ? 64 : 0, pool)};
-        v = std::move(deq);
+        quant::TensorReport rep{wm.name, wm.target, wm.layer, *spec, {}};
+        if (histograms) {
+          std::vector<float> deq = q->dequantize();
+          rep.stats = quant::errorStats(src.data(), *q, deq, 64, pool);
+          v = std::move(deq);
+        } else {  // one pass, src overwritten in place
+          rep.stats = quant::dequantizeInPlace(src.data(), *q, pool);
+          v = std::move(src);
+        }
         entries.push_back({std::move(rep), std::move(*q)});
         return Ok{};
       });

@@ -38,8 +38,8 @@ std::vector<float> outIn(const Linear& l) {
   return m;
 }
 
-Tensor storedLayout(const std::vector<float>& m, const Linear& l) {
-  if (!l.inOut) return Tensor::fromF32({l.out, l.in}, m);
+Tensor storedLayout(std::vector<float> m, const Linear& l) {
+  if (!l.inOut) return Tensor::fromF32({l.out, l.in}, std::move(m));
   std::vector<float> w(m.size());
   for (int o = 0; o < l.out; ++o)
     for (int i = 0; i < l.in; ++i) w[size_t(i) * l.out + o] = m[size_t(o) * l.in + i];
@@ -113,13 +113,13 @@ Status editWeightMatrices(
         if (Status st = edit({name, t, l, D, D}, part); !st) return st;
         if (!store) continue;
         std::copy(part.begin(), part.end(), mat.begin() + third * D * D);
-        lw.qkv.w = storedLayout(mat, lw.qkv);
+        lw.qkv.w = storedLayout(std::move(mat), lw.qkv);
         continue;
       }
       Linear& lin = linearOf(lw, t);
       std::vector<float> mat = outIn(lin);
       if (Status st = edit({name, t, l, lin.out, lin.in}, mat); !st) return st;
-      if (store) lin.w = storedLayout(mat, lin);
+      if (store) lin.w = storedLayout(std::move(mat), lin);
     }
   }
   return Ok{};

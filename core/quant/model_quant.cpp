@@ -206,13 +206,17 @@ class Quantizer {
     float* rows = m.data() + r0 * cols;
     auto q = quantize(rows, r1 - r0, cols, spec, o_.pool);
     if (!q) return makeError(name + ": " + q.message());
-    std::vector<float> deq = q->dequantize();
-    TensorReport rep{std::move(name), target, layer, spec,
-                     errorStats(rows, *q, deq, o_.histogramBins, o_.pool)};
-    if (r0 == 0 && int64_t(m.size()) == r1 * cols)
-      m = std::move(deq);  // the whole matrix: no copy
-    else
-      std::copy(deq.begin(), deq.end(), rows);
+    TensorReport rep{std::move(name), target, layer, spec, {}};
+    if (o_.histogramBins == 0) {  // one pass, rows overwritten in place
+      rep.stats = dequantizeInPlace(rows, *q, o_.pool);
+    } else {
+      std::vector<float> deq = q->dequantize();
+      rep.stats = errorStats(rows, *q, deq, o_.histogramBins, o_.pool);
+      if (r0 == 0 && int64_t(m.size()) == r1 * cols)
+        m = std::move(deq);  // the whole matrix: no copy
+      else
+        std::copy(deq.begin(), deq.end(), rows);
+    }
     out_.bytesAfter += rep.stats.bytesAfter - rep.stats.bytesBefore;
     out_.tensors.push_back(std::move(rep));
     if (o_.keepCodes) out_.codes.push_back(std::move(*q));

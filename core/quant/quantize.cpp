@@ -634,72 +634,97 @@ ErrorStats errorStats(const float* w, const QuantizedTensor& q, int bins, Thread
   return errorStats(w, q, q.dequantize(), bins, pool);
 }
 
-ErrorStats errorStats(const float* w, const QuantizedTensor& q, const std::vector<float>& r,
-                      int bins, ThreadPool* pool) {
-  ErrorStats st;
-  const int64_t n = q.numel();
-  // Pass 1 (per chunk, merged): sums, ranges, the largest |w|.
-  struct Part {
-    double sig = 0.0, noise = 0.0, maxErr = 0.0;
-    float maxErrF = 0.0f, mn = 0.0f, mx = 0.0f, amax = -1.0f;
-    int64_t argmax = 0;
-  };
+namespace {
+// Pass 1 of the error statistics over one chunk: sums, ranges, the largest |w|.
+struct Part {
+  double sig = 0.0, noise = 0.0, maxErr = 0.0;
+  float maxErrF = 0.0f, mn = 0.0f, mx = 0.0f, amax = -1.0f;
+  int64_t argmax = 0;
+};
+
+// kLanes independent accumulators (the compiler vectorises them), merged in lane
+// order: the same result for the same chunks, whatever the machine. A chunk may
+// be fed in pieces whose lengths are multiples of kLanes (the last one excepted):
+// the lanes then see the same values in the same order as in one piece.
+class Lanes {
+ public:
+  static constexpr int kLanes = 8;
+  explicit Lanes(float first) {
+    for (int k = 0; k < kLanes; ++k) mn_[k] = mx_[k] = first, amax_[k] = -1.0f;
+    part_.mn = part_.mx = first;
+  }
+  // x[0..len), y[0..len) are weights and dequantized values at indices i0…; a
+  // len that is not a multiple of kLanes ends the chunk (its tail is scalar).
+  void add(const float* x, const float* y, int64_t i0, int64_t len) {
+    int64_t i = 0;
+    for (; i + kLanes <= len; i += kLanes)
+      for (int k = 0; k < kLanes; ++k) {
+        const float a = x[i + k], b = y[i + k];
+        const double d = double(a) - double(b);
+        sig_[k] += double(a) * a;
+        noise_[k] += d * d;
+        maxErr_[k] = std::max(maxErr_[k], std::fabs(d));
+        maxErrF_[k] = std::max(maxErrF_[k], std::fabs(a - b));
+        mn_[k] = std::min(mn_[k], a);
+        mx_[k] = std::max(mx_[k], a);
+        const bool more = std::fabs(a) > amax_[k];
+        amax_[k] = more ? std::fabs(a) : amax_[k];
+        arg_[k] = more ? i0 + i + k : arg_[k];
+      }
+    if (i == len) return;
+    merge();
+    for (; i < len; ++i) {
+      const float a = x[i], b = y[i];
+      const double d = double(a) - double(b);
+      part_.sig += double(a) * a;
+      part_.noise += d * d;
+      part_.maxErr = std::max(part_.maxErr, std::fabs(d));
+      part_.maxErrF = std::max(part_.maxErrF, std::fabs(a - b));
+      part_.mn = std::min(part_.mn, a);
+      part_.mx = std::max(part_.mx, a);
+      if (std::fabs(a) > part_.amax) part_.amax = std::fabs(a), part_.argmax = i0 + i;
+    }
+  }
+  Part finish() {
+    if (!merged_) merge();
+    return part_;
+  }
+
+ private:
+  void merge() {
+    merged_ = true;
+    for (int k = 0; k < kLanes; ++k) {
+      part_.sig += sig_[k];
+      part_.noise += noise_[k];
+      part_.maxErr = std::max(part_.maxErr, maxErr_[k]);
+      part_.maxErrF = std::max(part_.maxErrF, maxErrF_[k]);
+      part_.mn = std::min(part_.mn, mn_[k]);
+      part_.mx = std::max(part_.mx, mx_[k]);
+      if (amax_[k] > part_.amax || (amax_[k] == part_.amax && arg_[k] < part_.argmax))
+        part_.amax = amax_[k], part_.argmax = arg_[k];
+    }
+  }
+  double sig_[kLanes] = {}, noise_[kLanes] = {}, maxErr_[kLanes] = {};
+  float maxErrF_[kLanes] = {}, mn_[kLanes], mx_[kLanes], amax_[kLanes];
+  int64_t arg_[kLanes] = {};
+  Part part_;
+  bool merged_ = false;
+};
+
+// Chunks of [0, n) on the pool (one per thread) when n is large, else one.
+void overChunks(int64_t n, ThreadPool* pool, const std::function<void(int64_t, int64_t)>& fn) {
+  if (pool != nullptr && n > 65536)
+    pool->chunks(n, fn);
+  else
+    fn(0, n);
+}
+
+// Merges the chunks' parts (the order does not matter: sums of two parts in
+// either order are equal, and ties of |w| go to the lower index).
+struct Merged {
   std::mutex mu;
   Part all;
-  all.mn = n > 0 ? w[0] : 0.0f;
-  all.mx = all.mn;
-  auto over = [&](const std::function<void(int64_t, int64_t)>& fn) {
-    if (pool != nullptr && n > 65536)
-      pool->chunks(n, fn);
-    else
-      fn(0, n);
-  };
-  over([&](int64_t b, int64_t e) {
-    Part p;
-    p.mn = p.mx = w[b];
-    // kLanes independent accumulators (the compiler vectorises them), merged in
-    // lane order: the same result for the same chunks, whatever the machine.
-    constexpr int kLanes = 8;
-    double sig[kLanes] = {}, noise[kLanes] = {}, maxErr[kLanes] = {};
-    float maxErrF[kLanes] = {}, mn[kLanes], mx[kLanes], amax[kLanes];
-    int64_t arg[kLanes] = {};
-    for (int k = 0; k < kLanes; ++k) mn[k] = mx[k] = w[b], amax[k] = -1.0f;
-    const float* rp = r.data();
-    int64_t i = b;
-    for (; i + kLanes <= e; i += kLanes)
-      for (int k = 0; k < kLanes; ++k) {
-        const float x = w[i + k], y = rp[i + k];
-        const double d = double(x) - double(y);
-        sig[k] += double(x) * x;
-        noise[k] += d * d;
-        maxErr[k] = std::max(maxErr[k], std::fabs(d));
-        maxErrF[k] = std::max(maxErrF[k], std::fabs(x - y));
-        mn[k] = std::min(mn[k], x);
-        mx[k] = std::max(mx[k], x);
-        const bool more = std::fabs(x) > amax[k];
-        amax[k] = more ? std::fabs(x) : amax[k];
-        arg[k] = more ? i + k : arg[k];
-      }
-    for (int k = 0; k < kLanes; ++k) {
-      p.sig += sig[k];
-      p.noise += noise[k];
-      p.maxErr = std::max(p.maxErr, maxErr[k]);
-      p.maxErrF = std::max(p.maxErrF, maxErrF[k]);
-      p.mn = std::min(p.mn, mn[k]);
-      p.mx = std::max(p.mx, mx[k]);
-      if (amax[k] > p.amax || (amax[k] == p.amax && arg[k] < p.argmax)) p.amax = amax[k], p.argmax = arg[k];
-    }
-    for (; i < e; ++i) {
-      const float x = w[i];
-      const double d = double(x) - double(r[size_t(i)]);
-      p.sig += double(x) * x;
-      p.noise += d * d;
-      p.maxErr = std::max(p.maxErr, std::fabs(d));
-      p.maxErrF = std::max(p.maxErrF, std::fabs(x - r[size_t(i)]));
-      p.mn = std::min(p.mn, x);
-      p.mx = std::max(p.mx, x);
-      if (std::fabs(x) > p.amax) p.amax = std::fabs(x), p.argmax = i;
-    }
+  void add(const Part& p) {
     std::lock_guard<std::mutex> lock(mu);
     all.sig += p.sig;
     all.noise += p.noise;
@@ -709,7 +734,13 @@ ErrorStats errorStats(const float* w, const QuantizedTensor& q, const std::vecto
     all.mx = std::max(all.mx, p.mx);
     if (p.amax > all.amax || (p.amax == all.amax && p.argmax < all.argmax))
       all.amax = p.amax, all.argmax = p.argmax;
-  });
+  }
+};
+
+// The numbers of pass 1, and the levels of the block with the largest |w|.
+ErrorStats finishStats(const QuantizedTensor& q, const Part& all) {
+  ErrorStats st;
+  const int64_t n = q.numel();
   st.mse = n > 0 ? all.noise / double(n) : 0.0;
   st.sqnrDb = all.noise > 0 ? 10.0 * std::log10(all.sig / all.noise)
                             : std::numeric_limits<double>::infinity();
@@ -717,6 +748,103 @@ ErrorStats errorStats(const float* w, const QuantizedTensor& q, const std::vecto
   st.bytesBefore = 4 * n;
   st.bytesAfter = q.storageBytes();
   st.bitsPerWeight = q.bitsPerWeight();
+  const int64_t blocks = blockCount(q.spec, q.rows, q.cols);
+  const int64_t block = n > 0 ? all.argmax / (n / blocks) : 0;
+  for (uint32_t u = 0; u < (1u << q.spec.bits); ++u) {
+    if (q.spec.method == Method::Uniform && q.spec.symmetric && u == 0) continue;  // unused code
+    if (q.spec.method == Method::Ternary && u == 3) continue;
+    if (q.spec.method == Method::Log2 && u == (1u << (q.spec.bits - 1))) continue;  // "−0"
+    st.levels.push_back(q.level(block, u));
+  }
+  std::sort(st.levels.begin(), st.levels.end());
+  st.levels.erase(std::unique(st.levels.begin(), st.levels.end()), st.levels.end());
+  return st;
+}
+
+// Dequantized values of indices [i0, i0 + len) into y, with the same per-block
+// tables as QuantizedTensor::dequantize (table/tableBlock: the last block's).
+void dequantizeRange(const QuantizedTensor& q, int64_t i0, int64_t len, float* y,
+                     std::vector<float>& table, int64_t& tableBlock, std::vector<uint8_t>& codes) {
+  const int bits = q.spec.bits;
+  const int64_t n = q.numel();
+  const int64_t blocks = blockCount(q.spec, q.rows, q.cols);
+  const int64_t per = blocks > 0 ? n / blocks : n;
+  const uint8_t* c = q.packed.data() + i0;
+  if (bits != 8) {  // unpack from bit i0·bits on
+    codes.resize(size_t(len));
+    const uint64_t mask = (uint64_t(1) << bits) - 1;
+    uint64_t first = uint64_t(i0) * uint64_t(bits);
+    size_t in = size_t(first >> 3);
+    int skip = int(first & 7);
+    uint64_t acc = 0;
+    int have = 0;
+    for (int64_t k = 0; k < len; ++k) {
+      while (have < bits + skip) {
+        acc |= uint64_t(q.packed[in++]) << have;
+        have += 8;
+      }
+      if (skip) acc >>= skip, have -= skip, skip = 0;
+      codes[size_t(k)] = uint8_t(acc & mask);
+      acc >>= bits;
+      have -= bits;
+    }
+    c = codes.data();
+  }
+  const uint32_t levels = 1u << bits;
+  table.resize(levels);
+  for (int64_t k = 0; k < len;) {
+    const int64_t b = (i0 + k) / per, end = std::min(len, (b + 1) * per - i0);
+    if (q.spec.method == Method::Uniform) {  // level()'s formula, without a table per block
+      const float scale = q.scales[size_t(b)];
+      const int zero = q.spec.symmetric ? 1 << (bits - 1) : int(q.zeros[size_t(b)]);
+      for (; k < end; ++k) y[k] = scale * float(int(c[k]) - zero);
+      continue;
+    }
+    if (b != tableBlock) {
+      for (uint32_t u = 0; u < levels; ++u) table[u] = q.level(b, u);
+      tableBlock = b;
+    }
+    for (; k < end; ++k) y[k] = table[c[k]];
+  }
+}
+}  // namespace
+
+ErrorStats dequantizeInPlace(float* w, const QuantizedTensor& q, ThreadPool* pool) {
+  const int64_t n = q.numel();
+  Merged merged;
+  merged.all.mn = merged.all.mx = n > 0 ? w[0] : 0.0f;
+  overChunks(n, pool, [&](int64_t b, int64_t e) {
+    constexpr int64_t kPiece = 4096;  // a multiple of Lanes::kLanes, in L1
+    float y[kPiece];
+    std::vector<float> table;
+    std::vector<uint8_t> codes;
+    int64_t tableBlock = -1;
+    Lanes lanes(w[b]);
+    for (int64_t i = b; i < e; i += kPiece) {
+      const int64_t len = std::min(kPiece, e - i);
+      dequantizeRange(q, i, len, y, table, tableBlock, codes);
+      lanes.add(w + i, y, i, len);
+      std::copy(y, y + len, w + i);
+    }
+    merged.add(lanes.finish());
+  });
+  return finishStats(q, merged.all);
+}
+
+ErrorStats errorStats(const float* w, const QuantizedTensor& q, const std::vector<float>& r,
+                      int bins, ThreadPool* pool) {
+  const int64_t n = q.numel();
+  Merged merged;
+  merged.all.mn = merged.all.mx = n > 0 ? w[0] : 0.0f;
+  overChunks(n, pool, [&](int64_t b, int64_t e) {
+    Lanes lanes(w[b]);
+    lanes.add(w + b, r.data() + b, b, e - b);
+    merged.add(lanes.finish());
+  });
+  const Part& all = merged.all;
+  ErrorStats st = finishStats(q, all);
+  std::mutex mu;
+  auto over = [&](const std::function<void(int64_t, int64_t)>& fn) { overChunks(n, pool, fn); };
   // Pass 2: both histograms (errors as float32 w − ŵ over [−m, m], m their largest
   // magnitude); bins = 0: none (a caller that only needs the numbers).
   if (bins > 0) {
@@ -742,16 +870,6 @@ ErrorStats errorStats(const float* w, const QuantizedTensor& q, const std::vecto
     for (size_t k = 0; k < he.size(); ++k) st.errors.counts[k] += he[k];
   });
   }
-  const int64_t blocks = blockCount(q.spec, q.rows, q.cols);
-  const int64_t block = n > 0 ? all.argmax / (n / blocks) : 0;
-  for (uint32_t u = 0; u < (1u << q.spec.bits); ++u) {
-    if (q.spec.method == Method::Uniform && q.spec.symmetric && u == 0) continue;  // unused code
-    if (q.spec.method == Method::Ternary && u == 3) continue;
-    if (q.spec.method == Method::Log2 && u == (1u << (q.spec.bits - 1))) continue;  // "−0"
-    st.levels.push_back(q.level(block, u));
-  }
-  std::sort(st.levels.begin(), st.levels.end());
-  st.levels.erase(std::unique(st.levels.begin(), st.levels.end()), st.levels.end());
   return st;
 }
 

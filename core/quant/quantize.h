@@ -51,5 +51,9 @@ ErrorStats errorStats(const float* w, const QuantizedTensor& q, int bins = 64,
 // The same with ŵ = q.dequantize() already computed (saves dequantizing twice).
 ErrorStats errorStats(const float* w, const QuantizedTensor& q, const std::vector<float>& deq,
                       int bins = 64, ThreadPool* pool = nullptr);
+// Overwrites w (the values q was quantized from) with q.dequantize()'s values and
+// returns errorStats(w, q, deq, 0, pool) of the original w — in one pass, without
+// a second buffer (no histograms: they need both arrays).
+ErrorStats dequantizeInPlace(float* w, const QuantizedTensor& q, ThreadPool* pool = nullptr);
 
 }  // namespace attn::quant

@@ -33,6 +33,7 @@
 #include "app/gui/main_window.h"
 #include "core/compress/plan.h"
 #include "core/quant/model_quant.h"
+#include "core/util/memory.h"
 #include "widgets/heatmap_view.h"
 #include "widgets/histogram_view.h"
 #include "widgets/quant_panel.h"
@@ -56,7 +57,10 @@ class BenchGui : public QObject {
   Q_OBJECT
 
  private slots:
-  void initTestCase() { QStandardPaths::setTestModeEnabled(true); }
+  void initTestCase() {
+    QStandardPaths::setTestModeEnabled(true);
+    attn::keepFreedMemoryForReuse();  // as the app's main() does
+  }
 
   void dragTau() {
     const QString path = qEnvironmentVariable("ATTN_BENCH_BERT_BASE");

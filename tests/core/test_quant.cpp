@@ -432,6 +432,47 @@ class TestQuant : public QObject {
       QVERIFY(std::fabs(x.mse - y.mse) <= 1e-12 * x.mse);
     }
   }
+
+  // The one-pass path the compression workspace uses: the same values as
+  // dequantize() and the same numbers as errorStats, bit for bit — for every
+  // method (uniform symmetric and affine), bit widths that do and do not fill bytes, on one thread and on the pool
+  // (chunks of a size that is no multiple of the 4096-value pieces or the 8 lanes).
+  void dequantizeInPlaceEqualsDequantizeAndStats() {
+    ThreadPool pool(2);
+    const int64_t rows = 301, cols = 384;  // 115584 values: over the pool's 65536
+    const auto w = randomWeights(rows * cols, 9);
+    for (const MethodTraits& t : kMethods)
+      for (int bits : {t.minBits, std::min(t.maxBits, 3), std::min(t.maxBits, 8)})
+        for (Granularity g : granularities(t))
+        for (bool symmetric : {true, false}) {
+          if (!symmetric && t.method != Method::Uniform) continue;
+          Spec s;
+          s.method = t.method;
+          s.bits = std::max(t.minBits, bits);
+          s.granularity = g;
+          s.symmetric = symmetric;
+          s.groupSize = 128;
+          if (s.method == Method::KMeans && s.bits > 4) continue;  // slow, nothing new
+          auto q = quantize(w.data(), rows, cols, s, &pool);
+          QVERIFY2(q.ok(), q.ok() ? "" : q.message().c_str());
+          const std::vector<float> deq = q->dequantize();
+          const ErrorStats want = errorStats(w.data(), *q, deq, 0, &pool);
+          for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+            std::vector<float> got = w;
+            const ErrorStats st = dequantizeInPlace(got.data(), *q, p);
+            QVERIFY(got == deq);
+            const ErrorStats ref = p ? want : errorStats(w.data(), *q, deq, 0, nullptr);
+            QCOMPARE(st.mse, ref.mse);
+            QCOMPARE(st.sqnrDb, ref.sqnrDb);
+            QCOMPARE(st.maxAbsError, ref.maxAbsError);
+            QCOMPARE(st.bytesAfter, ref.bytesAfter);
+            QCOMPARE(st.bitsPerWeight, ref.bitsPerWeight);
+            QCOMPARE(st.levels, ref.levels);
+            QVERIFY(st.weights.counts.empty() && st.errors.counts.empty());
+          }
+          QVERIFY(want.mse > 0.0);
+        }
+  }
 };
 
 QTEST_GUILESS_MAIN(TestQuant)

@@ -1,0 +1,17 @@
+// Process-wide allocator settings for programs that re-quantize whole models.
+#pragma once
+
+namespace attn {
+
+// Every compression step allocates new weight buffers (hundreds of MB for a
+// BERT-base-sized model) and frees the previous step's. By default glibc hands
+// freed memory back to the kernel (heap trimming, and a private mapping per
+// buffer above its mmap threshold), so each new buffer pays a page fault and a
+// zeroed page per 4 KiB: measured here, more than half of re-quantizing all of
+// BERT-base's Linear weights (540 ms → 250 ms without it, BM_WorkspaceStepBertBase/2).
+// This keeps up to 1 GiB of freed memory in the heap for reuse and serves
+// buffers up to 32 MiB from it. Call once, first thing in main(); the cost is a
+// resident size that stays at its peak (up to that 1 GiB more) after a large step.
+void keepFreedMemoryForReuse();
+
+}  // namespace attn
