@@ -862,7 +862,9 @@ void Session::startWorkspace() {
           cache.weightsKey = key;
         }
         r->applied = cache.applied;
-        r->reports = cache.applied->quantized;
+        // The same weights as last time: its reports, with the histograms it computed.
+        r->reports = cache.last && cache.last->applied == cache.applied ? cache.last->reports
+                                                                        : cache.applied->quantized;
         if (Status st = addHistograms(*r); !st) return st.error();
         const Model& m = *r->applied->model;
         const int H = m.config.heads;
@@ -870,9 +872,38 @@ void Session::startWorkspace() {
         ForwardOptions o = quant::withAttentionQuant(fo, r->plan.quant.attention);
         if (r->plan.prune.attention.active())
           o = sparse::withAttentionSparsity(std::move(o), r->plan.prune.attention, &r->counts, H);
-        auto got = forward(m.config, m.weights, cache.ids, {}, o);
-        if (!got) return got.error();
-        r->forward = std::move(*got);
+        o.captureHidden = true;  // what the next change resumes from
+        // With the same attention settings, the layers before the first one whose
+        // weights changed are the previous run's: resume there.
+        std::string attentionKey;
+        {
+          compress::CompressionPlan a;
+          a.quant.attention = r->plan.quant.attention;
+          a.prune.attention = r->plan.prune.attention;
+          attentionKey = compress::planJson(a);
+        }
+        const auto previous = cache.last;
+        const bool resumable = previous && previous->applied && previous->applied->model &&
+                               cache.lastAttentionKey == attentionKey &&
+                               previous->counts.size() == r->counts.size();
+        const int from =
+            resumable ? firstChangedLayer(previous->applied->model->weights, m.weights) : 0;
+        if (from >= m.config.layers) {  // no weight changed: the previous run as it is
+          r->forward = previous->forward;
+          r->counts = previous->counts;
+        } else {
+          if (from > 0) {
+            o.resume = &previous->forward;
+            o.resumeLayer = from;
+            std::copy(previous->counts.begin(), previous->counts.begin() + ptrdiff_t(from) * H,
+                      r->counts.begin());
+          }
+          auto got = forward(m.config, m.weights, cache.ids, {}, o);
+          if (!got) return got.error();
+          r->forward = std::move(*got);
+        }
+        r->resumedAt = from;
+        cache.lastAttentionKey = attentionKey;
         // The one-sentence evaluation, from the runs above (no second forward pass).
         compress::Evaluation& e = r->eval;
         e.layers = m.config.layers;

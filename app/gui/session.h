@@ -126,6 +126,10 @@ struct WorkspaceResult {
   std::vector<double> teacherHeadKl;               // [L * H] KL(teacher ‖ compressed) per head
   std::vector<double> studentTeacherHeadKl;        // [L * H] KL(teacher ‖ uncompressed)
   double computeMs = 0.0;                          // worker time for this result
+  // The first layer the forward pass computed: 0 = all of them; k > 0 = layers
+  // before k were taken over from the previous result (their weights and the
+  // attention settings unchanged; bit-identical to a full pass).
+  int resumedAt = 0;
 };
 
 // A sweep or a corpus measurement started from the explorer: the plan, the
@@ -309,6 +313,7 @@ class Session : public QObject {
     compress::CompressionPlan appliedPlan;  // the plan `applied` came from
     std::string resultKey;   // the whole request: a repeat only adds histograms
     std::shared_ptr<const WorkspaceResult> last;
+    std::string lastAttentionKey;  // last's attention settings (quantizer, sparsity)
     double studentTeacherKl = 0.0;  // the uncompressed model against the teacher
     std::vector<double> studentTeacherHeadKl;
     int importanceBy = -1;

@@ -133,9 +133,34 @@ Result<ForwardResult> forward(const ModelConfig& c, const ModelWeights& w,
                 r.hiddenStates.data() + index * static_cast<size_t>(S) * D);
   };
 
-  // Embeddings. x: [S, D]
   Mat x(S, D), tmp, q, k, v, qkv, ctx(S, D), attnOut, ffn;
-  {
+  int first = 0;  // the first layer this pass computes
+  if (opt.resume != nullptr) {
+    const ForwardResult& from = *opt.resume;
+    const int at = opt.resumeLayer;
+    if (at < 1 || at >= L)
+      return makeError("resume layer " + std::to_string(at) + " is outside 1.." +
+                       std::to_string(L - 1));
+    if (from.layers != L || from.heads != H || from.seq != S || from.hidden != D ||
+        from.hiddenStates.size() != size_t(L + 1) * S * D ||
+        (opt.captureScores && from.scores.size() != r.scores.size()) ||
+        (opt.captureContext && from.context.size() != r.context.size()))
+      return makeError(
+          "the result to resume from does not match this input or lacks what is asked for");
+    const size_t maps = size_t(at) * H;
+    std::copy(from.attention.begin(), from.attention.begin() + maps * mapSize, r.attention.begin());
+    if (opt.captureScores)
+      std::copy(from.scores.begin(), from.scores.begin() + maps * mapSize, r.scores.begin());
+    if (opt.captureContext)
+      std::copy(from.context.begin(), from.context.begin() + maps * S * Dh, r.context.begin());
+    const size_t state = size_t(S) * D;
+    if (opt.captureHidden)
+      std::copy(from.hiddenStates.begin(), from.hiddenStates.begin() + (at + 1) * state,
+                r.hiddenStates.begin());
+    x = Eigen::Map<const Mat>(from.hiddenStates.data() + at * state, S, D);
+    first = at;
+    if (opt.progress) opt.progress(at, L);
+  } else {  // Embeddings. x: [S, D]
     const ConstRowMap word = w.wordEmb.matrix(), position = w.posEmb.matrix();
     for (int i = 0; i < S; ++i) {
       x.row(i) = word.row(ids[i]) + position.row(pos[i]);
@@ -154,7 +179,7 @@ Result<ForwardResult> forward(const ModelConfig& c, const ModelWeights& w,
   const float scale = 1.0f / std::sqrt(static_cast<float>(Dh));
   const float lowest = std::numeric_limits<float>::lowest();  // finfo(float32).min
 
-  for (int l = 0; l < L; ++l) {
+  for (int l = first; l < L; ++l) {
     if (isCancelled(opt.cancel)) return makeError("cancelled");
     const LayerWeights& lw = w.layers[l];
     const Mat* attnIn = &x;

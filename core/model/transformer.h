@@ -15,6 +15,8 @@
 
 namespace attn {
 
+struct ForwardResult;
+
 struct ForwardOptions {
   bool captureScores = false;   // scaled pre-softmax scores, before masking
   bool captureContext = false;  // per-head context vectors P·V
@@ -27,6 +29,15 @@ struct ForwardOptions {
   // quantization or sparsification); the returned attention is the transformed
   // one. Called concurrently for different heads; must be thread-safe.
   std::function<void(int layer, int head, float* p, int seq)> attentionTransform;
+  // Resume from `resume`, an earlier result for the same ids and mask that
+  // captured its hidden states: layers 0 … resumeLayer−1 are taken over from it
+  // as they are (attention, and scores / context / hidden states when asked for
+  // and captured there), and the pass starts at layer resumeLayer (1 … L−1) from
+  // its hidden state. The result equals the full pass bit for bit when those
+  // layers' weights, the embeddings and the attentionTransform are the ones that
+  // run used; what changed (a weight of layer resumeLayer or later) is recomputed.
+  const ForwardResult* resume = nullptr;
+  int resumeLayer = 0;
 };
 
 // Float buffers of a forward result, aligned as Eigen aligns its own: Eigen's vectorised

@@ -71,6 +71,12 @@ std::string linearWeightName(Architecture arch, int layer, const std::string& ro
 std::vector<std::pair<std::string, const Tensor*>> namedWeights(const ModelConfig& config,
                                                                 const ModelWeights& weights);
 
+// The first layer whose tensors are not the very ones of `before` (the same
+// data, by address: a derived model shares the tensors it did not change), for
+// resuming a forward pass (ForwardOptions::resume): 0 when an embedding or the
+// final norm differs, layers when nothing does. Weights of different shapes: 0.
+int firstChangedLayer(const ModelWeights& before, const ModelWeights& after);
+
 // Parameter count of a checkpoint: every tensor but non-parameter buffers
 // (GPT-2 attn.bias / masked_bias, position_ids), tied copies counted once.
 int64_t countParameters(const Checkpoint& ck);

@@ -1486,6 +1486,25 @@ class TestGui : public QObject {
     auto got2 = forward(fresh->model->config, fresh->model->weights, ids2, {}, compress::forwardOptions(moved->plan));
     QVERIFY(ref2.ok() && got2.ok());
     QCOMPARE(moved->eval.klMean, fidelity(*ref2, *got2).klMean);
+    // One matrix of the last layer changed: the forward pass resumes there (the
+    // layers before are the previous run's), and every number equals a full pass.
+    const int L = student->config.layers;
+    compress::CompressionPlan one = moved->plan;
+    QVERIFY(quant::applyPlanText("layer " + std::to_string(L - 1) + " q=uniform:3:channel", one.quant).ok());
+    w.applyPlanAsStep(one, "override");
+    QTRY_VERIFY_WITH_TIMEOUT(w.workspaceResult() &&
+                                 compress::planJson(w.workspaceResult()->plan) == compress::planJson(one),
+                             kLoadTimeoutMs);
+    const auto resumed = w.workspaceResult();
+    QCOMPARE(resumed->resumedAt, L - 1);
+    auto whole = compress::applyPlan(*student, one);
+    QVERIFY(whole.ok());
+    auto wholeRun = forward(whole->model->config, whole->model->weights, ids2, {}, compress::forwardOptions(one));
+    QVERIFY(wholeRun.ok());
+    QVERIFY(resumed->forward.attention == wholeRun->attention);
+    QVERIFY(resumed->forward.lastHidden == wholeRun->lastHidden);
+    QCOMPARE(resumed->eval.klMean, fidelity(*ref2, *wholeRun).klMean);
+    QVERIFY(resumed->eval.klMean != moved->eval.klMean);
   }
 
   // A 2-parameter sweep in the background: its points equal single runs of the

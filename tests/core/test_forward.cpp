@@ -7,6 +7,8 @@
 
 #include "core/io/npy.h"
 #include "core/model/model.h"
+#include "core/model/targets.h"
+#include "core/sparse/attention_sparsity.h"
 #include "tests/core/test_helpers.h"
 
 using namespace attn;
@@ -130,6 +132,79 @@ class TestForward : public QObject {
               QVERIFY2(r->attentionMap(l, h)[size_t(i) * S + j] == 0.0f,
                        qPrintable(QString("L%1 h%2 [%3, %4] = %5").arg(l).arg(h).arg(i).arg(j)
                                       .arg(double(r->attentionMap(l, h)[size_t(i) * S + j]))));
+  }
+
+  // Resuming at layer k from a run on the unchanged model, after a change to
+  // layer k's weights, equals the full pass on the changed model bit for bit:
+  // post-LN BERT, DistilBERT and pre-LN GPT-2 (where the last block adds ln_f),
+  // with scores, context and hidden states captured, attention sparsity on
+  // (a transform that changes later layers' inputs) and on two threads.
+  void resumeEqualsTheFullPass_data() {
+    QTest::addColumn<QString>("model");
+    QTest::addColumn<int>("layer");
+    QTest::addColumn<int>("target");
+    QTest::newRow("bert layer 1 ffn_in") << "bert_mlm_f16" << 1 << int(Target::FfnIn);
+    QTest::newRow("bert layer 2 q") << "bert_mlm_f16" << 2 << int(Target::Q);
+    QTest::newRow("distilbert layer 1 o") << "distilbert_tiny" << 1 << int(Target::O);
+    QTest::newRow("gpt2 layer 1 k (fused c_attn)") << "gpt2_bf16" << 1 << int(Target::K);
+    QTest::newRow("gpt2 last layer ffn_out") << "gpt2_bf16" << 2 << int(Target::FfnOut);
+  }
+  void resumeEqualsTheFullPass() {
+    QFETCH(QString, model);
+    QFETCH(int, layer);
+    QFETCH(int, target);
+    auto m = loadModel(modelPath(model));
+    QVERIFY2(m.ok(), m.ok() ? "" : m.message().c_str());
+    std::vector<int32_t> ids(12);
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t(5 + (i * 11) % 40);
+    ThreadPool pool(2);
+    ForwardOptions o;
+    o.pool = &pool;
+    o.captureScores = o.captureContext = o.captureHidden = true;
+    sparse::AttentionPlan plan;
+    plan.all.kind = sparse::AttentionRule::Kind::Threshold;
+    plan.all.tau = 0.05;
+    plan.all.renormalize = true;
+    o = sparse::withAttentionSparsity(o, plan);
+    auto before = forward((*m)->config, (*m)->weights, ids, {}, o);
+    QVERIFY(before.ok());
+    // The changed model: one matrix of `layer` scaled, everything else shared.
+    auto changed = derivedModel(**m);
+    QVERIFY(editWeightMatrices(
+        changed->config, changed->weights,
+        [&](int l, Target t) { return l == layer && int(t) == target; },
+        [](const WeightMatrix&, std::vector<float>& v) -> Status {
+          for (float& x : v) x *= 0.8f;
+          return Ok{};
+        }).ok());
+    QCOMPARE(firstChangedLayer((*m)->weights, changed->weights), layer);
+    QCOMPARE(firstChangedLayer((*m)->weights, (*m)->weights), (*m)->config.layers);
+    auto full = forward(changed->config, changed->weights, ids, {}, o);
+    ForwardOptions r = o;
+    r.resume = &*before;
+    r.resumeLayer = layer;
+    auto resumed = forward(changed->config, changed->weights, ids, {}, r);
+    QVERIFY(full.ok() && resumed.ok());
+    QVERIFY(full->attention == resumed->attention);
+    QVERIFY(full->scores == resumed->scores);
+    QVERIFY(full->context == resumed->context);
+    QVERIFY(full->hiddenStates == resumed->hiddenStates);
+    QVERIFY(full->lastHidden == resumed->lastHidden);
+    QVERIFY(full->lastHidden != before->lastHidden);  // the change reached the output
+    // What cannot be resumed is an error, not a wrong result.
+    ForwardOptions bad = r;
+    bad.resumeLayer = (*m)->config.layers;
+    QVERIFY(!forward(changed->config, changed->weights, ids, {}, bad).ok());
+    ForwardOptions plain;
+    auto noHidden = forward((*m)->config, (*m)->weights, ids, {}, plain);
+    QVERIFY(noHidden.ok());
+    bad = r;
+    bad.resume = &*noHidden;
+    auto e = forward(changed->config, changed->weights, ids, {}, bad);
+    QVERIFY(!e.ok());
+    QVERIFY(e.message().find("resume") != std::string::npos);
+    std::vector<int32_t> shorter(ids.begin(), ids.end() - 1);
+    QVERIFY(!forward(changed->config, changed->weights, shorter, {}, r).ok());
   }
 
   void fullyMaskedRowsAreUniform() {
