@@ -158,7 +158,8 @@ Result<CompressedTensors> compressedTensors(const Model& source, const AppliedPl
 }
 
 Status writeCompressedModel(const fs::path& dir, const Model& source, const AppliedPlan& applied,
-                            const CompressionPlan& plan, const CancelToken* cancel) {
+                            const CompressionPlan& plan, const CancelToken* cancel,
+                            const std::function<Status()>& beforeCommit) {
   std::error_code ec;
   const fs::path from = sourceDirectory(source);
   if (fs::exists(dir, ec) && fs::exists(from, ec) && fs::equivalent(dir, from, ec))
@@ -170,7 +171,7 @@ Status writeCompressedModel(const fs::path& dir, const Model& source, const Appl
   auto layout = compressedTensors(source, applied, plan);
   if (!layout) return layout.error();
   if (isCancelled(cancel)) return makeError("cancelled");
-  return writeModelDirectory(dir, *side, layout->tensors, layout->metadata, cancel);
+  return writeModelDirectory(dir, *side, layout->tensors, layout->metadata, cancel, beforeCommit);
 }
 
 bool isCompressed(const Checkpoint& ck) {

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <utility>
 #include <vector>
@@ -43,9 +44,11 @@ Result<CompressedTensors> compressedTensors(const Model& source, const AppliedPl
                                             const CompressionPlan& plan);
 
 // Writes `dir` atomically (refuses a non-empty one). applied: applyPlan(source, plan).
+// beforeCommit: as HfWriteOptions::beforeCommit.
 Status writeCompressedModel(const std::filesystem::path& dir, const Model& source,
                             const AppliedPlan& applied, const CompressionPlan& plan,
-                            const CancelToken* cancel = nullptr);
+                            const CancelToken* cancel = nullptr,
+                            const std::function<Status()>& beforeCommit = {});
 
 bool isCompressed(const Checkpoint& ck);
 // The checkpoint with every compressed matrix decoded back into its Hugging Face

@@ -36,10 +36,11 @@ Status exportModel(const std::filesystem::path& out, const Model& source, const 
       wo.extraMetadata["attnstudio_version"] = ATTN_VERSION;
       wo.cancel = options.cancel;
       wo.removedHeads = plan.prune.heads;
+      wo.beforeCommit = options.beforeCommit;
       return writeHfModel(out, source, applied.model->weights, wo);
     }
     case ExportFormat::Compressed:
-      return writeCompressedModel(out, source, applied, plan, options.cancel);
+      return writeCompressedModel(out, source, applied, plan, options.cancel, options.beforeCommit);
     case ExportFormat::Hdf5:
       return writeCompressedHdf5(out, source, applied, plan, options.reportJson, options.cancel);
   }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,6 +24,10 @@ struct ExportOptions {
   DType dtype = DType::F32;  // hf only; the others store codes and keep float32 parameters
   std::string reportJson;    // stored inside HDF5 files (/report); ignored otherwise
   const CancelToken* cancel = nullptr;  // checked between tensors; nothing is left behind
+  // hf and compressed: called once the files are written and flushed, before they
+  // are moved into place; an error there leaves nothing behind. The CLI joins the
+  // report's computation, run alongside the write, here.
+  std::function<Status()> beforeCommit;
 };
 
 // applied: applyPlan(source, plan). plan.student should name the source. Atomic.

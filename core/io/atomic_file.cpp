@@ -54,6 +54,13 @@ Status writeFileAtomically(const std::filesystem::path& target,
   });
 }
 
+void startWriteback(std::FILE* f) {
+  if (std::fflush(f) != 0) return;  // the final flush reports the error
+#if defined(__linux__)
+  ::sync_file_range(fileno(f), 0, 0, SYNC_FILE_RANGE_WRITE);
+#endif
+}
+
 Status syncFile(const std::filesystem::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY);
   if (fd < 0) return makeError("cannot open '" + path.string() + "': " + std::strerror(errno));

@@ -273,9 +273,14 @@ Status writeSafetensors(const std::filesystem::path& path,
     uint64_t n = text.size();
     for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (8 * i));
     bool ok = std::fwrite(len, 1, 8, f) == 8 && std::fwrite(text.data(), 1, n, f) == n;
+    size_t pending = 0;  // bytes since the disk was last asked to start writing
     for (const auto& [name, t] : tensors) {
       if (isCancelled(cancel)) return makeError("cancelled");
       ok = ok && (t.nbytes() == 0 || std::fwrite(t.raw(), 1, t.nbytes(), f) == t.nbytes());
+      if ((pending += t.nbytes()) >= (size_t(16) << 20)) {  // large files: write back as we go
+        startWriteback(f);
+        pending = 0;
+      }
     }
     if (!ok) return makeError("cannot write '" + path.string() + "'");
     return Ok{};

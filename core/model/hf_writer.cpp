@@ -108,7 +108,7 @@ Status writeHfModel(const fs::path& dir, const Model& source, const ModelWeights
   std::map<std::string, std::string> meta = source.checkpoint.metadata;
   for (const auto& [k, v] : options.extraMetadata) meta[k] = v;
   meta["format"] = "pt";  // transformers refuses files without it
-  return writeModelDirectory(dir, *side, tensors, meta, options.cancel);
+  return writeModelDirectory(dir, *side, tensors, meta, options.cancel, options.beforeCommit);
 }
 
 fs::path sourceDirectory(const Model& source) {
@@ -141,7 +141,7 @@ Result<std::map<std::string, std::string>> readSideFiles(const Model& source) {
 Status writeModelDirectory(const fs::path& dir, const std::map<std::string, std::string>& sideFiles,
                            const std::vector<std::pair<std::string, Tensor>>& tensors,
                            const std::map<std::string, std::string>& metadata,
-                           const CancelToken* cancel) {
+                           const CancelToken* cancel, const std::function<Status()>& beforeCommit) {
   return writeDirectoryAtomically(dir, [&](const fs::path& tmp) -> Status {
     for (const auto& [name, text] : sideFiles) {
       std::ofstream out(tmp / name, std::ios::binary);
@@ -149,7 +149,9 @@ Status writeModelDirectory(const fs::path& dir, const std::map<std::string, std:
       out.close();
       if (!out) return makeError("cannot write " + (tmp / name).string());
     }
-    return writeSafetensors(tmp / "model.safetensors", tensors, metadata, cancel);
+    if (Status st = writeSafetensors(tmp / "model.safetensors", tensors, metadata, cancel); !st)
+      return st;
+    return beforeCommit ? beforeCommit() : Status(Ok{});
   });
 }
 

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -29,6 +30,9 @@ struct HfWriteOptions {
   // Heads to cut out of the written tensors (with the config's own pruned_heads),
   // recorded in config.json "pruned_heads" as transformers does (pruned_heads.h).
   std::vector<std::pair<int, int>> removedHeads;
+  // Called once the files are written and flushed, before they are moved into
+  // place; an error there leaves nothing behind (e.g. work done alongside the write).
+  std::function<Status()> beforeCommit;
 };
 
 // The task-head prefix of a checkpoint's tensor names ("", "bert.", "transformer.", …).
@@ -48,7 +52,8 @@ Status writeModelDirectory(const std::filesystem::path& dir,
                            const std::map<std::string, std::string>& sideFiles,
                            const std::vector<std::pair<std::string, Tensor>>& tensors,
                            const std::map<std::string, std::string>& metadata,
-                           const CancelToken* cancel = nullptr);
+                           const CancelToken* cancel = nullptr,
+                           const std::function<Status()>& beforeCommit = {});
 
 Status writeHfModel(const std::filesystem::path& dir, const Model& source,
                     const ModelWeights& weights, const HfWriteOptions& options = {});

@@ -205,6 +205,35 @@ class TestCompress : public QObject {
              std::string());
     QVERIFY(forward((*fromHf)->config, (*fromHf)->weights, ids, {})->attention == fa->attention);
 
+    // beforeCommit (the CLI's report, computed alongside the write): called once,
+    // when the files are complete; its error leaves nothing behind.
+    for (ExportFormat f : {ExportFormat::Hf, ExportFormat::Compressed}) {
+      ExportOptions eo;
+      eo.format = f;
+      int calls = 0;
+      eo.beforeCommit = [&]() -> Status {
+        ++calls;
+        // The folder being written (beside the target) holds the whole model by now.
+        for (const auto& e : std::filesystem::directory_iterator(tmp.path()))
+          if (e.path().filename().string().starts_with("late.partial-")) {
+            auto partial = loadModel(e.path());
+            if (!partial.ok()) return makeError("incomplete: " + partial.message());
+          }
+        return Ok{};
+      };
+      QVERIFY(exportModel(tmp / "late", **m, *applied, p, eo).ok());
+      QCOMPARE(calls, 1);
+      QVERIFY(loadModel(tmp / "late").ok());
+      std::filesystem::remove_all(tmp / "late");
+      eo.beforeCommit = [&]() -> Status { return makeError("the report failed"); };
+      const Status st = exportModel(tmp / "late", **m, *applied, p, eo);
+      QVERIFY(!st.ok());
+      QCOMPARE(QString::fromStdString(st.message()), QString("the report failed"));
+      QVERIFY(!std::filesystem::exists(tmp / "late"));
+      for (const auto& e : std::filesystem::directory_iterator(tmp.path()))
+        QVERIFY2(!e.path().filename().string().starts_with("late"), e.path().c_str());
+    }
+
     // The same as one HDF5 file: reopened weights and attention equal, bit for bit.
     const Status h5 = writeCompressedHdf5(tmp / "m.h5", **m, *applied, p, "{\"report\": 1}");
     QVERIFY2(h5.ok(), h5.ok() ? "" : h5.message().c_str());
