@@ -81,8 +81,17 @@ int64_t floatBytes(const ModelWeights& w) {
 Status editWeightMatrices(
     const ModelConfig& config, ModelWeights& weights,
     const std::function<bool(int, Target)>& selected,
-    const std::function<Status(const WeightMatrix&, std::vector<float>&)>& edit, bool store) {
+    const std::function<Status(const WeightMatrix&, std::vector<float>&)>& edit, bool store,
+    bool values) {
   const Architecture arch = config.arch;
+  // edit, then (when storing) a check that it left a whole matrix (it may have supplied it).
+  auto run = [&](const WeightMatrix& wm, std::vector<float>& v) -> Status {
+    if (Status st = edit(wm, v); !st) return st;
+    if (store && int64_t(v.size()) != wm.rows * wm.cols)
+      return makeError(wm.name + ": an edit left " + std::to_string(v.size()) + " values for a " +
+                       std::to_string(wm.rows) + " x " + std::to_string(wm.cols) + " matrix");
+    return Ok{};
+  };
   if (selected(-1, Target::Emb)) {
     const bool gpt2 = arch == Architecture::Gpt2;
     const std::pair<Tensor*, const char*> embs[] = {
@@ -91,9 +100,10 @@ Status editWeightMatrices(
         {&weights.typeEmb, "embeddings.token_type_embeddings.weight"}};
     for (const auto& [t, name] : embs) {
       if (t->empty()) continue;
-      std::vector<float> v(t->f32(), t->f32() + t->numel());
+      std::vector<float> v;
+      if (values) v.assign(t->f32(), t->f32() + t->numel());
       const int64_t rows = t->dim(0), cols = t->dim(1);
-      if (Status st = edit({name, Target::Emb, -1, rows, cols}, v); !st) return st;
+      if (Status st = run({name, Target::Emb, -1, rows, cols}, v); !st) return st;
       if (store) *t = Tensor::fromF32({rows, cols}, std::move(v));
     }
   }
@@ -109,16 +119,17 @@ Status editWeightMatrices(
         const int64_t D = lw.qkv.in, third = ti - int(Target::Q);
         std::vector<float> mat = outIn(lw.qkv);
         name.insert(name.size() - std::string(".weight").size(), "[" + role + "]");
-        std::vector<float> part(mat.begin() + third * D * D, mat.begin() + (third + 1) * D * D);
-        if (Status st = edit({name, t, l, D, D}, part); !st) return st;
+        std::vector<float> part;
+        if (values) part.assign(mat.begin() + third * D * D, mat.begin() + (third + 1) * D * D);
+        if (Status st = run({name, t, l, D, D}, part); !st) return st;
         if (!store) continue;
         std::copy(part.begin(), part.end(), mat.begin() + third * D * D);
         lw.qkv.w = storedLayout(std::move(mat), lw.qkv);
         continue;
       }
       Linear& lin = linearOf(lw, t);
-      std::vector<float> mat = outIn(lin);
-      if (Status st = edit({name, t, l, lin.out, lin.in}, mat); !st) return st;
+      std::vector<float> mat = values ? outIn(lin) : std::vector<float>();
+      if (Status st = run({name, t, l, lin.out, lin.in}, mat); !st) return st;
       if (store) lin.w = storedLayout(std::move(mat), lin);
     }
   }

@@ -46,7 +46,8 @@ Status editWeightMatrices(
     const ModelConfig& config, ModelWeights& weights,
     const std::function<bool(int layer, Target)>& selected,
     const std::function<Status(const WeightMatrix&, std::vector<float>&)>& edit,
-    bool store = true);  // false: read only (edit's changes are dropped, `weights` untouched)
+    bool store = true,    // false: read only (edit's changes are dropped, `weights` untouched)
+    bool values = true);  // false: values arrive empty and edit supplies all rows·cols of them
 
 // Float32 bytes of every weight, bias and norm parameter the engine holds.
 int64_t floatBytes(const ModelWeights& weights);

@@ -114,22 +114,33 @@ int64_t blockCount(const Spec& s, int64_t rows, int64_t cols) {
 
 namespace {
 // Codes (each < 2^bits, one per byte) into the LSB-first bit stream.
-std::vector<uint8_t> packBytes(std::vector<uint8_t> codes, int bits) {
+// Eight codes fill `bits` whole bytes: groups of eight pack independently, so
+// large streams are packed in parallel chunks (the same bytes).
+std::vector<uint8_t> packBytes(std::vector<uint8_t> codes, int bits, ThreadPool* pool = nullptr) {
   if (bits == 8) return codes;
-  std::vector<uint8_t> out((codes.size() * size_t(bits) + 7) / 8, 0);
-  uint64_t acc = 0;
-  int have = 0;
-  size_t o = 0;
-  for (uint8_t c : codes) {
-    acc |= uint64_t(c) << have;
-    have += bits;
-    while (have >= 8) {
-      out[o++] = uint8_t(acc);
-      acc >>= 8;
-      have -= 8;
+  const size_t n = codes.size();
+  std::vector<uint8_t> out((n * size_t(bits) + 7) / 8, 0);
+  auto range = [&](size_t c0, size_t c1) {  // c0 a multiple of 8
+    uint64_t acc = 0;
+    int have = 0;
+    size_t o = c0 / 8 * size_t(bits);
+    for (size_t i = c0; i < c1; ++i) {
+      acc |= uint64_t(codes[i]) << have;
+      have += bits;
+      while (have >= 8) {
+        out[o++] = uint8_t(acc);
+        acc >>= 8;
+        have -= 8;
+      }
     }
-  }
-  if (have > 0) out[o] = uint8_t(acc);
+    if (have > 0) out[o] = uint8_t(acc);  // only after the last code
+  };
+  if (pool != nullptr && n > 65536)
+    pool->chunks(int64_t((n + 7) / 8), [&](int64_t g0, int64_t g1) {
+      range(size_t(g0) * 8, std::min(n, size_t(g1) * 8));
+    });
+  else
+    range(0, n);
   return out;
 }
 
@@ -580,7 +591,7 @@ Result<QuantizedTensor> quantizeImpl(const float* w, int64_t rows, int64_t cols,
         return makeError("weight " + std::to_string(i) + " is " + std::to_string(w[i]) +
                          "; NaN/Inf weights cannot be quantized");
 
-  q.packed = packBytes(std::move(codes), spec.bits);
+  q.packed = packBytes(std::move(codes), spec.bits, pool);
   for (const BlockOut& o : outs) {
     switch (spec.method) {
       case Method::Uniform:

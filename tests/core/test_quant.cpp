@@ -431,6 +431,17 @@ class TestQuant : public QObject {
       QCOMPARE(x.levels, y.levels);
       QVERIFY(std::fabs(x.mse - y.mse) <= 1e-12 * x.mse);
     }
+    // Streams long enough to be packed in parallel chunks: the same bytes, for code
+    // widths that fill bytes and that do not (301 · 384 codes: no multiple of the chunks).
+    const auto big = randomWeights(301 * 384, 5);
+    for (int bits : {2, 3, 4, 5, 7}) {
+      Spec s;
+      s.bits = bits;
+      auto a = quantize(big.data(), 301, 384, s), b = quantize(big.data(), 301, 384, s, &pool);
+      QVERIFY(a.ok() && b.ok());
+      QCOMPARE(a->packed, b->packed);
+      QVERIFY(a->dequantize() == b->dequantize());
+    }
   }
 
   // The one-pass path the compression workspace uses: the same values as

@@ -4,11 +4,13 @@
 // and overrides, attention-probability quantization, fidelity and the
 // sensitivity scan.
 #include <QTest>
+#include <algorithm>
 #include <cmath>
 
 #include "core/attention/compare.h"
 #include "core/io/npy.h"
 #include "core/model/model.h"
+#include "core/model/targets.h"
 #include "core/quant/model_quant.h"
 #include "tests/core/test_helpers.h"
 
@@ -133,6 +135,46 @@ class TestQuantModel : public QObject {
       }
     QCOMPARE(changedOutsideK, 0);
     QVERIFY(changedInK > D * D / 2);
+  }
+
+  // The walker without values (re-quantizing supplies them from elsewhere): each
+  // matrix arrives empty, what the edit supplies is stored — for GPT-2 into its
+  // third of c_attn only — and an edit that leaves the wrong count is an error.
+  void editWithoutValuesStoresWhatTheEditSupplies() {
+    const auto base = fixture("gpt2_tiny");
+    auto m = derivedModel(*base);
+    int calls = 0;
+    QVERIFY(editWeightMatrices(
+                m->config, m->weights,
+                [](int layer, Target t) { return layer == 0 && (t == Target::K || t == Target::FfnIn); },
+                [&](const WeightMatrix& wm, std::vector<float>& v) -> Status {
+                  ++calls;
+                  if (!v.empty()) return makeError("values were copied");
+                  v.assign(size_t(wm.rows * wm.cols), 0.5f);
+                  return Ok{};
+                },
+                /*store=*/true, /*values=*/false)
+                .ok());
+    QCOMPARE(calls, 2);
+    const int D = base->config.hidden;
+    const float* a = base->weights.layers[0].qkv.w.f32();
+    const float* b = m->weights.layers[0].qkv.w.f32();
+    for (int i = 0; i < D; ++i)
+      for (int o = 0; o < 3 * D; ++o)
+        QCOMPARE(b[size_t(i) * 3 * D + o], o >= D && o < 2 * D ? 0.5f : a[size_t(i) * 3 * D + o]);
+    const Tensor& ffn = m->weights.layers[0].ffnIn.w;
+    QVERIFY(std::all_of(ffn.f32(), ffn.f32() + ffn.numel(), [](float x) { return x == 0.5f; }));
+    QVERIFY(base->weights.layers[0].ffnIn.w.f32()[0] != 0.5f);  // the base is untouched
+    const Status bad = editWeightMatrices(
+        m->config, m->weights, [](int layer, Target t) { return layer == 1 && t == Target::O; },
+        [](const WeightMatrix&, std::vector<float>& v) -> Status {
+          v.assign(3, 0.0f);
+          return Ok{};
+        },
+        true, false);
+    QVERIFY(!bad.ok());
+    QVERIFY2(bad.message().find("h.1.attn.c_proj.weight: an edit left 3 values") != std::string::npos,
+             bad.message().c_str());
   }
 
   void overridesPerLayer() {
