@@ -1,6 +1,7 @@
 #include "core/compress/plan.h"
 
 #include <algorithm>
+#include <array>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -286,48 +287,98 @@ bool sameSpec(const std::optional<quant::Spec>& a, const std::optional<quant::Sp
 Result<AppliedPlan> reapplyPlan(const Model& base, const AppliedPlan& previous,
                                 const CompressionPlan& previousPlan, const CompressionPlan& plan,
                                 ThreadPool* pool, const CancelToken* cancel, bool histograms) {
-  // Pruning decides the values every quantizer starts from: any change there, or a
-  // previous result without its codes, means the whole plan again.
-  CompressionPlan prunedA, prunedB;
-  prunedA.prune = previousPlan.prune;
-  prunedB.prune = plan.prune;
-  prunedA.prune.attention = prunedB.prune.attention = {};
-  if (planJson(prunedA) != planJson(prunedB) || previous.codes.size() != previous.quantized.size() ||
-      !previous.model)
+  // Pruning decides the values every quantizer starts from. Removed heads and
+  // Global specs (one threshold over many matrices) that change, or a previous
+  // result without its codes, mean the whole plan again; a changed local spec
+  // (magnitude, rows, cols, block, N:M) prunes again that target's matrices only.
+  if (previousPlan.prune.heads != plan.prune.heads ||
+      previous.codes.size() != previous.quantized.size() || !previous.model)
     return applyPlan(base, plan, pool, cancel, false, histograms);
+  auto samePrune = [](const std::optional<sparse::PruneSpec>& a,
+                      const std::optional<sparse::PruneSpec>& b) {
+    if (a.has_value() != b.has_value()) return false;
+    if (!a) return true;
+    return a->method == b->method && a->sparsity == b->sparsity && a->norm == b->norm &&
+           a->block == b->block && a->n == b->n && a->m == b->m;
+  };
+  std::array<bool, kTargetCount> repruned{};
+  bool anyRepruned = false;
+  for (int t = 0; t < kTargetCount; ++t) {
+    const auto &a = previousPlan.prune.targets[size_t(t)], &b = plan.prune.targets[size_t(t)];
+    repruned[size_t(t)] = !samePrune(a, b);
+    anyRepruned |= repruned[size_t(t)];
+    const bool global = (a && a->method == sparse::PruneMethod::Global) ||
+                        (b && b->method == sparse::PruneMethod::Global);
+    if (repruned[size_t(t)] && global) return applyPlan(base, plan, pool, cancel, false, histograms);
+  }
   auto changed = [&](int layer, Target t) {
-    return !sameSpec(previousPlan.quant.specFor(layer, t), plan.quant.specFor(layer, t));
+    return repruned[size_t(t)] ||
+           !sameSpec(previousPlan.quant.specFor(layer, t), plan.quant.specFor(layer, t));
   };
   // When most matrices change, walking the model once (applyPlan) is cheaper.
-  int changes = 0, quantized = 0;
+  int changes = 0, involved = 0;
   for (int layer = -1; layer < base.config.layers; ++layer)
     for (int t = 0; t < kTargetCount; ++t) {
       if ((layer < 0) != (Target(t) == Target::Emb)) continue;
       changes += changed(layer, Target(t));
-      quantized += plan.quant.specFor(layer, Target(t)).has_value() ||
-                   previousPlan.quant.specFor(layer, Target(t)).has_value();
+      involved += plan.quant.specFor(layer, Target(t)).has_value() ||
+                  previousPlan.quant.specFor(layer, Target(t)).has_value() ||
+                  plan.prune.targets[size_t(t)].has_value() ||
+                  previousPlan.prune.targets[size_t(t)].has_value();
     }
-  if (2 * changes > quantized) return applyPlan(base, plan, pool, cancel, false, histograms);
-  // The values each changed matrix is quantized from: the base's, masked as pruned.
+  if (2 * changes > involved) return applyPlan(base, plan, pool, cancel, false, histograms);
+  // The new masks of the re-pruned targets (their matrices as the whole plan prunes them).
+  std::shared_ptr<const Model> repruneModel;
+  std::vector<sparse::PrunedTensor> newMasks;
+  if (anyRepruned) {
+    sparse::SparsifyOptions so;
+    so.pool = pool;
+    so.cancel = cancel;
+    so.only = [&](int, Target t) { return repruned[size_t(t)]; };
+    auto s = sparse::pruneModel(base, plan.prune, so);
+    if (!s) return s.error();
+    repruneModel = s->model;
+    newMasks = std::move(s->tensors);
+  }
+  // The values each changed matrix is quantized from: the base's, masked as pruned
+  // (by the previous masks, or the new ones of a re-pruned target).
   std::map<std::string, std::vector<float>> sources;
   {
     ModelWeights copy = base.weights;  // read only: nothing is stored back
-    Status st = editWeightMatrices(base.config, copy, changed,
-                                   [&](const WeightMatrix& wm, std::vector<float>& v) -> Status {
-                                     if (isCancelled(cancel)) return makeError("cancelled");
-                                     std::vector<float>& src = sources[wm.name];
-                                     src = std::move(v);
-                                     for (const auto& p : previous.pruned)
-                                       if (p.name == wm.name && p.mask.size() == int64_t(src.size()))
-                                         for (int64_t i = 0; i < p.mask.size(); ++i)
-                                           if (!p.mask.get(i)) src[size_t(i)] = 0.0f;
-                                     return Ok{};
-                                   },
-                                   /*store=*/false);
+    Status st = editWeightMatrices(
+        base.config, copy, [&](int layer, Target t) { return changed(layer, t) && !repruned[size_t(t)]; },
+        [&](const WeightMatrix& wm, std::vector<float>& v) -> Status {
+          if (isCancelled(cancel)) return makeError("cancelled");
+          std::vector<float>& src = sources[wm.name];
+          src = std::move(v);
+          for (const auto& p : previous.pruned)
+            if (p.name == wm.name && p.mask.size() == int64_t(src.size()))
+              for (int64_t i = 0; i < p.mask.size(); ++i)
+                if (!p.mask.get(i)) src[size_t(i)] = 0.0f;
+          return Ok{};
+        },
+        /*store=*/false);
     if (!st) return st.error();
+    if (repruneModel) {
+      ModelWeights masked = repruneModel->weights;
+      st = editWeightMatrices(
+          base.config, masked, [&](int, Target t) { return repruned[size_t(t)]; },
+          [&](const WeightMatrix& wm, std::vector<float>& v) -> Status {
+            sources[wm.name] = std::move(v);
+            return Ok{};
+          },
+          /*store=*/false);
+      if (!st) return st.error();
+    }
   }
   AppliedPlan out;
-  out.pruned = previous.pruned;
+  for (const auto& p : previous.pruned)
+    if (!repruned[size_t(p.target)]) out.pruned.push_back(p);
+  for (auto& p : newMasks) out.pruned.push_back(std::move(p));
+  std::stable_sort(out.pruned.begin(), out.pruned.end(),  // model order, as pruneModel's
+                   [](const sparse::PrunedTensor& a, const sparse::PrunedTensor& b) {
+                     return std::make_pair(a.layer, int(a.target)) < std::make_pair(b.layer, int(b.target));
+                   });
   if (sources.empty()) {  // no weight spec changed
     out.model = previous.model;
     out.quantized = previous.quantized;
@@ -367,7 +418,8 @@ Result<AppliedPlan> reapplyPlan(const Model& base, const AppliedPlan& previous,
         }
         entries.push_back({std::move(rep), std::move(*q)});
         return Ok{};
-      });
+      },
+      /*store=*/true, /*values=*/false);  // the values come from `sources`
   if (!st) return st.error();
   if (!plan.prune.heads.empty())
     if (Status z = sparse::zeroHeads(m->config, m->weights, plan.prune.heads); !z) return z.error();

@@ -60,9 +60,10 @@ struct AppliedPlan {
 Result<AppliedPlan> applyPlan(const Model& base, const CompressionPlan& plan,
                               ThreadPool* pool = nullptr, const CancelToken* cancel = nullptr,
                               bool releaseSource = false, bool histograms = true);
-// applyPlan(base, plan) from the result of an earlier plan: when the two differ only
-// in weight quantization specs, only the matrices whose spec changed are quantized
-// again (the rest are taken from `previous`); otherwise the whole plan is applied.
+// applyPlan(base, plan) from the result of an earlier plan: only the matrices whose
+// quantization spec or whose target's (local) pruning spec changed are pruned and
+// quantized again, the rest are taken from `previous`; a change of removed heads or
+// of a Global pruning spec, or most matrices changing, applies the whole plan.
 // The result equals applyPlan(base, plan, pool, cancel, false, histograms) bit for
 // bit. previous: applyPlan(base, previousPlan, …) with the same `histograms`.
 Result<AppliedPlan> reapplyPlan(const Model& base, const AppliedPlan& previous,

@@ -86,6 +86,7 @@ Result<SparseModel> pruneModel(const Model& base, const ModelPrunePlan& plan,
     return hs;
   };
   auto touched = [&](int layer, Target t) {
+    if (options.only && !options.only(layer, t)) return false;
     if (plan.targets[size_t(t)]) return true;
     return layer >= 0 && t <= Target::O && !headsIn(layer).empty();
   };
@@ -99,6 +100,8 @@ Result<SparseModel> pruneModel(const Model& base, const ModelPrunePlan& plan,
         return makeError("global pruning needs one sparsity for all its targets");
       globalSparsity = t->sparsity;
     }
+  if (globalSparsity >= 0 && options.only)
+    return makeError("global pruning cannot be applied to some matrices only");
   if (globalSparsity >= 0) {
     std::vector<std::vector<float>> copies;
     std::vector<std::string> names;

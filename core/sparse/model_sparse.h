@@ -53,6 +53,10 @@ struct SparseModel {
 struct SparsifyOptions {
   ThreadPool* pool = nullptr;
   const CancelToken* cancel = nullptr;
+  // pruneModel: when set, only the matrices it accepts are pruned (the others keep
+  // their values and get no entry); their masks are those of the whole plan. Not
+  // with Global specs, whose one threshold needs every matrix of the pool.
+  std::function<bool(int layer, Target)> only;
 };
 
 // What removing heads does to weights: their Q, K, V rows and bias entries and

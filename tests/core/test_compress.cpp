@@ -4,6 +4,8 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QTest>
+#include <functional>
+#include <optional>
 
 #include <unistd.h>
 
@@ -532,16 +534,41 @@ class TestCompress : public QObject {
     plan.prune.attention.all.kind = sparse::AttentionRule::Kind::Threshold;
     auto previous = applyPlan(**m, plan);
     QVERIFY(previous.ok());
-    const char* steps[] = {
-        "ffn_in=uniform:4:group:16",        // one group: new bits and granularity
-        "layer 1 q=kmeans:3",               // one matrix
-        "o=none",                           // a group no longer quantized
-        "emb=uniform:8:channel",            // embeddings added
-        "all=uniform:8:channel; emb=none",  // back to int8 everywhere
+    auto prune = [](sparse::PruneMethod method, double sparsity, int n = 2, int mm = 4) {
+      sparse::PruneSpec p;
+      p.method = method;
+      p.sparsity = sparsity;
+      p.n = n;
+      p.m = mm;
+      return std::optional<sparse::PruneSpec>(p);
     };
-    for (const char* step : steps) {
+    using Step = std::function<void(CompressionPlan&)>;
+    auto quantStep = [](const char* text) -> Step {
+      return [text](CompressionPlan& p) { QVERIFY(quant::applyPlanText(text, p.quant).ok()); };
+    };
+    // Each step, and whether it may reuse matrices (most of the model changing, or a
+    // Global spec, applies the whole plan).
+    const std::pair<Step, bool> steps[] = {
+        {quantStep("ffn_in=uniform:4:group:16"), true},        // one group: new bits and granularity
+        {quantStep("layer 1 q=kmeans:3"), true},               // one matrix
+        {quantStep("o=none"), true},                           // a group no longer quantized
+        {quantStep("emb=uniform:8:channel"), true},            // embeddings added
+        {quantStep("all=uniform:8:channel; emb=none"), true},  // back to int8 everywhere (6 of 13 change)
+        // Pruning of one target changed: its matrices pruned and quantized again.
+        {[&](CompressionPlan& p) { p.prune.targets[int(Target::FfnIn)] = prune(sparse::PruneMethod::NM, 0, 4, 8); }, true},
+        {[&](CompressionPlan& p) { p.prune.targets[int(Target::FfnOut)] = prune(sparse::PruneMethod::Magnitude, 0.3); }, true},
+        {[&](CompressionPlan& p) {  // o (where head (0, 1) is removed too) pruned, not quantized
+           QVERIFY(quant::applyPlanText("o=none", p.quant).ok());
+           p.prune.targets[int(Target::O)] = prune(sparse::PruneMethod::Block, 0.25);
+         }, true},
+        {[&](CompressionPlan& p) { p.prune.targets[int(Target::FfnIn)].reset(); }, true},  // dense again
+        {[&](CompressionPlan& p) {  // a Global spec: the whole plan again
+           p.prune.targets[int(Target::K)] = prune(sparse::PruneMethod::Global, 0.4);
+         }, false},
+    };
+    for (const auto& [step, incremental] : steps) {
       CompressionPlan next = plan;
-      QVERIFY(quant::applyPlanText(step, next.quant).ok());
+      step(next);
       next.prune.attention.all.tau = 0.05;  // attention settings never matter here
       for (bool histograms : {true, false}) {
         auto prevRun = histograms ? std::move(previous) : applyPlan(**m, plan, nullptr, nullptr, false, false);
@@ -561,7 +588,28 @@ class TestCompress : public QObject {
         }
         QCOMPARE(got->bytesAfter, want->bytesAfter);
         QCOMPARE(got->bytesBefore, want->bytesBefore);
+        // Matrices taken over from the previous result are its very tensors.
+        int shared = 0;
+        for (size_t l = 0; l < got->model->weights.layers.size(); ++l) {
+          const LayerWeights &a = got->model->weights.layers[l], &b = prevRun->model->weights.layers[l],
+                             &c = (*m)->weights.layers[l];  // not the base's own (never edited)
+          const Tensor* sets[][3] = {{&a.ffnOut.w, &b.ffnOut.w, &c.ffnOut.w},
+                                     {&a.o.w, &b.o.w, &c.o.w},
+                                     {&a.qkv.w, &b.qkv.w, &c.qkv.w},
+                                     {&a.v.w, &b.v.w, &c.v.w}};
+          for (const auto& t : sets)
+            shared += !t[0]->empty() && t[0]->raw() == t[1]->raw() && t[0]->raw() != t[2]->raw();
+        }
+        QCOMPARE(shared > 0, incremental);
         QCOMPARE(got->pruned.size(), want->pruned.size());
+        for (size_t k = 0; k < want->pruned.size(); ++k) {
+          QCOMPARE(got->pruned[k].name, want->pruned[k].name);
+          QCOMPARE(got->pruned[k].mask.size(), want->pruned[k].mask.size());
+          for (int64_t i = 0; i < want->pruned[k].mask.size(); ++i)
+            if (got->pruned[k].mask.get(i) != want->pruned[k].mask.get(i))
+              QFAIL(qPrintable(QString("%1: mask differs at %2").arg(want->pruned[k].name.c_str()).arg(i)));
+          QCOMPARE(got->pruned[k].bytes.csr, want->pruned[k].bytes.csr);
+        }
         if (histograms) previous = std::move(got);
       }
       plan = next;
