@@ -155,6 +155,7 @@ void SparsityPanel::controlsChanged() {
   norm_->setEnabled(method == 3 || method == 4);
   block_->setEnabled(method == 5);
   nm_->setEnabled(method == 6);
+  showSweepMarker();  // the curve stays (it depends on the text); the marker follows τ
   emit planChanged();
 }
 
@@ -314,13 +315,16 @@ void SparsityPanel::setSweep(const std::vector<double>& tau, const std::vector<d
   std::vector<double> pct(sparsity.size());
   for (size_t k = 0; k < pct.size(); ++k) pct[k] = 100 * sparsity[k];
   sweep_->setCurve(pct, kl, tr("attention dropped (%) as τ grows"), tr("KL to dense"));
-  // The current τ: the nearest swept point.
+  showSweepMarker();
+}
+
+void SparsityPanel::showSweepMarker() {  // at the swept τ nearest the current one
   double best = INFINITY;
   size_t at = 0;
-  for (size_t k = 0; k < tau.size(); ++k)
-    if (std::fabs(std::log(tau[k] / this->tau())) < best)
-      best = std::fabs(std::log(tau[k] / this->tau())), at = k;
-  if (!tau.empty()) sweep_->setMarker(pct[at], kl[at]);
+  for (size_t k = 0; k < sweepTau_.size(); ++k)
+    if (std::fabs(std::log(sweepTau_[k] / tau())) < best)
+      best = std::fabs(std::log(sweepTau_[k] / tau())), at = k;
+  if (!sweepTau_.empty()) sweep_->setMarker(100 * sweepSparsity_[at], sweepKl_[at]);
 }
 
 void SparsityPanel::setHeadMask(const float* sparse, int seq, const QStringList& tokens,

@@ -74,6 +74,7 @@ class SparsityPanel : public QWidget {
  private:
   void controlsChanged();
   void showTensor();
+  void showSweepMarker();
 
   QComboBox* attnKind_;
   QSlider* tau_;

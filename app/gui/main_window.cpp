@@ -1681,6 +1681,12 @@ void MainWindow::buildAnalysisDocks() {
             ro.prunedHeads = ws_->plan.prune.heads;
             sparsityPanel_->setStatus(QString());
             sparsityPanel_->setResult(a.pruned, ro);
+            if (ws_->tauCurve && ws_->tauCurve != wsCurve_) {  // new with the text: the panel
+              wsCurve_ = ws_->tauCurve;                          // moves its marker with τ itself
+              sparsityPanel_->setSweep(wsCurve_->tau, wsCurve_->sparsity, wsCurve_->kl);
+            }
+            if (!ws_->importance.empty())
+              sparsityPanel_->setImportance(ws_->importance, ws_->eval.layers, ws_->eval.heads);
             scheduleRedraw();
           });
   connect(session_.get(), &Session::workspaceFailed, this,

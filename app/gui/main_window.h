@@ -217,6 +217,7 @@ class MainWindow : public QMainWindow {
   widgets::CorpusFidelityPanel* corpusPanel_ = nullptr;
   QStackedWidget* stack_ = nullptr;
   std::shared_ptr<const WorkspaceResult> ws_;
+  std::shared_ptr<const TauCurve> wsCurve_;  // the τ curve the Sparsity panel shows (workspace)
   WorkspaceRequest wsRequest_;
   bool wsSent_ = false;
   bool compareChosen_ = false;  // the user picked a view: no switch to the workspace

@@ -94,6 +94,24 @@ void alignSides(Comparison& c) {
     c.groupLabels << label.simplified();
   }
 }
+// The Sparsity panel's τ curve (TauCurve) for `rule`'s renormalisation.
+Result<TauCurve> tauCurve(const ForwardResult& ref, const sparse::AttentionRule& rule,
+                          ThreadPool* pool, const CancelToken* cancel) {
+  sparse::AttentionPlan sweep;
+  sweep.all = rule;
+  sweep.all.kind = sparse::AttentionRule::Kind::Threshold;
+  TauCurve c;
+  for (int k = 0; k <= 20; ++k) {
+    if (isCancelled(cancel)) return makeError("cancelled");
+    sweep.all.tau = 1e-4 * std::pow(0.5 / 1e-4, k / 20.0);
+    const sparse::Preview pv = sparse::preview(ref, sweep, pool);
+    c.tau.push_back(sweep.all.tau);
+    c.sparsity.push_back(pv.total.sparsity());
+    c.kl.push_back(pv.klMean);
+  }
+  return c;
+}
+
 }  // namespace
 
 Session::Session(int computeThreads, QObject* parent) : QObject(parent) {
@@ -265,9 +283,9 @@ void Session::startSparse() {
           r->fidelity.klMean = pv.klMean;
           r->hasForward = true;
           r->preview = true;
-          r->sweepTau = cache.sweepTau;
-          r->sweepSparsity = cache.sweepSparsity;
-          r->sweepKl = cache.sweepKl;
+          r->sweepTau = cache.sweep.tau;
+          r->sweepSparsity = cache.sweep.sparsity;
+          r->sweepKl = cache.sweep.kl;
           postTo(self, [r = std::shared_ptr<const SparseResult>(std::move(r)), gen](Session& s) {
             if (gen == s.sparseGeneration_) emit s.sparseReady(r);
           });
@@ -311,25 +329,14 @@ void Session::startSparse() {
         // Sparsity against KL over τ on the dense maps; depends only on the renormalisation.
         const int renorm = req.plan.attention.all.renormalize ? 1 : 0;
         if (cache.sweepRenormalize != renorm) {
-          sparse::AttentionPlan sweep;
-          sweep.all = req.plan.attention.all;
-          sweep.all.kind = sparse::AttentionRule::Kind::Threshold;
-          cache.sweepTau.clear();
-          cache.sweepSparsity.clear();
-          cache.sweepKl.clear();
-          for (int k = 0; k <= 20; ++k) {
-            if (cancel->cancelled()) return makeError("cancelled");
-            sweep.all.tau = 1e-4 * std::pow(0.5 / 1e-4, k / 20.0);
-            const sparse::Preview pv = sparse::preview(ref, sweep, compute.get());
-            cache.sweepTau.push_back(sweep.all.tau);
-            cache.sweepSparsity.push_back(pv.total.sparsity());
-            cache.sweepKl.push_back(pv.klMean);
-          }
+          auto curve = tauCurve(ref, req.plan.attention.all, compute.get(), cancel.get());
+          if (!curve) return curve.error();
+          cache.sweep = std::move(*curve);
           cache.sweepRenormalize = renorm;
         }
-        r->sweepTau = cache.sweepTau;
-        r->sweepSparsity = cache.sweepSparsity;
-        r->sweepKl = cache.sweepKl;
+        r->sweepTau = cache.sweep.tau;
+        r->sweepSparsity = cache.sweep.sparsity;
+        r->sweepKl = cache.sweep.kl;
         return std::shared_ptr<const SparseResult>(std::move(r));
       },
       [this, gen](Result<std::shared_ptr<const SparseResult>> r) {
@@ -931,6 +938,16 @@ void Session::startWorkspace() {
           e.studentTeacherKl = cache.studentTeacherKl;
           r->studentTeacherHeadKl = cache.studentTeacherHeadKl;
         }
+        // The Sparsity panel's curve on the uncompressed run: once per text and renormalisation.
+        const int renorm = r->plan.prune.attention.all.renormalize ? 1 : 0;
+        if (!cache.tauCurve || cache.curveRenormalize != renorm) {
+          auto curve = tauCurve(*cache.reference, r->plan.prune.attention.all, compute.get(), cancel.get());
+          if (!curve) return curve.error();
+          cache.tauCurve = std::make_shared<const TauCurve>(std::move(*curve));
+          cache.curveRenormalize = renorm;
+        }
+        r->tauCurve = cache.tauCurve;
+        if (req.headsToPrune > 0 && req.plan.prune.heads.empty()) r->importance = cache.importance;
         r->computeMs = double(clock.nsecsElapsed()) / 1e6;
         cache.resultKey = resultKey;
         cache.last = r;

@@ -95,6 +95,13 @@ struct SparseResult {
   std::vector<double> sweepTau, sweepSparsity, sweepKl;
 };
 
+// The Sparsity panel's curve: attention sparsity and KL against τ on the dense
+// maps of a run (21 thresholds, 1e-4 … 0.5, log-spaced); it depends only on the
+// run and on whether kept rows are renormalised.
+struct TauCurve {
+  std::vector<double> tau, sparsity, kl;
+};
+
 // The workspace's compressed student: the Quantization and Sparsity panels'
 // whole plan applied together to the student (or the teacher without one), run
 // on the current text, against the uncompressed model and — when it tokenizes
@@ -130,6 +137,10 @@ struct WorkspaceResult {
   // before k were taken over from the previous result (their weights and the
   // attention settings unchanged; bit-identical to a full pass).
   int resumedAt = 0;
+  // For the Sparsity panel: its τ curve on the uncompressed run (the same object
+  // until the text or the renormalisation changes) and head importance when ranked.
+  std::shared_ptr<const TauCurve> tauCurve;
+  std::vector<double> importance;
 };
 
 // A sweep or a corpus measurement started from the explorer: the plan, the
@@ -283,7 +294,7 @@ class Session : public QObject {
     QString text;
     std::shared_ptr<const ForwardResult> dense;
     int sweepRenormalize = -1;
-    std::vector<double> sweepTau, sweepSparsity, sweepKl;
+    TauCurve sweep;
     int importanceBy = -1;
     std::vector<double> importance;
   };
@@ -314,6 +325,8 @@ class Session : public QObject {
     std::string resultKey;   // the whole request: a repeat only adds histograms
     std::shared_ptr<const WorkspaceResult> last;
     std::string lastAttentionKey;  // last's attention settings (quantizer, sparsity)
+    int curveRenormalize = -1;
+    std::shared_ptr<const TauCurve> tauCurve;
     double studentTeacherKl = 0.0;  // the uncompressed model against the teacher
     std::vector<double> studentTeacherHeadKl;
     int importanceBy = -1;

@@ -1413,6 +1413,19 @@ class TestGui : public QObject {
                                                                               teacher->config.layers)));
     // The Quantization panel shows the same compressed student's numbers.
     QCOMPARE(w.quantPanel()->tensorCount(), int(applied->quantized.size()));
+    // The Sparsity panel's τ curve (from the workspace job here): the preview's numbers
+    // on the student's dense maps, its marker at the swept τ nearest 0.01.
+    auto* curve = w.sparsityPanel()->sweepView();
+    QCOMPARE(curve->pointCount(), 21);
+    QVERIFY(r->tauCurve);
+    sparse::AttentionPlan near;
+    near.all = plan.prune.attention.all;
+    near.all.tau = r->tauCurve->tau[11];  // 1e-4 · 5000^(11/20) ≈ 0.0108
+    QVERIFY(std::fabs(std::log(near.all.tau / 0.01)) < std::fabs(std::log(r->tauCurve->tau[10] / 0.01)));
+    const sparse::Preview pv = sparse::preview(*ref, near);
+    QCOMPARE(r->tauCurve->sparsity[11], pv.total.sparsity());
+    QCOMPARE(r->tauCurve->kl[11], pv.klMean);
+    QCOMPARE(curve->markerX(), 100 * pv.total.sparsity());
     QTest::qWait(100);
     for (auto* p : w.findChildren<QCustomPlot*>()) p->replot();  // the grab shows each plot's buffer
     const QString path = QStringLiteral(QT_TESTCASE_BUILDDIR "/workspace-4bit-tau.png");
