@@ -23,6 +23,7 @@ template <class Work, class Done>
 void runThen(QThreadPool& pool, QObject* receiver, Work work, Done done) {
   QPointer<QObject> guard(receiver);
   pool.start([guard, work = std::move(work), done = std::move(done)]() mutable {
+    lowerThreadPriority();  // the GUI thread first (the pool's threads are the session's own)
     auto result = work();
     if (!guard) return;
     QMetaObject::invokeMethod(
@@ -128,7 +129,7 @@ Session::Session(int computeThreads, QObject* parent) : QObject(parent) {
   worker_.setMaxThreadCount(1);
   const int n =
       computeThreads > 0 ? computeThreads : std::max(1, int(std::thread::hardware_concurrency()));
-  compute_ = std::make_shared<ThreadPool>(n);
+  compute_ = std::make_shared<ThreadPool>(n, /*background=*/true);
 }
 
 Session::~Session() {

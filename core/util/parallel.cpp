@@ -1,5 +1,11 @@
 #include "core/util/parallel.h"
 
+#if defined(__linux__)
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 #include <algorithm>
 #include <exception>
 #include <utility>
@@ -11,11 +17,21 @@ namespace {
 thread_local bool tInsideTask = false;
 }  // namespace
 
-ThreadPool::ThreadPool(int threads) {
+void lowerThreadPriority() {
+#if defined(__linux__)
+  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 5);  // per thread on Linux
+#endif
+}
+
+ThreadPool::ThreadPool(int threads, bool background) {
   const int extra = std::max(0, threads - 1);
   workers_.reserve(extra);
   try {
-    for (int i = 0; i < extra; ++i) workers_.emplace_back([this] { workerLoop(); });
+    for (int i = 0; i < extra; ++i)
+      workers_.emplace_back([this, background] {
+        if (background) lowerThreadPriority();
+        workerLoop();
+      });
   } catch (...) {  // could not start a thread: stop the ones that did, then report
     {
       std::lock_guard<std::mutex> lock(mu_);

@@ -27,13 +27,19 @@ class CancelToken {
 
 inline bool isCancelled(const CancelToken* t) { return t != nullptr && t->cancelled(); }
 
+// Lowers the calling thread's scheduling priority (Linux: nice +5 for this thread
+// only; elsewhere nothing): compute threads behind a GUI, so that the GUI thread
+// gets a core as soon as it wakes instead of waiting for its share of one.
+void lowerThreadPriority();
+
 // Runs fn(task) for task in [0, tasks) on `threads` threads (the caller is one
 // of them). Tasks are handed out dynamically; run() returns when all are done
 // and rethrows the first exception a task threw. Calls from several threads
 // take turns; a call from inside a task runs its tasks serially.
 class ThreadPool {
  public:
-  explicit ThreadPool(int threads);
+  // background: the pool's own threads run at a lower priority (lowerThreadPriority).
+  explicit ThreadPool(int threads, bool background = false);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
