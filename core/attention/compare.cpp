@@ -102,8 +102,28 @@ std::vector<int> bestMonotoneMap(const std::vector<double>& loss, int T, int S) 
   return map;
 }
 
-Fidelity fidelity(const ForwardResult& ref, const ForwardResult& x, ThreadPool* pool) {
+const float* renormalisedRows(const float* p, int S, std::vector<float>& buf) {
   constexpr double kRowSumSlack = 1e-5;  // float32 softmax rows sum to 1 within this
+  bool copied = false;
+  for (int i = 0; i < S; ++i) {
+    const float* row = p + size_t(i) * S;
+    double sum = 0.0;
+    for (int j = 0; j < S; ++j) sum += row[j];
+    if (std::fabs(sum - 1.0) <= kRowSumSlack) {  // a softmax row already
+      if (copied) std::copy(row, row + S, buf.begin() + ptrdiff_t(i) * S);
+      continue;
+    }
+    if (!copied) {  // the rows so far as they are
+      buf.resize(size_t(S) * S);
+      std::copy(p, row, buf.begin());
+      copied = true;
+    }
+    for (int j = 0; j < S; ++j) buf[size_t(i) * S + j] = sum > 0 ? float(row[j] / sum) : 0.0f;
+  }
+  return copied ? buf.data() : p;
+}
+
+Fidelity fidelity(const ForwardResult& ref, const ForwardResult& x, ThreadPool* pool) {
   Fidelity f;
   f.layers = ref.layers;
   f.heads = ref.heads;
@@ -118,27 +138,18 @@ Fidelity fidelity(const ForwardResult& ref, const ForwardResult& x, ThreadPool* 
   auto one = [&](int64_t m, std::vector<float>& norm) {
     const float* a = ref.attention.data() + size_t(m) * S * S;
     const float* b = x.attention.data() + size_t(m) * S * S;
-    for (int i = 0; i < S; ++i) {
-      double sum = 0.0;
-      for (int j = 0; j < S; ++j) sum += b[size_t(i) * S + j];
-      const bool keep = std::fabs(sum - 1.0) <= kRowSumSlack;  // a softmax row already
-      for (int j = 0; j < S; ++j)
-        norm[size_t(i) * S + j] = keep      ? b[size_t(i) * S + j]
-                                  : sum > 0 ? float(b[size_t(i) * S + j] / sum)
-                                            : 0.0f;
-    }
-    const KlJs d = attentionKlJs(a, norm.data(), S);
+    const KlJs d = attentionKlJs(a, renormalisedRows(b, S, norm), S);
     f.kl[size_t(m)] = d.kl;
     f.js[size_t(m)] = d.js;
     f.mse[size_t(m)] = attentionMse(a, b, S);
   };
   if (pool != nullptr) {
     pool->chunks(int64_t(maps), [&](int64_t begin, int64_t end) {
-      std::vector<float> norm(size_t(S) * S);
+      std::vector<float> norm;
       for (int64_t m = begin; m < end; ++m) one(m, norm);
     });
   } else {
-    std::vector<float> norm(size_t(S) * S);
+    std::vector<float> norm;
     for (size_t m = 0; m < maps; ++m) one(int64_t(m), norm);
   }
   for (size_t m = 0; m < maps; ++m) {

@@ -64,6 +64,12 @@ struct Fidelity {
   double hiddenCosine = 1.0;
 };
 
+// A map [S, S] whose rows are distributions again, as fidelity() compares them:
+// rows that sum to 1 within float32 softmax rounding (1e-5) are kept as they are,
+// others divided by their sum (all zeros: zeros). Returns p itself when every row
+// is kept, else buf (filled).
+const float* renormalisedRows(const float* p, int S, std::vector<float>& buf);
+
 // pool: maps in parallel (the numbers do not depend on it).
 Fidelity fidelity(const ForwardResult& ref, const ForwardResult& x, ThreadPool* pool = nullptr);
 // Mean over tokens of the cosine between the final hidden states (lastHidden).

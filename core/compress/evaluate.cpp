@@ -110,29 +110,6 @@ Result<Reference> makeReference(const Model& student, const Model* teacher,
   return ref;
 }
 
-namespace {
-// p: [S, S] with its rows renormalised where they no longer sum to 1 (a sparsity
-// rule or quantized probabilities dropped mass), as fidelity() does for KL.
-const float* rowNormalised(const float* p, int S, std::vector<float>& buf) {
-  constexpr double kRowSumSlack = 1e-5;  // float32 softmax rows sum to 1 within this
-  bool all = true;
-  for (int i = 0; i < S && all; ++i) {
-    double sum = 0.0;
-    for (int j = 0; j < S; ++j) sum += p[size_t(i) * S + j];
-    all = std::fabs(sum - 1.0) <= kRowSumSlack;
-  }
-  if (all) return p;
-  buf.assign(p, p + size_t(S) * S);
-  for (int i = 0; i < S; ++i) {
-    double sum = 0.0;
-    for (int j = 0; j < S; ++j) sum += p[size_t(i) * S + j];
-    if (std::fabs(sum - 1.0) <= kRowSumSlack) continue;
-    for (int j = 0; j < S; ++j) buf[size_t(i) * S + j] = sum > 0 ? float(p[size_t(i) * S + j] / sum) : 0.0f;
-  }
-  return buf.data();
-}
-}  // namespace
-
 double teacherKl(const ForwardResult& teacher, const ForwardResult& x, const std::vector<int>& mapping) {
   if (mapping.empty() || teacher.seq != x.seq) return kNoValue;
   const int S = x.seq;
@@ -144,13 +121,14 @@ double teacherKl(const ForwardResult& teacher, const ForwardResult& x, const std
     if (teacher.heads == x.heads) {
       std::vector<float> buf;
       for (int h = 0; h < x.heads; ++h)
-        sum += attentionKl(teacher.attentionMap(t, h), rowNormalised(x.attentionMap(s, h), S, buf), S);
+        sum += attentionKl(teacher.attentionMap(t, h), renormalisedRows(x.attentionMap(s, h), S, buf),
+                           S);
       n += x.heads;
     } else {
       const auto a = headAverage(teacher.attentionMap(t, 0), teacher.heads, S);
       const auto b = headAverage(x.attentionMap(s, 0), x.heads, S);
       std::vector<float> buf;
-      sum += attentionKl(a.data(), rowNormalised(b.data(), S, buf), S);
+      sum += attentionKl(a.data(), renormalisedRows(b.data(), S, buf), S);
       ++n;
     }
   }
@@ -172,7 +150,7 @@ std::vector<double> teacherHeadKl(const ForwardResult& teacher, const ForwardRes
     if (teacher.heads != x.heads) avg = headAverage(teacher.attentionMap(t, 0), teacher.heads, S);
     std::vector<float> buf;
     out[size_t(k)] = attentionKl(avg.empty() ? teacher.attentionMap(t, h) : avg.data(),
-                                 rowNormalised(x.attentionMap(s, h), S, buf), S);
+                                 renormalisedRows(x.attentionMap(s, h), S, buf), S);
   };
   const int64_t n = int64_t(layers) * x.heads;
   if (pool != nullptr)

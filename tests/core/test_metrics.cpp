@@ -134,6 +134,24 @@ class TestMetrics : public QObject {
     QVERIFY(std::isnan(attentionKlJs(a.data(), b.data(), s).kl));
   }
 
+  // Rows of a compressed map as fidelity() and the teacher KL compare them: softmax
+  // rows (sum 1 within 1e-5) as they are, others divided by their sum, empty rows 0;
+  // the map itself when nothing needs dividing (no copy).
+  void renormalisedRowsByHand() {
+    const int s = 3;
+    const std::vector<float> ok = {0.2f, 0.3f, 0.5f, 1.0f, 0.0f, 0.0f, 0.5f, 0.25f, 0.25f};
+    std::vector<float> buf;
+    QCOMPARE(renormalisedRows(ok.data(), s, buf), ok.data());
+    QVERIFY(buf.empty());
+    const std::vector<float> cut = {0.2f, 0.3f, 0.5f,    // kept
+                                    0.5f, 0.0f, 0.0f,    // half its mass dropped
+                                    0.0f, 0.0f, 0.0f};  // all dropped
+    const float* got = renormalisedRows(cut.data(), s, buf);
+    QCOMPARE(got, buf.data());
+    const std::vector<float> want = {0.2f, 0.3f, 0.5f, 1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+    for (int k = 0; k < s * s; ++k) QCOMPARE(got[k], want[size_t(k)]);
+  }
+
   void uniformMapping() {
     QCOMPARE(uniformLayerMap(2, 4), (std::vector<int>{1, 3}));
     QCOMPARE(uniformLayerMap(6, 12), (std::vector<int>{1, 3, 5, 7, 9, 11}));
