@@ -941,6 +941,9 @@ void MainWindow::buildSparseDock() {
   sparsityPanel_ = new widgets::SparsityPanel(this);
   QDockWidget* dock = addPanelDock(tr("Sparsity"), "sparsity", sparsityPanel_);
   if (auto* quant = findChild<QDockWidget*>("quantization")) tabifyDockWidget(quant, dock);
+  connect(dock, &QDockWidget::visibilityChanged, this, [this](bool visible) {
+    if (visible && compare() == Compare::Workspace) scheduleRedraw();  // its views follow
+  });
   connect(sparsityPanel_, &widgets::SparsityPanel::planChanged, this, [this] {
     if (compare() == Compare::Workspace) {
       if (applyingState_) return;
@@ -1225,6 +1228,16 @@ void MainWindow::redraw() {
   if (compare() == Compare::Workspace) {
     drawWorkspace(*c, layer, heads[Student], avg);
     if (ws_) crossed = ws_->plan.prune.heads;
+    // The Sparsity panel's kept-attention view shows the workspace's head too (when
+    // its tab is on screen; raising it redraws).
+    if (ws_ && sparsityPanel_->isVisible() && ws_->text == c->text &&
+        ws_->base == session_->model(Side(ws_->side))) {
+      const SideResult& f = ws_->side == Student ? c->student : c->teacher;
+      const int l = std::min(layer, ws_->forward.layers - 1);
+      const int h = std::min(heads[Student], ws_->forward.heads - 1);
+      sparsityPanel_->setHeadMask(ws_->forward.attentionMap(l, h), ws_->forward.seq, f.tokens,
+                                  tr("Attention kept · L%1 h%2").arg(l).arg(h));
+    }
   }
   grids_[c->hasStudent ? Student : Teacher]->setCrossed(crossed);
   const bool lossStat = gridStat_->currentIndex() == 2;

@@ -1431,6 +1431,20 @@ class TestGui : public QObject {
     const QString path = QStringLiteral(QT_TESTCASE_BUILDDIR "/workspace-4bit-tau.png");
     QVERIFY(w.grab().save(path));
     QVERIFY(QFileInfo(path).size() > 20000);
+    // The Sparsity tab of the same workspace: its τ curve and marker, to look at.
+    auto* sparsityDock = w.findChild<QDockWidget*>("sparsity");
+    QVERIFY(sparsityDock);
+    sparsityDock->raise();
+    QTest::qWait(100);
+    w.redrawNow();
+    // Its kept-attention view shows the workspace's head (L1 h2): exactly the kept entries.
+    auto* keptView = w.sparsityPanel()->headMaskView();
+    QVERIFY(!keptView->showsMessage());
+    for (int i = 0; i < S; ++i)
+      for (int j = 0; j < S; ++j)
+        QCOMPARE(keptView->value(i, j), comp->attentionMap(1, 2)[size_t(i) * S + j] > 0 ? 1.0f : 0.0f);
+    for (auto* p : w.sparsityPanel()->findChildren<QCustomPlot*>()) p->replot();
+    QVERIFY(w.sparsityPanel()->grab().save(QStringLiteral(QT_TESTCASE_BUILDDIR "/workspace-sparsity.png")));
   }
 
   // Quick control changes: each part of the workspace is redrawn once per
