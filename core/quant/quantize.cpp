@@ -216,25 +216,18 @@ float QuantizedTensor::level(int64_t block, uint32_t u) const {
   return 0.0f;
 }
 
-std::vector<float> QuantizedTensor::dequantize() const {
+namespace {
+void dequantizeRange(const QuantizedTensor& q, int64_t i0, int64_t len, float* y,
+                     std::vector<float>& table, int64_t& tableBlock, std::vector<uint8_t>& codes);
+}  // namespace
+
+std::vector<float> QuantizedTensor::dequantize() const {  // the same path as dequantizeInPlace
   const int64_t n = numel();
   std::vector<float> out(size_t(std::max<int64_t>(0, n)));
-  const int64_t blocks = blockCount(spec, rows, cols);
-  const int64_t per = blocks > 0 ? n / blocks : n;
+  std::vector<float> table;
   std::vector<uint8_t> codes;
-  if (spec.bits != 8) {
-    codes.resize(out.size());
-    forEachCode(packed, spec.bits, n,
-                [&](int64_t i, uint32_t c) { codes[size_t(i)] = uint8_t(c); });
-  }
-  const uint8_t* c = spec.bits == 8 ? packed.data() : codes.data();
-  const uint32_t levels = 1u << spec.bits;
-  std::vector<float> table(levels);
-  for (int64_t b = 0; b < blocks; ++b) {  // blocks are contiguous: one table each
-    for (uint32_t u = 0; u < levels; ++u) table[u] = level(b, u);
-    const int64_t end = (b + 1) * per;
-    for (int64_t i = b * per; i < end; ++i) out[size_t(i)] = table[c[i]];
-  }
+  int64_t tableBlock = -1;
+  if (n > 0) dequantizeRange(*this, 0, n, out.data(), table, tableBlock, codes);
   return out;
 }
 
