@@ -1,6 +1,7 @@
 // attnstudio-cli export: apply a compression plan and write the model.
 #include <cmath>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <optional>
 #include <thread>
@@ -52,12 +53,45 @@ int runExport(const ExportArgs& a) {
   auto reference = compress::reportReference(**model, a.text, &pool);
   if (!reference) return fail(reference.message());
   (*model)->checkpoint.releaseAllPages();
-  // No histograms: the command reports numbers only (the PDF report is the explorer's).
-  auto applied = compress::applyPlan(**model, *plan, &pool, nullptr, /*releaseSource=*/true,
-                                     /*histograms=*/false);
-  if (!applied) return fail(applied.message());
   compress::CompressionPlan recorded = *plan;
   if (recorded.student.empty()) recorded.student = a.model;
+  compress::ExportOptions eo;
+  eo.format = *format;
+  eo.dtype = dtype;
+
+  // hf: the file is written on its own thread while the plan is applied, layer by
+  // layer as the weights become final (the disk, ~0.5 GB/s here, is the slow part:
+  // BERT-base's 436 MB take ~0.8 s), and the report's forward pass follows the
+  // applying. The output is moved into place only once both succeeded.
+  std::optional<WeightFeed> feed;
+  std::promise<Status> reportDone;
+  std::optional<Status> written;
+  std::thread writer;
+  if (*format == compress::ExportFormat::Hf) {
+    feed.emplace();
+    eo.beforeCommit = [done = reportDone.get_future().share()] { return done.get(); };
+    writer = std::thread([&, eo] {
+      written = compress::exportHfWhileApplying(a.out, **model, *feed, recorded, eo);
+    });
+  }
+  auto finish = [&](const Status& st) {  // the writer's outcome, or st's error first
+    if (feed && !st) feed->fail(st.message());
+    if (writer.joinable()) {
+      reportDone.set_value(st);
+      writer.join();
+    }
+    if (!st) return st;
+    return written ? *written : Status(Ok{});
+  };
+
+  // No histograms: the command reports numbers only (the PDF report is the explorer's).
+  auto applied = compress::applyPlan(
+      **model, *plan, &pool, nullptr, /*releaseSource=*/true, /*histograms=*/false,
+      [&](const Model& partial, int upTo) {
+        if (feed) feed->publish(partial, upTo);
+      });
+  if (!applied) return fail(finish(applied.error()).message());
+  if (feed) feed->publish(*applied->model, applied->model->config.layers);
 
   Json report;
   auto makeReport = [&]() -> Status {
@@ -74,18 +108,16 @@ int runExport(const ExportArgs& a) {
     report["dtype"] = a.dtype;
     return Ok{};
   };
-  compress::ExportOptions eo;
-  eo.format = *format;
-  eo.dtype = dtype;
-  if (*format == compress::ExportFormat::Hdf5) {  // the file carries the report: it comes first
+  if (feed) {
+    if (Status st = finish(makeReport()); !st) return fail(st.message());
+  } else if (*format == compress::ExportFormat::Hdf5) {  // the file carries the report
     if (Status st = makeReport(); !st) return fail(st.message());
     eo.reportJson = report.dump(2);
     if (Status st = compress::exportModel(a.out, **model, *applied, recorded, eo); !st)
       return fail(st.message());
   } else {
-    // The report's forward pass and fidelity run alongside the write, which waits
-    // on the disk (flushing BERT-base's 436 MB takes ~1 s here). The output is
-    // moved into place only once both succeeded: a failed report leaves nothing.
+    // compressed: the codes are all there; the report's forward pass and fidelity
+    // run alongside the write, joined before the output is moved into place.
     std::optional<Status> reportStatus;
     std::thread reporter([&] { reportStatus = makeReport(); });
     auto join = [&] {

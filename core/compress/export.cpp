@@ -30,14 +30,9 @@ Status exportModel(const std::filesystem::path& out, const Model& source, const 
                      " stores codes with float32 parameters");
   switch (options.format) {
     case ExportFormat::Hf: {
-      HfWriteOptions wo;
-      wo.dtype = options.dtype;
-      wo.extraMetadata["attnstudio_plan"] = planJson(plan);
-      wo.extraMetadata["attnstudio_version"] = ATTN_VERSION;
-      wo.cancel = options.cancel;
-      wo.removedHeads = plan.prune.heads;
-      wo.beforeCommit = options.beforeCommit;
-      return writeHfModel(out, source, applied.model->weights, wo);
+      WeightFeed feed;
+      feed.publish(*applied.model, applied.model->config.layers);
+      return exportHfWhileApplying(out, source, feed, plan, options);
     }
     case ExportFormat::Compressed:
       return writeCompressedModel(out, source, applied, plan, options.cancel, options.beforeCommit);
@@ -45,6 +40,21 @@ Status exportModel(const std::filesystem::path& out, const Model& source, const 
       return writeCompressedHdf5(out, source, applied, plan, options.reportJson, options.cancel);
   }
   return makeError("unknown format");
+}
+
+Status exportHfWhileApplying(const std::filesystem::path& out, const Model& source,
+                             WeightFeed& feed, const CompressionPlan& plan,
+                             const ExportOptions& options) {
+  if (options.format != ExportFormat::Hf)
+    return makeError("only the hf format can be written while the plan is applied");
+  HfWriteOptions wo;
+  wo.dtype = options.dtype;
+  wo.extraMetadata["attnstudio_plan"] = planJson(plan);
+  wo.extraMetadata["attnstudio_version"] = ATTN_VERSION;
+  wo.cancel = options.cancel;
+  wo.removedHeads = plan.prune.heads;
+  wo.beforeCommit = options.beforeCommit;
+  return writeHfModel(out, source, feed, wo);
 }
 
 }  // namespace attn::compress

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "core/compress/plan.h"
+#include "core/model/hf_writer.h"
 
 namespace attn::compress {
 
@@ -33,5 +34,15 @@ struct ExportOptions {
 // applied: applyPlan(source, plan). plan.student should name the source. Atomic.
 Status exportModel(const std::filesystem::path& out, const Model& source, const AppliedPlan& applied,
                    const CompressionPlan& plan, const ExportOptions& options);
+
+// The hf format written while the plan is still being applied: the weights come
+// from `feed` as they become final (applyPlan's `stored` publishes them; publish
+// the result once it is complete, fail() the feed if applying fails), so the disk
+// writes the early layers while later ones are quantized. The file equals
+// exportModel's tensor for tensor (laid out in layer order). The other formats
+// need the whole result (codes, masks) and are written by exportModel.
+Status exportHfWhileApplying(const std::filesystem::path& out, const Model& source,
+                             WeightFeed& feed, const CompressionPlan& plan,
+                             const ExportOptions& options);
 
 }  // namespace attn::compress

@@ -230,7 +230,8 @@ std::vector<const Tensor*> sourceTensors(const ModelWeights& w, int layer, Targe
 }  // namespace
 
 Result<AppliedPlan> applyPlan(const Model& base, const CompressionPlan& plan, ThreadPool* pool,
-                              const CancelToken* cancel, bool releaseSource, bool histograms) {
+                              const CancelToken* cancel, bool releaseSource, bool histograms,
+                              const std::function<void(const Model&, int)>& stored) {
   AppliedPlan out;
   std::shared_ptr<const Model> current;
   if (plan.prune.prunesWeights() || !plan.prune.heads.empty()) {
@@ -249,6 +250,7 @@ Result<AppliedPlan> applyPlan(const Model& base, const CompressionPlan& plan, Th
     qo.cancel = cancel;
     qo.keepCodes = true;
     if (!histograms) qo.histogramBins = 0;
+    if (plan.prune.heads.empty()) qo.stored = stored;
     if (releaseSource && !current)
       qo.consumed = [&base](int layer, Target t) {
         for (const Tensor* s : sourceTensors(base.weights, layer, t))

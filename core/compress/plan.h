@@ -57,9 +57,12 @@ struct AppliedPlan {
 // releaseSource: drop the resident pages of each source matrix once it is
 // quantized (a command-line export that will not read them again soon).
 // histograms: the quantizer's error histograms (for plots); the numbers are always there.
+// stored: QuantizeModelOptions::stored (the layers final so far, e.g. for a writer
+// on another thread); not called when the plan removes heads (they are zeroed after).
 Result<AppliedPlan> applyPlan(const Model& base, const CompressionPlan& plan,
                               ThreadPool* pool = nullptr, const CancelToken* cancel = nullptr,
-                              bool releaseSource = false, bool histograms = true);
+                              bool releaseSource = false, bool histograms = true,
+                              const std::function<void(const Model&, int)>& stored = {});
 // applyPlan(base, plan) from the result of an earlier plan: only the matrices whose
 // quantization spec or whose target's (local) pruning spec changed are pruned and
 // quantized again, the rest are taken from `previous`; a change of removed heads or

@@ -248,23 +248,27 @@ Result<Checkpoint> openCheckpoint(const std::filesystem::path& path) {
   return ck;
 }
 
-Status writeSafetensors(const std::filesystem::path& path,
-                        const std::vector<std::pair<std::string, Tensor>>& tensors,
-                        const std::map<std::string, std::string>& metadata,
-                        const CancelToken* cancel) {
+Status streamSafetensors(const std::filesystem::path& path, const std::vector<TensorEntry>& entries,
+                         const std::function<Result<Tensor>(size_t)>& next,
+                         const std::map<std::string, std::string>& metadata,
+                         const CancelToken* cancel) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   uint64_t offset = 0;
-  for (const auto& [name, t] : tensors) {
-    if (name == "__metadata__" || header.contains(name))
-      return makeError("cannot write '" + path.string() + "': tensor name '" + name +
+  std::vector<uint64_t> sizes;
+  for (const TensorEntry& t : entries) {
+    if (t.name == "__metadata__" || header.contains(t.name))
+      return makeError("cannot write '" + path.string() + "': tensor name '" + t.name +
                        "' is reserved or used twice");
+    uint64_t n = dtypeSize(t.dtype);
+    for (int64_t d : t.shape) n *= uint64_t(d);
     nlohmann::ordered_json e;
-    e["dtype"] = std::string(dtypeName(t.dtype()));
-    e["shape"] = t.shape();
-    e["data_offsets"] = {offset, offset + t.nbytes()};
-    offset += t.nbytes();
-    header[name] = std::move(e);
+    e["dtype"] = std::string(dtypeName(t.dtype));
+    e["shape"] = t.shape;
+    e["data_offsets"] = {offset, offset + n};
+    offset += n;
+    sizes.push_back(n);
+    header[t.name] = std::move(e);
   }
   std::string text = header.dump();
   while ((8 + text.size()) % 8 != 0) text.push_back(' ');
@@ -272,19 +276,40 @@ Status writeSafetensors(const std::filesystem::path& path,
     unsigned char len[8];
     uint64_t n = text.size();
     for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (8 * i));
-    bool ok = std::fwrite(len, 1, 8, f) == 8 && std::fwrite(text.data(), 1, n, f) == n;
+    if (std::fwrite(len, 1, 8, f) != 8 || std::fwrite(text.data(), 1, n, f) != n)
+      return makeError("cannot write '" + path.string() + "'");
     size_t pending = 0;  // bytes since the disk was last asked to start writing
-    for (const auto& [name, t] : tensors) {
+    for (size_t i = 0; i < entries.size(); ++i) {
       if (isCancelled(cancel)) return makeError("cancelled");
-      ok = ok && (t.nbytes() == 0 || std::fwrite(t.raw(), 1, t.nbytes(), f) == t.nbytes());
-      if ((pending += t.nbytes()) >= (size_t(16) << 20)) {  // large files: write back as we go
+      auto t = next(i);
+      if (!t) return t.error();
+      if (t->dtype() != entries[i].dtype || t->shape() != entries[i].shape || t->nbytes() != sizes[i])
+        return makeError("cannot write '" + path.string() + "': tensor '" + entries[i].name +
+                         "' arrived as " + std::string(dtypeName(t->dtype())) + " " +
+                         shapeString(t->shape()) + ", the header says " +
+                         std::string(dtypeName(entries[i].dtype)) + " " +
+                         shapeString(entries[i].shape));
+      if (sizes[i] != 0 && std::fwrite(t->raw(), 1, sizes[i], f) != sizes[i])
+        return makeError("cannot write '" + path.string() + "'");
+      if ((pending += sizes[i]) >= (size_t(16) << 20)) {  // large files: write back as we go
         startWriteback(f);
         pending = 0;
       }
     }
-    if (!ok) return makeError("cannot write '" + path.string() + "'");
     return Ok{};
   });
+}
+
+Status writeSafetensors(const std::filesystem::path& path,
+                        const std::vector<std::pair<std::string, Tensor>>& tensors,
+                        const std::map<std::string, std::string>& metadata,
+                        const CancelToken* cancel) {
+  std::vector<TensorEntry> entries;
+  entries.reserve(tensors.size());
+  for (const auto& [name, t] : tensors) entries.push_back({name, t.dtype(), t.shape()});
+  return streamSafetensors(
+      path, entries, [&](size_t i) -> Result<Tensor> { return tensors[i].second; }, metadata,
+      cancel);
 }
 
 }  // namespace attn

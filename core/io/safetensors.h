@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -68,6 +69,21 @@ struct Checkpoint {
 // path: a model directory (model.safetensors, or model.safetensors.index.json
 // with its shards) or one .safetensors file.
 Result<Checkpoint> openCheckpoint(const std::filesystem::path& path);
+
+// A tensor's place in a file written before its data exists.
+struct TensorEntry {
+  std::string name;
+  DType dtype;
+  Shape shape;
+};
+// Writes the header for `entries`, then each tensor's data in order as next(i)
+// hands it over (it may block, e.g. until the tensor has been computed: the disk
+// works on the earlier ones meanwhile). An error from next, or a tensor whose
+// dtype or shape is not its entry's, ends the write and leaves nothing. Atomic.
+Status streamSafetensors(const std::filesystem::path& path, const std::vector<TensorEntry>& entries,
+                         const std::function<Result<Tensor>(size_t)>& next,
+                         const std::map<std::string, std::string>& metadata = {{"format", "pt"}},
+                         const CancelToken* cancel = nullptr);  // checked between tensors
 
 // Writes tensors in the given order, header padded to 8 bytes; atomic (a
 // temporary file in the target folder renamed over the target).

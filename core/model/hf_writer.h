@@ -13,7 +13,10 @@
 
 #include <filesystem>
 #include <functional>
+#include <condition_variable>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include "core/model/model.h"
@@ -54,8 +57,46 @@ Status writeModelDirectory(const std::filesystem::path& dir,
                            const std::map<std::string, std::string>& metadata,
                            const CancelToken* cancel = nullptr,
                            const std::function<Status()>& beforeCommit = {});
+// The same, with the tensors' data handed over as it is written (streamSafetensors).
+Status writeModelDirectory(const std::filesystem::path& dir,
+                           const std::map<std::string, std::string>& sideFiles,
+                           const std::vector<TensorEntry>& entries,
+                           const std::function<Result<Tensor>(size_t)>& next,
+                           const std::map<std::string, std::string>& metadata,
+                           const CancelToken* cancel = nullptr,
+                           const std::function<Status()>& beforeCommit = {});
+
+// The engine's weights as they become final, handed from the thread that computes
+// them (e.g. quantizeModel, layer by layer) to a writer on another thread.
+class WeightFeed {
+ public:
+  // The tensors of `model` in layers <= upTo (weightLayer: -1 the embeddings;
+  // model.config.layers or more: every one, and the feed is complete) are final.
+  // They are shared, not copied; call while nothing edits them.
+  void publish(const Model& model, int upTo);
+  // The writer stops with this error (e.g. computing the weights failed).
+  void fail(std::string message);
+  // Blocks until the tensor (a namedWeights name) is final; an error after fail(),
+  // or when the feed is complete without it.
+  Result<Tensor> take(const std::string& name);
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<std::string, Tensor> ready_;
+  int upTo_ = -2;
+  bool complete_ = false;
+  std::optional<std::string> error_;
+};
 
 Status writeHfModel(const std::filesystem::path& dir, const Model& source,
                     const ModelWeights& weights, const HfWriteOptions& options = {});
+// The same file, written while the weights are still being computed: `source`'s
+// weights give the names and shapes, `feed` the values. Tensors are laid out in
+// the order they become final (those the engine does not hold, the embeddings,
+// then layer by layer), so the disk writes the early layers while later ones are
+// computed. With heads to cut every weight is awaited first (the shapes change).
+Status writeHfModel(const std::filesystem::path& dir, const Model& source, WeightFeed& feed,
+                    const HfWriteOptions& options = {});
 
 }  // namespace attn

@@ -15,6 +15,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
 
 namespace attn {
 
@@ -176,6 +177,17 @@ bool isBuffer(const std::string& name) {
 }
 
 }  // namespace
+
+int weightLayer(const ModelWeights& w, const Tensor* t) {
+  const std::less<const void*> before;
+  for (size_t i = 0; i < w.layers.size(); ++i) {
+    const LayerWeights* l = &w.layers[i];
+    if (!before(t, l) && before(t, l + 1)) return int(i);
+  }
+  for (const Tensor* e : {&w.wordEmb, &w.posEmb, &w.typeEmb, &w.embNorm.gamma, &w.embNorm.beta})
+    if (t == e) return -1;
+  return int(w.layers.size());
+}
 
 std::vector<std::pair<std::string, const Tensor*>> namedWeights(const ModelConfig& c,
                                                                 const ModelWeights& w) {

@@ -70,6 +70,10 @@ std::string linearWeightName(Architecture arch, int layer, const std::string& ro
 // parameters as .weight / .bias): the inverse of bindWeights.
 std::vector<std::pair<std::string, const Tensor*>> namedWeights(const ModelConfig& config,
                                                                 const ModelWeights& weights);
+// Where a tensor of `weights` (one of namedWeights' pointers) lives: i for those
+// of weights.layers[i], -1 for the embeddings and their norm, layers.size() for
+// the others (the final norm).
+int weightLayer(const ModelWeights& weights, const Tensor* tensor);
 
 // The first layer whose tensors are not the very ones of `before` (the same
 // data, by address: a derived model shares the tensors it did not change), for

@@ -237,16 +237,24 @@ Result<QuantizedModel> quantizeModel(const Model& base, const ModelQuantPlan& pl
   auto m = derivedModel(base);
   out.bytesBefore = out.bytesAfter = floatBytes(base.weights);
   Quantizer qz(options, out);
+  int finalUpTo = -2;  // every matrix before the one being edited has been stored
+  auto reached = [&](int upTo) {
+    if (!options.stored || upTo <= finalUpTo) return;
+    finalUpTo = upTo;
+    options.stored(*m, upTo);
+  };
   const Status st = editWeightMatrices(
       m->config, m->weights,
       [&](int layer, Target t) { return plan.specFor(layer, t).has_value(); },
       [&](const WeightMatrix& wm, std::vector<float>& v) {
+        reached(wm.layer - 1);
         Status st = qz.run(v, 0, wm.rows, wm.cols, *plan.specFor(wm.layer, wm.target), wm.name,
                            wm.target, wm.layer);
         if (st && options.consumed) options.consumed(wm.layer, wm.target);
         return st;
       });
   if (!st) return st.error();
+  reached(m->config.layers);
   out.model = std::move(m);
   return out;
 }

@@ -96,6 +96,10 @@ struct QuantizeModelOptions {
   // Called once a matrix of the base model has been read and quantized (e.g. to
   // release its mapped pages); GPT-2's fused c_attn after its V third.
   std::function<void(int layer, Target target)> consumed;
+  // Called on the quantizing thread with the model being built once every matrix
+  // of layers <= upTo is final (weightLayer: -1 the embeddings), last with upTo =
+  // config.layers; it may read (and share) those tensors during the call.
+  std::function<void(const Model& partial, int upTo)> stored;
 };
 
 Result<QuantizedModel> quantizeModel(const Model& base, const ModelQuantPlan& plan,

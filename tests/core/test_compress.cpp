@@ -4,8 +4,11 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QTest>
+#include <algorithm>
+#include <atomic>
 #include <functional>
 #include <optional>
+#include <thread>
 
 #include <unistd.h>
 
@@ -265,6 +268,135 @@ class TestCompress : public QObject {
     auto again = writeCompressedHdf5(tmp / "again.h5", **fromH5, *applyPlan(**fromH5, {}), {});
     QVERIFY2(again.ok(), again.ok() ? "" : again.message().c_str());
     QVERIFY(loadModel(tmp / "again.h5").ok());
+  }
+
+  void hfWrittenWhileApplying_data() {
+    QTest::addColumn<QString>("model");
+    QTest::addColumn<QString>("weights");  // quantization plan text
+    QTest::addColumn<QString>("prune");    // "", "weights" or "heads"
+    QTest::addColumn<QString>("dtype");
+    QTest::newRow("bert int8") << "bert_tiny" << "all=uniform:8:channel" << "" << "f32";
+    QTest::newRow("bert pruned + 4-bit, bf16") << "bert_tiny" << "o,ffn_out=uniform:4" << "weights" << "bf16";
+    QTest::newRow("bert heads removed") << "bert_tiny" << "all=uniform:8" << "heads" << "f32";
+    QTest::newRow("bert pruned only") << "bert_tiny" << "" << "weights" << "f32";
+    QTest::newRow("gpt2 thirds") << "gpt2_tiny" << "q=uniform:4; ffn_out=kmeans:2" << "" << "f32";
+    QTest::newRow("bert mlm f16, prefix") << "bert_mlm_f16" << "q,k,v,o,ffn_in,ffn_out=uniform:8" << "" << "f16";
+  }
+  void hfWrittenWhileApplying() {
+    // The CLI writes the hf file on one thread while applyPlan quantizes on another,
+    // each layer as soon as it is final. The file holds exportModel's tensors, bit
+    // for bit; what was published was final; a failure on either side leaves nothing.
+    QFETCH(QString, model);
+    QFETCH(QString, weights);
+    QFETCH(QString, prune);
+    QFETCH(QString, dtype);
+    auto m = loadModel(test::dataDir() / "models" / model.toStdString());
+    QVERIFY(m.ok());
+    CompressionPlan p;
+    QVERIFY(quant::applyPlanText(weights.toStdString(), p.quant).ok());
+    if (prune == "weights") {
+      sparse::PruneSpec nm;
+      nm.method = sparse::PruneMethod::NM;
+      p.prune.targets[int(Target::FfnIn)] = nm;
+    } else if (prune == "heads") {
+      p.prune.heads = {{0, 1}};
+    }
+    ExportOptions eo;
+    eo.dtype = dtype == "f16" ? DType::F16 : dtype == "bf16" ? DType::BF16 : DType::F32;
+    test::TempDir tmp;
+
+    WeightFeed feed;
+    std::optional<Status> written;
+    std::atomic<int> commits = 0;
+    ExportOptions streamed = eo;
+    streamed.beforeCommit = [&]() -> Status {
+      ++commits;
+      return Ok{};
+    };
+    std::thread writer([&] { written = exportHfWhileApplying(tmp / "s", **m, feed, p, streamed); });
+    std::vector<int> upTos;
+    std::map<std::string, const void*> published;  // name → data when it was published
+    auto applied = applyPlan(**m, p, nullptr, nullptr, false, true, [&](const Model& partial, int upTo) {
+      upTos.push_back(upTo);
+      for (const auto& [name, t] : namedWeights(partial.config, partial.weights))
+        if (weightLayer(partial.weights, t) <= upTo && !published.count(name)) published[name] = t->raw();
+      feed.publish(partial, upTo);
+    });
+    QVERIFY(applied.ok());
+    feed.publish(*applied->model, applied->model->config.layers);
+    writer.join();
+    QVERIFY(written.has_value());
+    QVERIFY2(written->ok(), written->ok() ? "" : written->message().c_str());
+    QCOMPARE(commits.load(), 1);
+
+    // Layer by layer, in order, ending with all of them (not when heads are removed:
+    // they are zeroed after quantizing; nor without quantization).
+    const int layers = (*m)->config.layers;
+    if (prune == "heads" || weights.isEmpty()) {
+      QVERIFY(upTos.empty());
+    } else {
+      QVERIFY(std::is_sorted(upTos.begin(), upTos.end()));
+      QCOMPARE(std::adjacent_find(upTos.begin(), upTos.end()), upTos.end());
+      QCOMPARE(upTos.back(), layers);
+      if (model != "gpt2_tiny") QVERIFY2(upTos.size() >= size_t(layers), "published in one go");
+      for (const auto& [name, t] : namedWeights(applied->model->config, applied->model->weights))
+        QVERIFY2(published.count(name) && published[name] == t->raw(), name.c_str());
+    }
+
+    // The same file as exportModel's (tensors, dtypes, shapes, metadata, side files).
+    QVERIFY(exportModel(tmp / "ref", **m, *applied, p, eo).ok());
+    auto a = openCheckpoint(tmp / "s"), b = openCheckpoint(tmp / "ref");
+    QVERIFY(a.ok() && b.ok());
+    QCOMPARE(a->tensors.size(), b->tensors.size());
+    for (const auto& [name, item] : b->tensors) {
+      QVERIFY2(a->tensors.count(name), name.c_str());
+      const Tensor &x = a->tensors.at(name).tensor, &y = item.tensor;
+      QVERIFY2(x.dtype() == y.dtype() && x.shape() == y.shape(), name.c_str());
+      QVERIFY2(std::memcmp(x.raw(), y.raw(), x.nbytes()) == 0, name.c_str());
+    }
+    QCOMPARE(a->metadata, b->metadata);
+    QCOMPARE(test::readBytes(tmp / "s" / "config.json"), test::readBytes(tmp / "ref" / "config.json"));
+    if (prune != "heads") {
+      // Laid out as the layers become final: the first layer's query before the last's.
+      const std::string prefix = checkpointPrefix(*a, (*m)->config.arch);
+      const std::string first = prefix + linearWeightName((*m)->config.arch, 0, "q"),
+                        last = prefix + linearWeightName((*m)->config.arch, layers - 1, "q");
+      QVERIFY(a->tensors.at(first).tensor.raw() < a->tensors.at(last).tensor.raw());
+    }
+    if (eo.dtype == DType::F32) {
+      auto back = loadModel(tmp / "s");
+      QVERIFY(back.ok());
+      if (prune != "heads")
+        QCOMPARE(test::firstDifferentWeight((*m)->config, applied->model->weights, (*back)->weights),
+                 std::string());
+    }
+
+    // Applying fails after the first layer: the writer stops with that error, nothing is left.
+    WeightFeed failing;
+    std::thread second([&] { written = exportHfWhileApplying(tmp / "f", **m, failing, p, eo); });
+    failing.publish(*applied->model, -1);
+    failing.fail("cancelled while quantizing");
+    second.join();
+    QVERIFY(written && !written->ok());
+    QCOMPARE(QString::fromStdString(written->message()), QString("cancelled while quantizing"));
+    // A feed complete without a tensor the source has: an error, not a wait.
+    WeightFeed incomplete;
+    Model empty;
+    empty.config = (*m)->config;
+    incomplete.publish(empty, layers);
+    written = exportHfWhileApplying(tmp / "f", **m, incomplete, p, eo);
+    QVERIFY(!written->ok());
+    QVERIFY2(QString::fromStdString(written->message()).contains("the compressed model has no tensor"),
+             qPrintable(QString::fromStdString(written->message())));
+    // A failed report (beforeCommit) after a complete write: nothing either.
+    WeightFeed whole;
+    whole.publish(*applied->model, layers);
+    ExportOptions refused = eo;
+    refused.beforeCommit = [] { return Status(makeError("the report failed")); };
+    written = exportHfWhileApplying(tmp / "f", **m, whole, p, refused);
+    QCOMPARE(QString::fromStdString(written->message()), QString("the report failed"));
+    for (const auto& e : std::filesystem::directory_iterator(tmp.path()))
+      QVERIFY2(!e.path().filename().string().starts_with("f"), e.path().c_str());
   }
 
   void corruptedHdf5FilesFailClearly() {

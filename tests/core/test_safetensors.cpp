@@ -59,6 +59,52 @@ class TestSafetensors : public QObject {
     QCOMPARE(tb.f32()[1], bf16ToFloat(floatToBf16(-1.0f / 3.0f)));
   }
 
+  void streamedWriteEqualsWholeWrite() {
+    // The data handed over one tensor at a time gives the same bytes as writing
+    // the tensors at once; a tensor that is not what the header promised, or an
+    // error from the producer, ends the write and leaves no file.
+    TempDir dir;
+    std::vector<std::pair<std::string, Tensor>> ts = {
+        {"w", Tensor::fromF32({2, 3}, {1, 2, 3, 4, 5, 6})},
+        {"empty", Tensor::fromF32({0, 4}, {})},
+        {"b", Tensor::fromF32({3}, {-1, 0.5f, 9})}};
+    QVERIFY(writeSafetensors(dir / "whole.safetensors", ts).ok());
+    std::vector<TensorEntry> entries;
+    for (const auto& [name, t] : ts) entries.push_back({name, t.dtype(), t.shape()});
+    std::vector<size_t> asked;
+    auto next = [&](size_t i) -> Result<Tensor> {
+      asked.push_back(i);
+      return ts[i].second;
+    };
+    QVERIFY(streamSafetensors(dir / "streamed.safetensors", entries, next).ok());
+    QCOMPARE(asked, (std::vector<size_t>{0, 1, 2}));
+    QCOMPARE(attn::test::readBytes(dir / "streamed.safetensors"),
+             attn::test::readBytes(dir / "whole.safetensors"));
+
+    entries[2].shape = {1, 3};  // same bytes, another shape: still refused
+    Status st = streamSafetensors(dir / "bad.safetensors", entries, next);
+    QVERIFY(!st.ok());
+    QVERIFY2(QString::fromStdString(st.message()).contains("'b' arrived as F32 [3], the header says F32 [1,3]"),
+             st.message().c_str());
+    entries[2] = {"b", DType::F16, {3}};
+    st = streamSafetensors(dir / "bad.safetensors", entries, next);
+    QVERIFY(!st.ok());
+    QVERIFY2(QString::fromStdString(st.message()).contains("the header says F16 [3]"), st.message().c_str());
+    entries[2] = {"b", DType::F32, {3}};
+    st = streamSafetensors(dir / "bad.safetensors", entries, [&](size_t i) -> Result<Tensor> {
+      if (i == 1) return makeError("the quantizer failed");
+      return ts[i].second;
+    });
+    QVERIFY(!st.ok());
+    QCOMPARE(QString::fromStdString(st.message()), QString("the quantizer failed"));
+    int files = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+      ++files;
+      QVERIFY2(e.path().filename().string().find("bad") == std::string::npos, e.path().c_str());
+    }
+    QCOMPARE(files, 2);
+  }
+
   void halfConversionsMatchIeee() {
     // Exhaustive: every finite half converts to float and back unchanged.
     for (uint32_t bits = 0; bits < 0x10000u; ++bits) {
