@@ -31,8 +31,9 @@ namespace {
 // A weight matrix as [out, in] row-major (a copy; transposed for Conv1D).
 std::vector<float> outIn(const Linear& l) {
   const float* w = l.w.f32();
-  std::vector<float> m(size_t(l.in) * l.out);
-  if (!l.inOut) return std::vector<float>(w, w + m.size());
+  const size_t n = size_t(l.in) * size_t(l.out);
+  if (!l.inOut) return std::vector<float>(w, w + n);
+  std::vector<float> m(n);
   for (int i = 0; i < l.in; ++i)
     for (int o = 0; o < l.out; ++o) m[size_t(o) * l.in + i] = w[size_t(i) * l.out + o];
   return m;

@@ -116,6 +116,26 @@ namespace {
 // Codes (each < 2^bits, one per byte) into the LSB-first bit stream.
 // Eight codes fill `bits` whole bytes: groups of eight pack independently, so
 // large streams are packed in parallel chunks (the same bytes).
+// Widths that divide a byte: whole bytes of 8 / B codes at a time (vectorised).
+template <int B>
+void packWholeBytes(const uint8_t* codes, size_t bytes, uint8_t* out) {
+  constexpr int per = 8 / B;
+  for (size_t j = 0; j < bytes; ++j) {
+    unsigned v = 0;
+    for (int t = 0; t < per; ++t) v |= unsigned(codes[j * per + size_t(t)]) << (t * B);
+    out[j] = uint8_t(v);
+  }
+}
+template <int B>
+void unpackWholeBytes(const uint8_t* packed, int64_t bytes, uint8_t* codes) {
+  constexpr int per = 8 / B;
+  constexpr unsigned mask = (1u << B) - 1;
+  for (int64_t j = 0; j < bytes; ++j) {
+    const unsigned v = packed[j];
+    for (int t = 0; t < per; ++t) codes[j * per + t] = uint8_t((v >> (t * B)) & mask);
+  }
+}
+
 std::vector<uint8_t> packBytes(std::vector<uint8_t> codes, int bits, ThreadPool* pool = nullptr) {
   if (bits == 8) return codes;
   const size_t n = codes.size();
@@ -124,6 +144,14 @@ std::vector<uint8_t> packBytes(std::vector<uint8_t> codes, int bits, ThreadPool*
     uint64_t acc = 0;
     int have = 0;
     size_t o = c0 / 8 * size_t(bits);
+    if (8 % bits == 0) {  // whole bytes first; the loop below packs the rest
+      const size_t per = size_t(8 / bits), bytes = (c1 - c0) / per;
+      if (bits == 4) packWholeBytes<4>(codes.data() + c0, bytes, out.data() + o);
+      if (bits == 2) packWholeBytes<2>(codes.data() + c0, bytes, out.data() + o);
+      if (bits == 1) packWholeBytes<1>(codes.data() + c0, bytes, out.data() + o);
+      c0 += bytes * per;
+      o += bytes;
+    }
     for (size_t i = c0; i < c1; ++i) {
       acc |= uint64_t(codes[i]) << have;
       have += bits;
@@ -774,23 +802,39 @@ void dequantizeRange(const QuantizedTensor& q, int64_t i0, int64_t len, float* y
   const int64_t blocks = blockCount(q.spec, q.rows, q.cols);
   const int64_t per = blocks > 0 ? n / blocks : n;
   const uint8_t* c = q.packed.data() + i0;
-  if (bits != 8) {  // unpack from bit i0·bits on
+  if (bits != 8) {  // unpack codes [i0, i0 + len)
     codes.resize(size_t(len));
-    const uint64_t mask = (uint64_t(1) << bits) - 1;
-    uint64_t first = uint64_t(i0) * uint64_t(bits);
-    size_t in = size_t(first >> 3);
-    int skip = int(first & 7);
-    uint64_t acc = 0;
-    int have = 0;
-    for (int64_t k = 0; k < len; ++k) {
-      while (have < bits + skip) {
-        acc |= uint64_t(q.packed[in++]) << have;
-        have += 8;
+    // Codes [from, to) bit by bit, from bit from·bits of the stream on.
+    auto unpackBits = [&](int64_t from, int64_t to) {
+      const uint64_t mask = (uint64_t(1) << bits) - 1;
+      const uint64_t first = uint64_t(i0 + from) * uint64_t(bits);
+      size_t in = size_t(first >> 3);
+      int skip = int(first & 7);
+      uint64_t acc = 0;
+      int have = 0;
+      for (int64_t k = from; k < to; ++k) {
+        while (have < bits + skip) {
+          acc |= uint64_t(q.packed[in++]) << have;
+          have += 8;
+        }
+        if (skip) acc >>= skip, have -= skip, skip = 0;
+        codes[size_t(k)] = uint8_t(acc & mask);
+        acc >>= bits;
+        have -= bits;
       }
-      if (skip) acc >>= skip, have -= skip, skip = 0;
-      codes[size_t(k)] = uint8_t(acc & mask);
-      acc >>= bits;
-      have -= bits;
+    };
+    if (8 % bits == 0) {  // up to a byte boundary, whole bytes, then the rest
+      const int64_t per = 8 / bits, head = std::min(len, (per - i0 % per) % per);
+      unpackBits(0, head);
+      const int64_t bytes = (len - head) / per;
+      const uint8_t* src = q.packed.data() + (i0 + head) / per;
+      uint8_t* dst = codes.data() + head;
+      if (bits == 4) unpackWholeBytes<4>(src, bytes, dst);
+      if (bits == 2) unpackWholeBytes<2>(src, bytes, dst);
+      if (bits == 1) unpackWholeBytes<1>(src, bytes, dst);
+      unpackBits(head + bytes * per, len);
+    } else {
+      unpackBits(0, len);
     }
     c = codes.data();
   }

@@ -1,5 +1,7 @@
 #include "core/util/memory.h"
 
+#include <cstdlib>  // defines __GLIBC__ (through <features.h>) for the test below
+
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif

@@ -447,19 +447,22 @@ class TestQuant : public QObject {
   // The one-pass path the compression workspace uses: the same values as
   // dequantize() and the same numbers as errorStats, bit for bit — for every
   // method (uniform symmetric and affine), bit widths that do and do not fill bytes, on one thread and on the pool
-  // (chunks of a size that is no multiple of the 4096-value pieces or the 8 lanes).
+  // (chunks of a size that is no multiple of the 4096-value pieces or the 8 lanes;
+  // five threads: chunks that start inside a byte of 2- and 4-bit codes).
   void dequantizeInPlaceEqualsDequantizeAndStats() {
-    ThreadPool pool(2);
+    ThreadPool pool(2), five(5);
     const int64_t rows = 301, cols = 384;  // 115584 values: over the pool's 65536
+    QVERIFY(rows * cols * 2 / 5 % 2 == 1);  // the second chunk starts at an odd code
     const auto w = randomWeights(rows * cols, 9);
     for (const MethodTraits& t : kMethods)
-      for (int bits : {t.minBits, std::min(t.maxBits, 3), std::min(t.maxBits, 8)})
+      for (int bits : {1, 2, 3, 4, 8})
         for (Granularity g : granularities(t))
         for (bool symmetric : {true, false}) {
-          if (!symmetric && t.method != Method::Uniform) continue;
+          if ((!symmetric && t.method != Method::Uniform) || bits < t.minBits || bits > t.maxBits)
+            continue;
           Spec s;
           s.method = t.method;
-          s.bits = std::max(t.minBits, bits);
+          s.bits = bits;
           s.granularity = g;
           s.symmetric = symmetric;
           s.groupSize = 128;
@@ -468,11 +471,11 @@ class TestQuant : public QObject {
           QVERIFY2(q.ok(), q.ok() ? "" : q.message().c_str());
           const std::vector<float> deq = q->dequantize();
           const ErrorStats want = errorStats(w.data(), *q, deq, 0, &pool);
-          for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+          for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool, &five}) {
             std::vector<float> got = w;
             const ErrorStats st = dequantizeInPlace(got.data(), *q, p);
             QVERIFY(got == deq);
-            const ErrorStats ref = p ? want : errorStats(w.data(), *q, deq, 0, nullptr);
+            const ErrorStats ref = p == &pool ? want : errorStats(w.data(), *q, deq, 0, p);
             QCOMPARE(st.mse, ref.mse);
             QCOMPARE(st.sqnrDb, ref.sqnrDb);
             QCOMPARE(st.maxAbsError, ref.maxAbsError);
