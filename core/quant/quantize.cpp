@@ -8,6 +8,7 @@
 #include <limits>
 #include <mutex>
 #include <numeric>
+#include <type_traits>
 
 #if defined(__AVX2__)
 #include <immintrin.h>
@@ -116,23 +117,53 @@ namespace {
 // Codes (each < 2^bits, one per byte) into the LSB-first bit stream.
 // Eight codes fill `bits` whole bytes: groups of eight pack independently, so
 // large streams are packed in parallel chunks (the same bytes).
-// Widths that divide a byte: whole bytes of 8 / B codes at a time (vectorised).
+// Eight B-bit codes are B whole bytes (LSB first) for every width: the packers
+// below go eight codes at a time, with the width known at compile time.
 template <int B>
-void packWholeBytes(const uint8_t* codes, size_t bytes, uint8_t* out) {
-  constexpr int per = 8 / B;
-  for (size_t j = 0; j < bytes; ++j) {
-    unsigned v = 0;
-    for (int t = 0; t < per; ++t) v |= unsigned(codes[j * per + size_t(t)]) << (t * B);
-    out[j] = uint8_t(v);
+void packEights(const uint8_t* codes, size_t eights, uint8_t* out) {
+  if constexpr (8 % B == 0) {  // byte by byte: vectorises better
+    constexpr int per = 8 / B;
+    for (size_t j = 0; j < eights * B; ++j) {
+      unsigned v = 0;
+      for (int t = 0; t < per; ++t) v |= unsigned(codes[j * per + size_t(t)]) << (t * B);
+      out[j] = uint8_t(v);
+    }
+    return;
+  }
+  for (size_t g = 0; g < eights; ++g) {
+    uint64_t v = 0;
+    for (int t = 0; t < 8; ++t) v |= uint64_t(codes[g * 8 + size_t(t)]) << (t * B);
+    for (int b = 0; b < B; ++b) out[g * B + size_t(b)] = uint8_t(v >> (8 * b));
   }
 }
 template <int B>
-void unpackWholeBytes(const uint8_t* packed, int64_t bytes, uint8_t* codes) {
-  constexpr int per = 8 / B;
-  constexpr unsigned mask = (1u << B) - 1;
-  for (int64_t j = 0; j < bytes; ++j) {
-    const unsigned v = packed[j];
-    for (int t = 0; t < per; ++t) codes[j * per + t] = uint8_t((v >> (t * B)) & mask);
+void unpackEights(const uint8_t* packed, int64_t eights, uint8_t* codes) {
+  constexpr uint64_t mask = (uint64_t(1) << B) - 1;
+  if constexpr (8 % B == 0) {
+    constexpr int per = 8 / B;
+    for (int64_t j = 0; j < eights * B; ++j) {
+      const unsigned v = packed[j];
+      for (int t = 0; t < per; ++t) codes[j * per + t] = uint8_t((v >> (t * B)) & mask);
+    }
+    return;
+  }
+  for (int64_t g = 0; g < eights; ++g) {
+    uint64_t v = 0;
+    for (int b = 0; b < B; ++b) v |= uint64_t(packed[g * B + b]) << (8 * b);
+    for (int t = 0; t < 8; ++t) codes[g * 8 + t] = uint8_t((v >> (t * B)) & mask);
+  }
+}
+template <class Fn>
+void withWidth(int bits, Fn fn) {  // fn(std::integral_constant<int, bits>) for 1..7
+  switch (bits) {
+    case 1: return fn(std::integral_constant<int, 1>());
+    case 2: return fn(std::integral_constant<int, 2>());
+    case 3: return fn(std::integral_constant<int, 3>());
+    case 4: return fn(std::integral_constant<int, 4>());
+    case 5: return fn(std::integral_constant<int, 5>());
+    case 6: return fn(std::integral_constant<int, 6>());
+    case 7: return fn(std::integral_constant<int, 7>());
+    default: return;
   }
 }
 
@@ -144,14 +175,10 @@ std::vector<uint8_t> packBytes(std::vector<uint8_t> codes, int bits, ThreadPool*
     uint64_t acc = 0;
     int have = 0;
     size_t o = c0 / 8 * size_t(bits);
-    if (8 % bits == 0) {  // whole bytes first; the loop below packs the rest
-      const size_t per = size_t(8 / bits), bytes = (c1 - c0) / per;
-      if (bits == 4) packWholeBytes<4>(codes.data() + c0, bytes, out.data() + o);
-      if (bits == 2) packWholeBytes<2>(codes.data() + c0, bytes, out.data() + o);
-      if (bits == 1) packWholeBytes<1>(codes.data() + c0, bytes, out.data() + o);
-      c0 += bytes * per;
-      o += bytes;
-    }
+    const size_t eights = (c1 - c0) / 8;  // whole groups first; the loop below packs the rest
+    withWidth(bits, [&](auto b) { packEights<decltype(b)::value>(codes.data() + c0, eights, out.data() + o); });
+    c0 += eights * 8;
+    o += eights * size_t(bits);
     for (size_t i = c0; i < c1; ++i) {
       acc |= uint64_t(codes[i]) << have;
       have += bits;
@@ -823,19 +850,13 @@ void dequantizeRange(const QuantizedTensor& q, int64_t i0, int64_t len, float* y
         have -= bits;
       }
     };
-    if (8 % bits == 0) {  // up to a byte boundary, whole bytes, then the rest
-      const int64_t per = 8 / bits, head = std::min(len, (per - i0 % per) % per);
-      unpackBits(0, head);
-      const int64_t bytes = (len - head) / per;
-      const uint8_t* src = q.packed.data() + (i0 + head) / per;
-      uint8_t* dst = codes.data() + head;
-      if (bits == 4) unpackWholeBytes<4>(src, bytes, dst);
-      if (bits == 2) unpackWholeBytes<2>(src, bytes, dst);
-      if (bits == 1) unpackWholeBytes<1>(src, bytes, dst);
-      unpackBits(head + bytes * per, len);
-    } else {
-      unpackBits(0, len);
-    }
+    // Up to a group of eight codes (whole bytes), whole groups, then the rest.
+    const int64_t head = std::min(len, (8 - i0 % 8) % 8), eights = (len - head) / 8;
+    unpackBits(0, head);
+    withWidth(bits, [&](auto b) {
+      unpackEights<decltype(b)::value>(q.packed.data() + (i0 + head) / 8 * bits, eights, codes.data() + head);
+    });
+    unpackBits(head + eights * 8, len);
     c = codes.data();
   }
   const uint32_t levels = 1u << bits;
