@@ -1,6 +1,7 @@
 // attnstudio-cli export: apply a compression plan and write the model.
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <iostream>
 #include <optional>
@@ -71,7 +72,11 @@ int runExport(const ExportArgs& a) {
     feed.emplace();
     eo.beforeCommit = [done = reportDone.get_future().share()] { return done.get(); };
     writer = std::thread([&, eo] {
-      written = compress::exportHfWhileApplying(a.out, **model, *feed, recorded, eo);
+      try {
+        written = compress::exportHfWhileApplying(a.out, **model, *feed, recorded, eo);
+      } catch (const std::exception& e) {  // an escaping exception would end the process
+        written = makeError(std::string("writing the model failed: ") + e.what());
+      }
     });
   }
   auto finish = [&](const Status& st) {  // the writer's outcome, or st's error first
@@ -83,6 +88,14 @@ int runExport(const ExportArgs& a) {
     if (!st) return st;
     return written ? *written : Status(Ok{});
   };
+  // An exception below (out of memory while applying or reporting): the writer is
+  // stopped and joined first — it removes its partial output — then main reports it.
+  struct StopWriter {
+    std::function<void()> stop;
+    ~StopWriter() { stop(); }
+  } stopWriter{[&] {
+    if (writer.joinable()) (void)finish(makeError("the export was interrupted"));
+  }};
 
   // No histograms: the command reports numbers only (the PDF report is the explorer's).
   auto applied = compress::applyPlan(

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <exception>
 #include <random>
 #include <string>
 #include <system_error>
@@ -14,6 +15,17 @@
 namespace attn {
 
 namespace {
+// fn()'s status, with an exception (out of memory, …) turned into an error so
+// the caller still removes its temporary output.
+template <class Fn>
+Status guarded(Fn&& fn) {
+  try {
+    return fn();
+  } catch (const std::exception& e) {
+    return makeError(std::string("the write failed: ") + e.what());
+  }
+}
+
 std::filesystem::path tempPathFor(const std::filesystem::path& target) {
   thread_local std::random_device rd;
   const auto dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
@@ -24,7 +36,7 @@ std::filesystem::path tempPathFor(const std::filesystem::path& target) {
 Status writePathAtomically(const std::filesystem::path& target,
                            const std::function<Status(const std::filesystem::path&)>& write) {
   const auto tmp = tempPathFor(target);
-  Status st = write(tmp);
+  Status st = guarded([&] { return write(tmp); });
   std::error_code ec;
   if (!st.ok()) {
     std::filesystem::remove(tmp, ec);
@@ -44,7 +56,7 @@ Status writeFileAtomically(const std::filesystem::path& target,
     std::FILE* f = std::fopen(tmp.c_str(), "wbx");  // never truncate another writer's file
     if (f == nullptr)
       return makeError("cannot write '" + target.string() + "': " + std::strerror(errno));
-    Status st = write(f);
+    Status st = guarded([&] { return write(f); });
     const bool flushed = std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
     const bool closed = std::fclose(f) == 0;
     if (!st.ok()) return st;
@@ -83,7 +95,7 @@ Status writeDirectoryAtomically(const std::filesystem::path& dir,
   if (mkdtemp(tmpl.data()) == nullptr)
     return makeError("cannot create a folder beside '" + dir.string() + "'");
   const fs::path tmp(tmpl);
-  if (Status st = fill(tmp); !st) {
+  if (Status st = guarded([&] { return fill(tmp); }); !st) {
     fs::remove_all(tmp, ec);
     return st;
   }

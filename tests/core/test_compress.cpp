@@ -355,6 +355,24 @@ class TestCompress : public QObject {
       QVERIFY2(std::memcmp(x.raw(), y.raw(), x.nbytes()) == 0, name.c_str());
     }
     QCOMPARE(a->metadata, b->metadata);
+    if (prune != "heads") {
+      // And, independently of the writer: every engine weight is the compressed
+      // model's, rounded to the export dtype as torch's .half() / .bfloat16() do.
+      const std::string prefix = checkpointPrefix(*a, (*m)->config.arch);
+      for (const auto& [name, t] : namedWeights(applied->model->config, applied->model->weights)) {
+        QVERIFY2(a->tensors.count(prefix + name), name.c_str());
+        const Tensor& x = a->tensors.at(prefix + name).tensor;
+        QVERIFY2(x.dtype() == eo.dtype && x.shape() == t->shape(), name.c_str());
+        const auto* bits = static_cast<const uint16_t*>(x.raw());
+        for (int64_t i = 0; i < t->numel(); ++i) {
+          const float v = t->f32()[i];
+          const bool same = eo.dtype == DType::F32  ? x.f32()[i] == v || (v != v && x.f32()[i] != x.f32()[i])
+                            : eo.dtype == DType::F16 ? bits[i] == floatToHalf(v)
+                                                     : bits[i] == floatToBf16(v);
+          if (!same) QFAIL((name + " differs at " + std::to_string(i)).c_str());
+        }
+      }
+    }
     QCOMPARE(test::readBytes(tmp / "s" / "config.json"), test::readBytes(tmp / "ref" / "config.json"));
     if (prune != "heads") {
       // Laid out as the layers become final: the first layer's query before the last's.

@@ -455,7 +455,7 @@ class TestQuant : public QObject {
     QVERIFY(rows * cols * 2 / 5 % 2 == 1);  // the second chunk starts at an odd code
     const auto w = randomWeights(rows * cols, 9);
     for (const MethodTraits& t : kMethods)
-      for (int bits : {1, 2, 3, 4, 7, 8})
+      for (int bits : {1, 2, 3, 4, 5, 6, 7, 8})
         for (Granularity g : granularities(t))
         for (bool symmetric : {true, false}) {
           if ((!symmetric && t.method != Method::Uniform) || bits < t.minBits || bits > t.maxBits)

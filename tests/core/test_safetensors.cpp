@@ -3,6 +3,7 @@
 // message that names the file, the tensor and the numbers — never crash).
 #include <QTest>
 #include <cstring>
+#include <new>
 
 #include "core/io/npy.h"
 #include "core/io/safetensors.h"
@@ -97,6 +98,13 @@ class TestSafetensors : public QObject {
     });
     QVERIFY(!st.ok());
     QCOMPARE(QString::fromStdString(st.message()), QString("the quantizer failed"));
+    // An exception from the producer (out of memory) is an error too, and leaves nothing.
+    st = streamSafetensors(dir / "bad.safetensors", entries, [&](size_t i) -> Result<Tensor> {
+      if (i == 2) throw std::bad_alloc();
+      return ts[i].second;
+    });
+    QVERIFY(!st.ok());
+    QVERIFY2(QString::fromStdString(st.message()).startsWith("the write failed: "), st.message().c_str());
     int files = 0;
     for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
       ++files;
