@@ -27,6 +27,12 @@ Status writeText(const std::string& path, const std::string& text) {
   });
 }
 
+// Runs fn when the scope ends, also through an exception.
+struct OnExit {
+  std::function<void()> fn;
+  ~OnExit() { fn(); }
+};
+
 }  // namespace
 
 int runExport(const ExportArgs& a) {
@@ -90,10 +96,7 @@ int runExport(const ExportArgs& a) {
   };
   // An exception below (out of memory while applying or reporting): the writer is
   // stopped and joined first — it removes its partial output — then main reports it.
-  struct StopWriter {
-    std::function<void()> stop;
-    ~StopWriter() { stop(); }
-  } stopWriter{[&] {
+  const OnExit stopWriter{[&] {
     if (writer.joinable()) (void)finish(makeError("the export was interrupted"));
   }};
 
@@ -123,22 +126,30 @@ int runExport(const ExportArgs& a) {
   };
   if (feed) {
     if (Status st = finish(makeReport()); !st) return fail(st.message());
-  } else if (*format == compress::ExportFormat::Hdf5) {  // the file carries the report
-    if (Status st = makeReport(); !st) return fail(st.message());
-    eo.reportJson = report.dump(2);
-    if (Status st = compress::exportModel(a.out, **model, *applied, recorded, eo); !st)
-      return fail(st.message());
   } else {
-    // compressed: the codes are all there; the report's forward pass and fidelity
-    // run alongside the write, joined before the output is moved into place.
+    // compressed and h5: the codes are all there; the report's forward pass and
+    // fidelity run alongside the write, joined before the output is moved into
+    // place (h5: before /report, the file's last dataset, is written).
     std::optional<Status> reportStatus;
-    std::thread reporter([&] { reportStatus = makeReport(); });
+    std::thread reporter([&] {
+      try {
+        reportStatus = makeReport();
+      } catch (const std::exception& e) {  // an escaping exception would end the process
+        reportStatus = makeError(std::string("report: ") + e.what());
+      }
+    });
     auto join = [&] {
       if (reporter.joinable()) reporter.join();
     };
+    const OnExit joinReporter{join};
     eo.beforeCommit = [&]() -> Status {
       join();
       return *reportStatus;
+    };
+    eo.lateReport = [&]() -> Result<std::string> {
+      join();
+      if (!*reportStatus) return reportStatus->error();
+      return report.dump(2);
     };
     const Status st = compress::exportModel(a.out, **model, *applied, recorded, eo);
     join();

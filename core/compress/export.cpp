@@ -37,7 +37,8 @@ Status exportModel(const std::filesystem::path& out, const Model& source, const 
     case ExportFormat::Compressed:
       return writeCompressedModel(out, source, applied, plan, options.cancel, options.beforeCommit);
     case ExportFormat::Hdf5:
-      return writeCompressedHdf5(out, source, applied, plan, options.reportJson, options.cancel);
+      return writeCompressedHdf5(out, source, applied, plan, options.reportJson, options.cancel,
+                                 options.lateReport);
   }
   return makeError("unknown format");
 }

@@ -29,6 +29,9 @@ struct ExportOptions {
   // are moved into place; an error there leaves nothing behind. The CLI joins the
   // report's computation, run alongside the write, here.
   std::function<Status()> beforeCommit;
+  // h5: instead of reportJson, called once the tensors are written (the CLI's
+  // report, computed alongside the write); its text is stored as /report.
+  std::function<Result<std::string>()> lateReport;
 };
 
 // applied: applyPlan(source, plan). plan.student should name the source. Atomic.

@@ -103,7 +103,7 @@ bool writeJsonAttr(hid_t obj, const std::string& key, const Json& v) {
 
 Status writeFile(const fs::path& path, const Model& source, const CompressedTensors& layout,
                  const std::map<std::string, std::string>& side, const std::string& report,
-                 const CancelToken* cancel) {
+                 const CancelToken* cancel, const std::function<Result<std::string>()>& lateReport) {
   const std::string name = path.string();
   H5 file{H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose};
   if (file.id < 0) return makeError("cannot create HDF5 file '" + name + "'");
@@ -134,6 +134,13 @@ Status writeFile(const fs::path& path, const Model& source, const CompressedTens
   std::map<std::string, const Tensor*> byName;
   for (const auto& [n, t] : layout.tensors) byName[n] = &t;
   std::set<std::string> stored;
+  // Large files: what is written goes to disk as we go, not all at the final fsync.
+  size_t pending = 0;
+  auto wrote = [&](const Tensor& t) {
+    if ((pending += t.nbytes()) < (size_t(16) << 20)) return;
+    pending = 0;
+    if (H5Fflush(file.id, H5F_SCOPE_GLOBAL) >= 0) startWriteback(path);
+  };
   const Json index = Json::parse(meta("attnstudio_tensors"));
   for (const auto& [matrix, entry] : index.items()) {
     if (!ok || isCancelled(cancel)) break;
@@ -146,6 +153,7 @@ Status writeFile(const fs::path& path, const Model& source, const CompressedTens
       if (it == byName.end() || !ok) continue;
       ok = writeDataset(g.id, p.dataset, *it->second);
       stored.insert(it->first);
+      wrote(*it->second);
     }
   }
   for (const auto& [n, t] : layout.tensors) {
@@ -155,9 +163,17 @@ Status writeFile(const fs::path& path, const Model& source, const CompressedTens
     ok = g.id >= 0 && h5::writeStringAttr(g.id, "encoding", "dense") &&
          h5::writeStringAttr(g.id, "dtype", std::string(dtypeName(t.dtype()))) &&
          writeDataset(g.id, "data", t);
+    wrote(t);
   }
   if (isCancelled(cancel)) return makeError("cancelled");
   if (!ok) return makeError("cannot write HDF5 file '" + name + "'");
+  if (lateReport) {
+    if (H5Fflush(file.id, H5F_SCOPE_GLOBAL) >= 0) startWriteback(path);  // while it waits
+    auto text = lateReport();
+    if (!text) return text.error();
+    if (!h5::writeStringDataset(file.id, "report", *text))
+      return makeError("cannot write HDF5 file '" + name + "'");
+  }
   if (H5Fflush(file.id, H5F_SCOPE_GLOBAL) < 0) return makeError("cannot flush '" + name + "'");
   return Ok{};
 }
@@ -366,7 +382,9 @@ class Reader {
 
 Status writeCompressedHdf5(const fs::path& file, const Model& source, const AppliedPlan& applied,
                            const CompressionPlan& plan, const std::string& reportJson,
-                           const CancelToken* cancel) {
+                           const CancelToken* cancel,
+                           const std::function<Result<std::string>()>& lateReport) {
+  if (lateReport && !reportJson.empty()) return makeError("one report, not two");
   std::error_code ec;
   if (fs::is_directory(file, ec)) return makeError("'" + file.string() + "' is a folder");
   if (fs::exists(file, ec) && fs::exists(source.source, ec) &&
@@ -378,7 +396,8 @@ Status writeCompressedHdf5(const fs::path& file, const Model& source, const Appl
   if (!layout) return layout.error();
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // core never prints
   return writePathAtomically(file, [&](const fs::path& tmp) -> Status {
-    if (Status st = writeFile(tmp, source, *layout, *side, reportJson, cancel); !st) return st;
+    if (Status st = writeFile(tmp, source, *layout, *side, reportJson, cancel, lateReport); !st)
+      return st;
     return syncFile(tmp);  // on disk before the rename, as every atomic write here
   });
 }

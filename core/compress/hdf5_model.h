@@ -34,16 +34,21 @@
 #include <map>
 #include <string>
 
+#include <functional>
+
 #include "core/compress/plan.h"
 #include "core/io/safetensors.h"
 
 namespace attn::compress {
 
-// reportJson may be empty (no /report).
+// reportJson may be empty (no /report). lateReport, if given, is called once the
+// tensors are written (work done alongside the write) and its text is stored as
+// /report instead; its error leaves nothing behind.
 Status writeCompressedHdf5(const std::filesystem::path& file, const Model& source,
                            const AppliedPlan& applied, const CompressionPlan& plan,
                            const std::string& reportJson = {},
-                           const CancelToken* cancel = nullptr);
+                           const CancelToken* cancel = nullptr,
+                           const std::function<Result<std::string>()>& lateReport = {});
 
 // The file starts with the HDF5 signature.
 bool isHdf5File(const std::filesystem::path& file);

@@ -73,6 +73,17 @@ void startWriteback(std::FILE* f) {
 #endif
 }
 
+void startWriteback(const std::filesystem::path& path) {
+#if defined(__linux__)
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return;  // the final fsync reports what is wrong
+  ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+  ::close(fd);
+#else
+  (void)path;
+#endif
+}
+
 Status syncFile(const std::filesystem::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY);
   if (fd < 0) return makeError("cannot open '" + path.string() + "': " + std::strerror(errno));

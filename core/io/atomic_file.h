@@ -23,6 +23,9 @@ Status writePathAtomically(const std::filesystem::path& target,
 // it to disk now, without waiting (Linux sync_file_range; elsewhere only the
 // fflush): a large file's final fsync then waits for less of it.
 void startWriteback(std::FILE* f);
+// The same for a file another library writes (HDF5): what it has handed to the
+// kernel so far (e.g. after H5Fflush) starts going to disk.
+void startWriteback(const std::filesystem::path& path);
 
 // fsync of a closed file (for writers that manage the file themselves, like HDF5).
 Status syncFile(const std::filesystem::path& path);

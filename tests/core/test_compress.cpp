@@ -417,6 +417,41 @@ class TestCompress : public QObject {
       QVERIFY2(!e.path().filename().string().starts_with("f"), e.path().c_str());
   }
 
+  void hdf5ReportWrittenLast() {
+    // The CLI computes the report while the tensors are written: lateReport is
+    // called after them and its text stored as /report; its error leaves nothing.
+    auto m = loadModel(test::dataDir() / "models" / "bert_tiny");
+    QVERIFY(m.ok());
+    CompressionPlan p;
+    QVERIFY(quant::applyPlanText("all=uniform:4:group:16", p.quant).ok());
+    auto applied = applyPlan(**m, p);
+    QVERIFY(applied.ok());
+    test::TempDir tmp;
+    int calls = 0;
+    const Status st = writeCompressedHdf5(tmp / "m.h5", **m, *applied, p, {}, nullptr,
+                                          [&]() -> Result<std::string> {
+                                            ++calls;
+                                            return std::string("{\"late\": true}");
+                                          });
+    QVERIFY2(st.ok(), st.ok() ? "" : st.message().c_str());
+    QCOMPARE(calls, 1);
+    auto back = readHdf5Model(tmp / "m.h5");
+    QVERIFY(back.ok());
+    QCOMPARE(back->report, std::string("{\"late\": true}"));
+    auto reopened = loadModel(tmp / "m.h5");
+    QVERIFY(reopened.ok());
+    QCOMPARE(test::firstDifferentWeight((*m)->config, applied->model->weights, (*reopened)->weights),
+             std::string());
+    Status failed = writeCompressedHdf5(tmp / "f.h5", **m, *applied, p, {}, nullptr,
+                                        []() -> Result<std::string> { return makeError("the report failed"); });
+    QCOMPARE(QString::fromStdString(failed.message()), QString("the report failed"));
+    failed = writeCompressedHdf5(tmp / "f.h5", **m, *applied, p, "{}", nullptr,
+                                 []() -> Result<std::string> { return std::string("{}"); });
+    QVERIFY(!failed.ok());
+    for (const auto& e : std::filesystem::directory_iterator(tmp.path()))
+      QVERIFY2(e.path().filename().string().find("f.h5") == std::string::npos, e.path().c_str());
+  }
+
   void corruptedHdf5FilesFailClearly() {
     auto m = loadModel(test::dataDir() / "models" / "bert_tiny");
     CompressionPlan p;
