@@ -95,20 +95,19 @@ void alignSides(Comparison& c) {
     c.groupLabels << label.simplified();
   }
 }
-// The Sparsity panel's τ curve (TauCurve) for `rule`'s renormalisation.
-Result<TauCurve> tauCurve(const ForwardResult& ref, const sparse::AttentionRule& rule,
+// The Sparsity panel's τ curve (TauCurve).
+Result<TauCurve> tauCurve(const ForwardResult& ref,
                           ThreadPool* pool, const CancelToken* cancel) {
-  sparse::AttentionPlan sweep;
-  sweep.all = rule;
-  sweep.all.kind = sparse::AttentionRule::Kind::Threshold;
+  // The preview's numbers (sparsity and KL do not depend on renormalising) for
+  // 21 τ from 1e-4 to 0.5, in one pass over the maps.
+  if (isCancelled(cancel)) return makeError("cancelled");
+  std::vector<double> taus;
+  for (int k = 0; k <= 20; ++k) taus.push_back(1e-4 * std::pow(0.5 / 1e-4, k / 20.0));
   TauCurve c;
-  for (int k = 0; k <= 20; ++k) {
-    if (isCancelled(cancel)) return makeError("cancelled");
-    sweep.all.tau = 1e-4 * std::pow(0.5 / 1e-4, k / 20.0);
-    const sparse::Preview pv = sparse::preview(ref, sweep, pool);
-    c.tau.push_back(sweep.all.tau);
-    c.sparsity.push_back(pv.total.sparsity());
-    c.kl.push_back(pv.klMean);
+  for (const sparse::ThresholdPoint& p : sparse::thresholdCurve(ref, taus, pool)) {
+    c.tau.push_back(p.tau);
+    c.sparsity.push_back(p.sparsity);
+    c.kl.push_back(p.klMean);
   }
   return c;
 }
@@ -330,7 +329,7 @@ void Session::startSparse() {
         // Sparsity against KL over τ on the dense maps; depends only on the renormalisation.
         const int renorm = req.plan.attention.all.renormalize ? 1 : 0;
         if (cache.sweepRenormalize != renorm) {
-          auto curve = tauCurve(ref, req.plan.attention.all, compute.get(), cancel.get());
+          auto curve = tauCurve(ref, compute.get(), cancel.get());
           if (!curve) return curve.error();
           cache.sweep = std::move(*curve);
           cache.sweepRenormalize = renorm;
@@ -942,7 +941,7 @@ void Session::startWorkspace() {
         // The Sparsity panel's curve on the uncompressed run: once per text and renormalisation.
         const int renorm = r->plan.prune.attention.all.renormalize ? 1 : 0;
         if (!cache.tauCurve || cache.curveRenormalize != renorm) {
-          auto curve = tauCurve(*cache.reference, r->plan.prune.attention.all, compute.get(), cancel.get());
+          auto curve = tauCurve(*cache.reference, compute.get(), cancel.get());
           if (!curve) return curve.error();
           cache.tauCurve = std::make_shared<const TauCurve>(std::move(*curve));
           cache.curveRenormalize = renorm;

@@ -232,6 +232,29 @@ void BM_PreviewThresholdBertBase(benchmark::State& st) {
   }
 }
 BENCHMARK(BM_PreviewThresholdBertBase)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The Sparsity panel's τ curve on the same maps (21 τ from 1e-4 to 0.5): one
+// preview per τ (0), or sparse::thresholdCurve's one pass (1).
+void BM_TauCurveBertBase(benchmark::State& st) {
+  ThreadPool pool(2);
+  const ForwardResult& dense = bertBaseRun128();
+  std::vector<double> taus;
+  for (int k = 0; k <= 20; ++k) taus.push_back(1e-4 * std::pow(0.5 / 1e-4, k / 20.0));
+  for (auto _ : st) {
+    double sum = 0.0;
+    if (st.range(0) == 0) {
+      sparse::AttentionPlan plan;
+      for (double tau : taus) {
+        plan.all = {sparse::AttentionRule::Kind::Threshold, tau, 1, 1, false};
+        sum += sparse::preview(dense, plan, &pool).klMean;
+      }
+    } else {
+      for (const auto& p : sparse::thresholdCurve(dense, taus, &pool)) sum += p.klMean;
+    }
+    benchmark::DoNotOptimize(sum);
+  }
+}
+BENCHMARK(BM_TauCurveBertBase)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 }  // namespace
 
 // The Linear weights of BERT-base ([out, in]): per layer Q, K, V, O 768×768,

@@ -171,4 +171,70 @@ Preview preview(const ForwardResult& dense, const AttentionPlan& plan, ThreadPoo
   return pv;
 }
 
+std::vector<ThresholdPoint> thresholdCurve(const ForwardResult& dense, const std::vector<double>& taus,
+                                           ThreadPool* pool) {
+  const size_t T = taus.size();
+  const int64_t maps = int64_t(dense.layers) * dense.heads;
+  const int S = dense.seq;
+  // Per map and τ: kept and non-zero entries, and the summed per-row KL.
+  std::vector<int64_t> kept(size_t(maps) * T, 0), nonZero(size_t(maps), 0);
+  std::vector<double> kl(size_t(maps) * T, 0.0);
+  auto one = [&](int64_t m) {
+    const float* d = dense.attention.data() + size_t(m) * S * S;
+    // An entry x > 0 is kept for the τ below or at it: bin j = how many τ ≤ x;
+    // it is dropped for τ_k with k ≥ j. Per row: bins, then prefix sums over k.
+    std::vector<int64_t> cnt(T + 1);
+    std::vector<double> mass(T + 1), cost(T + 1);
+    for (int i = 0; i < S; ++i) {
+      std::fill(cnt.begin(), cnt.end(), 0);
+      std::fill(mass.begin(), mass.end(), 0.0);
+      std::fill(cost.begin(), cost.end(), 0.0);
+      for (int j = 0; j < S; ++j) {
+        const float x = d[size_t(i) * S + j];
+        if (!(x > 0.0f)) continue;
+        size_t bin = 0;  // a branch-free count: a binary search mispredicts on every entry
+        for (size_t k = 0; k < T; ++k) bin += taus[k] <= double(x);
+        ++cnt[bin];
+        mass[bin] += x;
+        cost[bin] += double(x) * (double(std::log(x)) - kLogEps);  // as preview's dropped entries
+        ++nonZero[size_t(m)];
+      }
+      // At τ_k bins 0..k are dropped and bins k+1..T kept: the kept sums from the
+      // top down (summed as preview sums them, smallest entries last), the dropped
+      // cost from the bottom up.
+      double keptMass = 0.0, dropped = 0.0;
+      int64_t keptCount = 0;
+      for (size_t k = T; k-- > 0;) {
+        keptMass += mass[k + 1];
+        keptCount += cnt[k + 1];
+        kl[size_t(m) * T + k] += keptMass > 0.0 ? keptMass * std::log(keptMass) : 0.0;
+        kept[size_t(m) * T + k] += keptCount;
+      }
+      for (size_t k = 0; k < T; ++k) {
+        dropped += cost[k];
+        kl[size_t(m) * T + k] += dropped;
+      }
+    }
+  };
+  if (pool != nullptr)
+    pool->run(maps, one);
+  else
+    for (int64_t m = 0; m < maps; ++m) one(m);
+  std::vector<ThresholdPoint> out(T);
+  int64_t dense_ = 0;
+  for (int64_t m = 0; m < maps; ++m) dense_ += nonZero[size_t(m)];
+  for (size_t k = 0; k < T; ++k) {
+    int64_t keptAll = 0;
+    double klMean = 0.0;
+    for (int64_t m = 0; m < maps; ++m) {
+      keptAll += kept[size_t(m) * T + k];
+      klMean += kl[size_t(m) * T + k] / S / double(std::max<int64_t>(1, maps));
+    }
+    out[k].tau = taus[k];
+    out[k].sparsity = dense_ > 0 ? 1.0 - double(keptAll) / double(dense_) : 0.0;
+    out[k].klMean = klMean;
+  }
+  return out;
+}
+
 }  // namespace attn::sparse

@@ -79,4 +79,13 @@ struct Preview {
 };
 Preview preview(const ForwardResult& dense, const AttentionPlan& plan, ThreadPool* pool = nullptr);
 
+// The Threshold rule's curve: for each τ of `taus` (ascending), what preview()
+// with that rule on every head reports — total.sparsity() and klMean (equal up to
+// the order of summation) — in one pass over the maps instead of one per τ.
+struct ThresholdPoint {
+  double tau = 0.0, sparsity = 0.0, klMean = 0.0;
+};
+std::vector<ThresholdPoint> thresholdCurve(const ForwardResult& dense, const std::vector<double>& taus,
+                                           ThreadPool* pool = nullptr);
+
 }  // namespace attn::sparse

@@ -3,6 +3,7 @@
 // sparsity, attention thresholds / top-k / mass inside the forward pass, head
 // removal, head importance, CSR, and invalid parameters.
 #include <QTest>
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -317,6 +318,36 @@ class TestSparse : public QObject {
           kept += p[size_t(i) * S + j], smallest = std::min<double>(smallest, p[size_t(i) * S + j]);
       QVERIFY(kept >= 0.7 - 1e-6);
       QVERIFY(kept - smallest < 0.7);
+    }
+  }
+
+  void thresholdCurveEqualsPreviews() {
+    // One pass for many τ gives what one preview per τ gives: the sparsity exactly
+    // (the same entries kept), the KL up to the order of summation. τ at exact
+    // entry values too (kept: x ≥ τ), below every entry and above every entry.
+    const auto m = fixture("bert_tiny");
+    std::vector<int32_t> ids;
+    for (int i = 0; i < 40; ++i) ids.push_back(2 + (i * 7) % 90);
+    auto dense = forward(m->config, m->weights, ids, {});
+    QVERIFY(dense.ok());
+    std::vector<double> taus = {0.0, 1e-6, 1e-3, 0.01, double(dense->attention[5]), 0.05, 0.2, 0.9, 2.0};
+    std::sort(taus.begin(), taus.end());
+    ThreadPool pool(3);
+    for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+      const auto curve = thresholdCurve(*dense, taus, p);
+      QCOMPARE(curve.size(), taus.size());
+      for (size_t k = 0; k < taus.size(); ++k) {
+        AttentionPlan plan;
+        plan.all = {AttentionRule::Kind::Threshold, taus[k], 1, 1, k % 2 == 0};
+        const Preview pv = preview(*dense, plan);
+        QCOMPARE(curve[k].tau, taus[k]);
+        QCOMPARE(curve[k].sparsity, pv.total.sparsity());
+        QVERIFY2(std::abs(curve[k].klMean - pv.klMean) <= 1e-12 * std::max(1.0, pv.klMean),
+                 qPrintable(QString("tau %1: %2 vs %3").arg(taus[k]).arg(curve[k].klMean).arg(pv.klMean)));
+      }
+      QCOMPARE(curve.front().sparsity, 0.0);  // τ = 0 keeps every non-zero entry
+      QCOMPARE(curve.back().sparsity, 1.0);   // τ = 2 drops them all
+      QVERIFY(curve[4].klMean > 0.0);
     }
   }
 
