@@ -17,14 +17,33 @@ BarChartView::BarChartView(QWidget* parent) : PlotView(parent) {
   plot_->xAxis->grid()->setVisible(false);
   plot_->xAxis->setSubTicks(false);
   plot_->xAxis->setTickLength(0, 3);
+  message_ = new QCPItemText(plot_);
+  message_->position->setType(QCPItemPosition::ptAxisRectRatio);
+  message_->position->setCoords(0.5, 0.5);
+  message_->setVisible(false);
   applyPlotPalette(plot_, palette());  // the axes set up above
+  paletteChanged();
 }
+
+void BarChartView::paletteChanged() { message_->setColor(palette().color(QPalette::WindowText)); }
+
+void BarChartView::setMessage(const QString& message) {
+  values_.clear();
+  bars_->data()->clear();
+  plot_->xAxis->setTicker(QSharedPointer<QCPAxisTickerText>::create());
+  message_->setText(message);
+  message_->setVisible(true);
+  plot_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+QString BarChartView::message() const { return message_->visible() ? message_->text() : QString(); }
 
 QString BarChartView::imageTitle() const { return plot_->yAxis->label(); }
 
 void BarChartView::setBars(const QStringList& labels, const std::vector<double>& values,
                            const QString& valueLabel) {
   values_ = values;
+  message_->setVisible(false);
   QVector<double> keys, vals;
   auto ticker = QSharedPointer<QCPAxisTickerText>::create();
   for (size_t i = 0; i < values.size(); ++i) {

@@ -128,6 +128,7 @@ SparsityPanel::SparsityPanel(QWidget* parent) : QWidget(parent) {
   sweep_ = new CurveView(this);
   top->addWidget(sweep_);
   importance_ = new BarChartView(this);
+  importance_->setMessage(tr("head importance: set Remove to 1 or more heads"));
   top->addWidget(importance_);
 
   for (auto* c : {attnKind_, pruneMethod_, norm_, nm_, importanceBy_})
@@ -337,6 +338,10 @@ void SparsityPanel::setHeadMask(const float* sparse, int seq, const QStringList&
 }
 
 void SparsityPanel::setImportance(const std::vector<double>& score, int layers, int heads) {
+  if (score.empty()) {
+    importance_->setMessage(tr("head importance: set Remove to 1 or more heads"));
+    return;
+  }
   QStringList labels;
   for (int l = 0; l < layers; ++l)
     for (int h = 0; h < heads; ++h) labels << QString("L%1h%2").arg(l).arg(h);

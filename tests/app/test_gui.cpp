@@ -777,6 +777,10 @@ class TestGui : public QObject {
     method->setCurrentIndex(6);  // N:M
     auto* heads = panel->findChildren<QSpinBox*>().last();
     QVERIFY(heads->suffix().contains("heads"));
+    // Before any head is ranked the importance chart says how to get one, not an empty frame.
+    QVERIFY2(panel->importanceChart()->message().contains("Remove"),
+             qPrintable(panel->importanceChart()->message()));
+    QCOMPARE(panel->importanceChart()->count(), 0);
     heads->setValue(2);
     QTRY_VERIFY_WITH_TIMEOUT(w.sparseResult() && !w.sparseResult()->preview &&
                                  w.sparseResult()->pruned.heads.size() == 2 &&
@@ -786,6 +790,7 @@ class TestGui : public QObject {
     const auto r2 = w.sparseResult();
     QCOMPARE(w.headGrid(Student)->crossed(), r2->pruned.heads);
     QCOMPARE(panel->importanceChart()->count(), student->config.layers * student->config.heads);
+    QCOMPARE(panel->importanceChart()->message(), QString());
     QVERIFY(panel->tensorCount() > 0);
     for (const auto& t : r2->pruned.tensors)
       if (t.target == Target::FfnIn) QCOMPARE(t.mask.sparsity(), 0.5);  // 2:4, no heads there
