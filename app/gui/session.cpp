@@ -326,13 +326,11 @@ void Session::startSparse() {
         r->fidelity = fidelity(ref, *got);
         r->forward = std::move(*got);
         r->hasForward = true;
-        // Sparsity against KL over τ on the dense maps; depends only on the renormalisation.
-        const int renorm = req.plan.attention.all.renormalize ? 1 : 0;
-        if (cache.sweepRenormalize != renorm) {
+        // Sparsity against KL over τ on the dense maps: once per model and text.
+        if (cache.sweep.tau.empty()) {
           auto curve = tauCurve(ref, compute.get(), cancel.get());
           if (!curve) return curve.error();
           cache.sweep = std::move(*curve);
-          cache.sweepRenormalize = renorm;
         }
         r->sweepTau = cache.sweep.tau;
         r->sweepSparsity = cache.sweep.sparsity;
@@ -938,13 +936,11 @@ void Session::startWorkspace() {
           e.studentTeacherKl = cache.studentTeacherKl;
           r->studentTeacherHeadKl = cache.studentTeacherHeadKl;
         }
-        // The Sparsity panel's curve on the uncompressed run: once per text and renormalisation.
-        const int renorm = r->plan.prune.attention.all.renormalize ? 1 : 0;
-        if (!cache.tauCurve || cache.curveRenormalize != renorm) {
+        // The Sparsity panel's curve on the uncompressed run: once per text.
+        if (!cache.tauCurve) {
           auto curve = tauCurve(*cache.reference, compute.get(), cancel.get());
           if (!curve) return curve.error();
           cache.tauCurve = std::make_shared<const TauCurve>(std::move(*curve));
-          cache.curveRenormalize = renorm;
         }
         r->tauCurve = cache.tauCurve;
         if (req.headsToPrune > 0 && req.plan.prune.heads.empty()) r->importance = cache.importance;

@@ -97,7 +97,7 @@ struct SparseResult {
 
 // The Sparsity panel's curve: attention sparsity and KL against τ on the dense
 // maps of a run (21 thresholds, 1e-4 … 0.5, log-spaced); it depends only on the
-// run and on whether kept rows are renormalised.
+// run (sparse::thresholdCurve: renormalising kept rows changes neither number).
 struct TauCurve {
   std::vector<double> tau, sparsity, kl;
 };
@@ -138,7 +138,7 @@ struct WorkspaceResult {
   // attention settings unchanged; bit-identical to a full pass).
   int resumedAt = 0;
   // For the Sparsity panel: its τ curve on the uncompressed run (the same object
-  // until the text or the renormalisation changes) and head importance when ranked.
+  // until the text changes) and head importance when ranked.
   std::shared_ptr<const TauCurve> tauCurve;
   std::vector<double> importance;
 };
@@ -288,12 +288,11 @@ class Session : public QObject {
   quint64 sparseGeneration_ = 0;
   std::shared_ptr<CancelToken> sparseCancel_;
   // Worker-side caches for the sparse jobs (only the worker thread touches them):
-  // the dense forward of (model, text) and the τ sweep for one renormalisation setting.
+  // the dense forward of (model, text) and its τ sweep.
   struct SparseCache {
     const Model* model = nullptr;
     QString text;
     std::shared_ptr<const ForwardResult> dense;
-    int sweepRenormalize = -1;
     TauCurve sweep;
     int importanceBy = -1;
     std::vector<double> importance;
@@ -325,7 +324,6 @@ class Session : public QObject {
     std::string resultKey;   // the whole request: a repeat only adds histograms
     std::shared_ptr<const WorkspaceResult> last;
     std::string lastAttentionKey;  // last's attention settings (quantizer, sparsity)
-    int curveRenormalize = -1;
     std::shared_ptr<const TauCurve> tauCurve;
     double studentTeacherKl = 0.0;  // the uncompressed model against the teacher
     std::vector<double> studentTeacherHeadKl;
