@@ -74,6 +74,7 @@ int runExport(const ExportArgs& a) {
   std::promise<Status> reportDone;
   std::optional<Status> written;
   std::thread writer;
+  CancelToken writerFailed;  // e.g. the output folder is not empty: stop applying at once
   if (*format == compress::ExportFormat::Hf) {
     feed.emplace();
     eo.beforeCommit = [done = reportDone.get_future().share()] { return done.get(); };
@@ -83,14 +84,16 @@ int runExport(const ExportArgs& a) {
       } catch (const std::exception& e) {  // an escaping exception would end the process
         written = makeError(std::string("writing the model failed: ") + e.what());
       }
+      if (!*written) writerFailed.cancel();
     });
   }
-  auto finish = [&](const Status& st) {  // the writer's outcome, or st's error first
+  auto finish = [&](const Status& st) {  // the writer's error, else st's, else Ok
     if (feed && !st) feed->fail(st.message());
     if (writer.joinable()) {
       reportDone.set_value(st);
       writer.join();
     }
+    if (written && !*written) return *written;  // the writer's own error comes first
     if (!st) return st;
     return written ? *written : Status(Ok{});
   };
@@ -102,7 +105,7 @@ int runExport(const ExportArgs& a) {
 
   // No histograms: the command reports numbers only (the PDF report is the explorer's).
   auto applied = compress::applyPlan(
-      **model, *plan, &pool, nullptr, /*releaseSource=*/true, /*histograms=*/false,
+      **model, *plan, &pool, &writerFailed, /*releaseSource=*/true, /*histograms=*/false,
       [&](const Model& partial, int upTo) {
         if (feed) feed->publish(partial, upTo);
       });

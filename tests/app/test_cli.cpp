@@ -829,10 +829,13 @@ print(checked)
     QCOMPARE(bad.code, 1);
     QVERIFY(bad.err.contains("bad.json: pruning.heads"));
     QVERIFY(!QDir(dir + "/x").exists());
-    // An existing, non-empty target is refused.
+    // An existing, non-empty target is refused: the writer's own error (applying the
+    // plan, stopped by it, does not report "cancelled" instead), one line.
     const Run exists = cli({"export", model("bert_tiny"), "--plan", dir + "/plan.json", "--out", dir});
     QCOMPARE(exists.code, 1);
     QVERIFY(exists.err.contains("exists and is not empty"));
+    QVERIFY2(!exists.err.contains("cancelled") && exists.err.trimmed().count('\n') == 0,
+             qPrintable(exists.err));
   }
 
   // The sweep command's points and per-head numbers are the engine's, exactly.
