@@ -344,29 +344,43 @@ Result<AppliedPlan> reapplyPlan(const Model& base, const AppliedPlan& previous,
   }
   // The values each changed matrix is quantized from: the base's, masked as pruned
   // (by the previous masks, or the new ones of a re-pruned target).
-  std::map<std::string, std::vector<float>> sources;
+  // A matrix without a mask is read where the base keeps it (`lent`); the others
+  // are copies, masked.
+  struct Source {
+    std::vector<float> values;
+    const float* lent = nullptr;
+    const float* data() const { return lent != nullptr ? lent : values.data(); }
+  };
+  std::map<std::string, Source> sources;
   {
     ModelWeights copy = base.weights;  // read only: nothing is stored back
     Status st = editWeightMatrices(
         base.config, copy, [&](int layer, Target t) { return changed(layer, t) && !repruned[size_t(t)]; },
         [&](const WeightMatrix& wm, std::vector<float>& v) -> Status {
           if (isCancelled(cancel)) return makeError("cancelled");
-          std::vector<float>& src = sources[wm.name];
-          src = std::move(v);
+          Source& src = sources[wm.name];
+          const sparse::PrunedTensor* mask = nullptr;
           for (const auto& p : previous.pruned)
-            if (p.name == wm.name && p.mask.size() == int64_t(src.size()))
-              for (int64_t i = 0; i < p.mask.size(); ++i)
-                if (!p.mask.get(i)) src[size_t(i)] = 0.0f;
+            if (p.name == wm.name && p.mask.size() == wm.rows * wm.cols) mask = &p;
+          if (wm.stored != nullptr && mask == nullptr) {
+            src.lent = wm.stored;
+            return Ok{};
+          }
+          src.values = wm.stored != nullptr ? std::vector<float>(wm.stored, wm.stored + wm.rows * wm.cols)
+                                            : std::move(v);
+          if (mask != nullptr)
+            for (int64_t i = 0; i < mask->mask.size(); ++i)
+              if (!mask->mask.get(i)) src.values[size_t(i)] = 0.0f;
           return Ok{};
         },
-        /*store=*/false);
+        /*store=*/false, /*values=*/true, /*borrow=*/true);
     if (!st) return st.error();
     if (repruneModel) {
       ModelWeights masked = repruneModel->weights;
       st = editWeightMatrices(
           base.config, masked, [&](int, Target t) { return repruned[size_t(t)]; },
           [&](const WeightMatrix& wm, std::vector<float>& v) -> Status {
-            sources[wm.name] = std::move(v);
+            sources[wm.name].values = std::move(v);
             return Ok{};
           },
           /*store=*/false);
@@ -401,10 +415,11 @@ Result<AppliedPlan> reapplyPlan(const Model& base, const AppliedPlan& previous,
   Status st = editWeightMatrices(
       m->config, m->weights, changed, [&](const WeightMatrix& wm, std::vector<float>& v) -> Status {
         if (isCancelled(cancel)) return makeError("cancelled");
-        std::vector<float>& src = sources[wm.name];
+        Source& src = sources[wm.name];
+        const int64_t n = wm.rows * wm.cols;
         const auto spec = plan.quant.specFor(wm.layer, wm.target);
-        if (!spec) {
-          v = std::move(src);  // no longer quantized: the (pruned) float values
+        if (!spec) {  // no longer quantized: the (pruned) float values
+          v = src.lent != nullptr ? std::vector<float>(src.lent, src.lent + n) : std::move(src.values);
           return Ok{};
         }
         auto q = quant::quantize(src.data(), wm.rows, wm.cols, *spec, pool);
@@ -414,14 +429,21 @@ Result<AppliedPlan> reapplyPlan(const Model& base, const AppliedPlan& previous,
           std::vector<float> deq = q->dequantize();
           rep.stats = quant::errorStats(src.data(), *q, deq, 64, pool);
           v = std::move(deq);
-        } else {  // one pass, src overwritten in place
-          rep.stats = quant::dequantizeInPlace(src.data(), *q, pool);
-          v = std::move(src);
+        } else if (src.lent == nullptr) {  // one pass, the copy overwritten in place
+          rep.stats = quant::dequantizeInPlace(src.values.data(), *q, pool);
+          v = std::move(src.values);
+        } else if (wm.replacement != nullptr) {  // one pass into a new tensor, no copy
+          Tensor out = Tensor::uninitializedF32({wm.rows, wm.cols});
+          rep.stats = quant::dequantizeInto(src.lent, *q, out.mutableF32(), pool);
+          *wm.replacement = std::move(out);
+        } else {
+          v.resize(size_t(n));
+          rep.stats = quant::dequantizeInto(src.lent, *q, v.data(), pool);
         }
         entries.push_back({std::move(rep), std::move(*q)});
         return Ok{};
       },
-      /*store=*/true, /*values=*/false);  // the values come from `sources`
+      /*store=*/true, /*values=*/false, /*borrow=*/true);  // the values come from `sources`
   if (!st) return st.error();
   if (!plan.prune.heads.empty())
     if (Status z = sparse::zeroHeads(m->config, m->weights, plan.prune.heads); !z) return z.error();

@@ -83,11 +83,18 @@ Status editWeightMatrices(
     const ModelConfig& config, ModelWeights& weights,
     const std::function<bool(int, Target)>& selected,
     const std::function<Status(const WeightMatrix&, std::vector<float>&)>& edit, bool store,
-    bool values) {
+    bool values, bool borrow) {
   const Architecture arch = config.arch;
   // edit, then (when storing) a check that it left a whole matrix (it may have supplied it).
   auto run = [&](const WeightMatrix& wm, std::vector<float>& v) -> Status {
     if (Status st = edit(wm, v); !st) return st;
+    if (wm.replacement != nullptr && !wm.replacement->empty()) {
+      if (wm.replacement->dtype() != DType::F32 || wm.replacement->shape() != Shape{wm.rows, wm.cols})
+        return makeError(wm.name + ": an edit left a " + shapeString(wm.replacement->shape()) +
+                         " tensor for a " + std::to_string(wm.rows) + " x " + std::to_string(wm.cols) +
+                         " float32 matrix");
+      return Ok{};
+    }
     if (store && int64_t(v.size()) != wm.rows * wm.cols)
       return makeError(wm.name + ": an edit left " + std::to_string(v.size()) + " values for a " +
                        std::to_string(wm.rows) + " x " + std::to_string(wm.cols) + " matrix");
@@ -129,9 +136,14 @@ Status editWeightMatrices(
         continue;
       }
       Linear& lin = linearOf(lw, t);
-      std::vector<float> mat = values ? outIn(lin) : std::vector<float>();
-      if (Status st = run({name, t, l, lin.out, lin.in}, mat); !st) return st;
-      if (store) lin.w = storedLayout(std::move(mat), lin);
+      const bool lend = borrow && !lin.inOut && lin.w.dtype() == DType::F32;
+      std::vector<float> mat = values && !lend ? outIn(lin) : std::vector<float>();
+      Tensor replacement;
+      const WeightMatrix wm{name, t, l, lin.out, lin.in, lend ? lin.w.f32() : nullptr,
+                            lend ? &replacement : nullptr};
+      if (Status st = run(wm, mat); !st) return st;
+      if (!store) continue;
+      lin.w = replacement.empty() ? storedLayout(std::move(mat), lin) : std::move(replacement);
     }
   }
   return Ok{};

@@ -35,6 +35,13 @@ struct WeightMatrix {
   Target target;
   int layer;  // -1 for embeddings
   int64_t rows, cols;
+  // Only with editWeightMatrices(..., borrow = true), for a matrix the model keeps
+  // as float32 [rows, cols] (not a transposed Conv1D, not a fused third): its
+  // values, read in place instead of copied (the vector then arrives empty), and
+  // where edit may put the new matrix as a float32 [rows, cols] tensor instead of
+  // filling the vector. nullptr otherwise (the vector as usual).
+  const float* stored = nullptr;
+  Tensor* replacement = nullptr;
 };
 
 // For every matrix whose (layer, target) `selected` accepts, in model order
@@ -47,7 +54,8 @@ Status editWeightMatrices(
     const std::function<bool(int layer, Target)>& selected,
     const std::function<Status(const WeightMatrix&, std::vector<float>&)>& edit,
     bool store = true,    // false: read only (edit's changes are dropped, `weights` untouched)
-    bool values = true);  // false: values arrive empty and edit supplies all rows·cols of them
+    bool values = true,   // false: values arrive empty and edit supplies all rows·cols of them
+    bool borrow = false); // true: WeightMatrix::stored/replacement where the layout allows
 
 // Float32 bytes of every weight, bias and norm parameter the engine holds.
 int64_t floatBytes(const ModelWeights& weights);

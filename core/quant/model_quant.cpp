@@ -217,13 +217,37 @@ class Quantizer {
       else
         std::copy(deq.begin(), deq.end(), rows);
     }
-    out_.bytesAfter += rep.stats.bytesAfter - rep.stats.bytesBefore;
-    out_.tensors.push_back(std::move(rep));
-    if (o_.keepCodes) out_.codes.push_back(std::move(*q));
-    return Ok{};
+    return keep(std::move(rep), std::move(*q));
+  }
+
+  // The same for a whole matrix read where it is stored (wm.stored): the
+  // dequantized values go into a new tensor (*wm.replacement), or into m with
+  // histograms; the source is not copied.
+  Status runBorrowed(const WeightMatrix& wm, std::vector<float>& m, const Spec& spec) {
+    if (isCancelled(o_.cancel)) return makeError("cancelled");
+    auto q = quantize(wm.stored, wm.rows, wm.cols, spec, o_.pool);
+    if (!q) return makeError(wm.name + ": " + q.message());
+    TensorReport rep{wm.name, wm.target, wm.layer, spec, {}};
+    if (o_.histogramBins == 0) {
+      Tensor out = Tensor::uninitializedF32({wm.rows, wm.cols});
+      rep.stats = dequantizeInto(wm.stored, *q, out.mutableF32(), o_.pool);
+      *wm.replacement = std::move(out);
+    } else {
+      m = q->dequantize();
+      rep.stats = errorStats(wm.stored, *q, m, o_.histogramBins, o_.pool);
+    }
+    return keep(std::move(rep), std::move(*q));
   }
 
  private:
+  Status keep(TensorReport rep, QuantizedTensor q) {
+    out_.bytesAfter += rep.stats.bytesAfter - rep.stats.bytesBefore;
+    out_.tensors.push_back(std::move(rep));
+    if (o_.keepCodes) out_.codes.push_back(std::move(q));
+    return Ok{};
+  }
+
+
   const QuantizeModelOptions& o_;
   QuantizedModel& out_;
 };
@@ -248,11 +272,14 @@ Result<QuantizedModel> quantizeModel(const Model& base, const ModelQuantPlan& pl
       [&](int layer, Target t) { return plan.specFor(layer, t).has_value(); },
       [&](const WeightMatrix& wm, std::vector<float>& v) {
         reached(wm.layer - 1);
-        Status st = qz.run(v, 0, wm.rows, wm.cols, *plan.specFor(wm.layer, wm.target), wm.name,
-                           wm.target, wm.layer);
+        const Spec spec = *plan.specFor(wm.layer, wm.target);
+        Status st = wm.stored != nullptr
+                        ? qz.runBorrowed(wm, v, spec)
+                        : qz.run(v, 0, wm.rows, wm.cols, spec, wm.name, wm.target, wm.layer);
         if (st && options.consumed) options.consumed(wm.layer, wm.target);
         return st;
-      });
+      },
+      /*store=*/true, /*values=*/true, /*borrow=*/true);
   if (!st) return st.error();
   reached(m->config.layers);
   out.model = std::move(m);

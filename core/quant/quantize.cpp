@@ -879,6 +879,10 @@ void dequantizeRange(const QuantizedTensor& q, int64_t i0, int64_t len, float* y
 }  // namespace
 
 ErrorStats dequantizeInPlace(float* w, const QuantizedTensor& q, ThreadPool* pool) {
+  return dequantizeInto(w, q, w, pool);
+}
+
+ErrorStats dequantizeInto(const float* w, const QuantizedTensor& q, float* out, ThreadPool* pool) {
   const int64_t n = q.numel();
   Merged merged;
   merged.all.mn = merged.all.mx = n > 0 ? w[0] : 0.0f;
@@ -893,7 +897,7 @@ ErrorStats dequantizeInPlace(float* w, const QuantizedTensor& q, ThreadPool* poo
       const int64_t len = std::min(kPiece, e - i);
       dequantizeRange(q, i, len, y, table, tableBlock, codes);
       lanes.add(w + i, y, i, len);
-      std::copy(y, y + len, w + i);
+      std::copy(y, y + len, out + i);
     }
     merged.add(lanes.finish());
   });

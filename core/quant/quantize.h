@@ -55,5 +55,9 @@ ErrorStats errorStats(const float* w, const QuantizedTensor& q, const std::vecto
 // returns errorStats(w, q, deq, 0, pool) of the original w — in one pass, without
 // a second buffer (no histograms: they need both arrays).
 ErrorStats dequantizeInPlace(float* w, const QuantizedTensor& q, ThreadPool* pool = nullptr);
+// The same into another buffer: out[0..numel) = q.dequantize()'s values, w left
+// as it is (out may be w). Every element of out is written.
+ErrorStats dequantizeInto(const float* w, const QuantizedTensor& q, float* out,
+                          ThreadPool* pool = nullptr);
 
 }  // namespace attn::quant

@@ -116,6 +116,14 @@ Tensor Tensor::fromF32(Shape shape, std::vector<float> values) {
   return t;
 }
 
+Tensor Tensor::uninitializedF32(Shape shape) {
+  const size_t n = static_cast<size_t>(shapeNumel(shape).value_or(0));
+  std::shared_ptr<float[]> buf = std::make_shared_for_overwrite<float[]>(n);
+  Tensor t(DType::F32, std::move(shape), buf.get(), std::shared_ptr<const void>(buf, buf.get()));
+  t.mutable_ = true;
+  return t;
+}
+
 float* Tensor::mutableF32() {
   return mutable_ && dtype_ == DType::F32 ? static_cast<float*>(const_cast<void*>(data_)) : nullptr;
 }

@@ -43,6 +43,9 @@ class Tensor {
 
   static Tensor zerosF32(Shape shape);
   static Tensor fromF32(Shape shape, std::vector<float> values);
+  // An owned F32 tensor whose values are not initialised (no pass over its
+  // memory): the caller writes every one of them through mutableF32().
+  static Tensor uninitializedF32(Shape shape);
 
   DType dtype() const { return dtype_; }
   const Shape& shape() const { return shape_; }

@@ -4,6 +4,7 @@
 // error statistics and invalid specs.
 #include <QTest>
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "core/io/npy.h"
@@ -483,6 +484,15 @@ class TestQuant : public QObject {
             QCOMPARE(st.bitsPerWeight, ref.bitsPerWeight);
             QCOMPARE(st.levels, ref.levels);
             QVERIFY(st.weights.counts.empty() && st.errors.counts.empty());
+            // Into another buffer: every value written (none of the NaNs left), the
+            // same statistics, the source untouched.
+            std::vector<float> into(w.size(), std::numeric_limits<float>::quiet_NaN());
+            const std::vector<float> source = w;
+            const ErrorStats st2 = dequantizeInto(source.data(), *q, into.data(), p);
+            QVERIFY(into == deq);
+            QVERIFY(source == w);
+            QCOMPARE(st2.mse, st.mse);
+            QCOMPARE(st2.maxAbsError, st.maxAbsError);
           }
           QVERIFY(want.mse > 0.0);
         }

@@ -177,6 +177,58 @@ class TestQuantModel : public QObject {
              bad.message().c_str());
   }
 
+  // Borrowing: a matrix stored as float32 [out, in] (BERT) is read where it is,
+  // not copied, and the edit may hand back a whole tensor; a transposed Conv1D or
+  // a fused third (GPT-2) arrives copied as before; a replacement of the wrong
+  // shape is an error that names the matrix.
+  void editBorrowedReadsInPlaceAndTakesATensor() {
+    const auto bert = fixture("bert_tiny");
+    auto m = derivedModel(*bert);
+    int lent = 0;
+    QVERIFY(editWeightMatrices(
+                m->config, m->weights, [](int layer, Target t) { return layer == 0 && t == Target::FfnIn; },
+                [&](const WeightMatrix& wm, std::vector<float>& v) -> Status {
+                  if (!v.empty() || wm.replacement == nullptr) return makeError("not lent");
+                  if (wm.stored != bert->weights.layers[0].ffnIn.w.f32()) return makeError("not the base's values");
+                  ++lent;
+                  Tensor t = Tensor::uninitializedF32({wm.rows, wm.cols});
+                  std::transform(wm.stored, wm.stored + wm.rows * wm.cols, t.mutableF32(),
+                                 [](float x) { return 2.0f * x; });
+                  *wm.replacement = std::move(t);
+                  return Ok{};
+                },
+                /*store=*/true, /*values=*/true, /*borrow=*/true)
+                .ok());
+    QCOMPARE(lent, 1);
+    const Tensor &was = bert->weights.layers[0].ffnIn.w, &now = m->weights.layers[0].ffnIn.w;
+    QCOMPARE(now.shape(), was.shape());
+    for (int64_t i = 0; i < was.numel(); ++i) QCOMPARE(now.f32()[i], 2.0f * was.f32()[i]);
+    const auto gpt2 = fixture("gpt2_tiny");
+    auto g = derivedModel(*gpt2);
+    int copied = 0;
+    QVERIFY(editWeightMatrices(
+                g->config, g->weights, [](int layer, Target t) { return layer == 0 && (t == Target::K || t == Target::FfnIn); },
+                [&](const WeightMatrix& wm, std::vector<float>& v) -> Status {
+                  if (wm.stored != nullptr || wm.replacement != nullptr) return makeError("lent");
+                  copied += int64_t(v.size()) == wm.rows * wm.cols;
+                  return Ok{};
+                },
+                true, true, true)
+                .ok());
+    QCOMPARE(copied, 2);
+    const Status bad = editWeightMatrices(
+        m->config, m->weights, [](int layer, Target t) { return layer == 1 && t == Target::O; },
+        [](const WeightMatrix& wm, std::vector<float>&) -> Status {
+          *wm.replacement = Tensor::zerosF32({wm.cols, wm.rows + 1});
+          return Ok{};
+        },
+        true, true, true);
+    QVERIFY(!bad.ok());
+    QVERIFY2(bad.message().find("encoder.layer.1.attention.output.dense.weight: an edit left a [") !=
+                 std::string::npos,
+             bad.message().c_str());
+  }
+
   void overridesPerLayer() {
     const auto base = fixture("bert_tiny");
     ModelQuantPlan p = int8Plan("q,k,v,o,ffn_in,ffn_out");
