@@ -127,7 +127,8 @@ BENCHMARK(BM_ForwardBertBase)
 // histograms, as the explorer shows them), 1 = the same plus the forward pass and
 // the fidelity numbers against the float model (what one control change costs),
 // 2 = as 0 without the histograms, 3 = from that result, ffn_in to 4 bits (reapplyPlan:
-// the 12 ffn_in matrices quantized again).
+// the 12 ffn_in matrices quantized again), 4 = from that result, 2:4 on ffn_in (the 12
+// matrices pruned and quantized again).
 void BM_WorkspaceStepBertBase(benchmark::State& st) {
   const Model& m = bertBase();
   const std::vector<int32_t> ids = benchIds(128);
@@ -137,10 +138,15 @@ void BM_WorkspaceStepBertBase(benchmark::State& st) {
   auto ref = forward(m.config, m.weights, ids, {}, opt);
   compress::CompressionPlan plan;
   if (!quant::applyPlanText("q,k,v,o,ffn_in,ffn_out=uniform:8:channel", plan.quant)) std::abort();
-  if (st.range(0) == 3) {  // ffn_in 8 → 4 bits from the int8 result (12 matrices again)
+  if (st.range(0) == 3 || st.range(0) == 4) {  // from the int8 result, 12 matrices again
     auto previous = compress::applyPlan(m, plan, &pool, nullptr, false, false);
     compress::CompressionPlan next = plan;
-    if (!quant::applyPlanText("ffn_in=uniform:4:channel", next.quant)) std::abort();
+    if (st.range(0) == 3 && !quant::applyPlanText("ffn_in=uniform:4:channel", next.quant)) std::abort();
+    if (st.range(0) == 4) {
+      sparse::PruneSpec nm;
+      nm.method = sparse::PruneMethod::NM;
+      next.prune.targets[int(Target::FfnIn)] = nm;
+    }
     for (auto _ : st) {
       auto again = compress::reapplyPlan(m, *previous, plan, next, &pool, nullptr, false);
       benchmark::DoNotOptimize(again.ok());
@@ -157,7 +163,7 @@ void BM_WorkspaceStepBertBase(benchmark::State& st) {
     benchmark::DoNotOptimize(applied.ok());
   }
 }
-BENCHMARK(BM_WorkspaceStepBertBase)->Arg(0)->Arg(1)->Arg(2)->Arg(3)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_WorkspaceStepBertBase)->Arg(0)->Arg(1)->Arg(2)->Arg(3)->Arg(4)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // The propagated sparse forward (τ = 0.01 on every head, rows renormalised) at
 // seq 128, 2 threads: compare with BM_ForwardBertBase/128/2.

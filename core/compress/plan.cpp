@@ -380,10 +380,15 @@ Result<AppliedPlan> reapplyPlan(const Model& base, const AppliedPlan& previous,
       st = editWeightMatrices(
           base.config, masked, [&](int, Target t) { return repruned[size_t(t)]; },
           [&](const WeightMatrix& wm, std::vector<float>& v) -> Status {
-            sources[wm.name].values = std::move(v);
+            // repruneModel outlives the quantization below: its pruned values are read there.
+            Source& src = sources[wm.name];
+            if (wm.stored != nullptr)
+              src.lent = wm.stored;
+            else
+              src.values = std::move(v);
             return Ok{};
           },
-          /*store=*/false);
+          /*store=*/false, /*values=*/true, /*borrow=*/true);
       if (!st) return st.error();
     }
   }

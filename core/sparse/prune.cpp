@@ -6,6 +6,10 @@
 #include <cstring>
 #include <numeric>
 
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 namespace attn::sparse {
 
 Bitmap Bitmap::ones(int64_t rows, int64_t cols) {
@@ -307,8 +311,27 @@ Result<Bitmap> pruneMask(const float* w, int64_t rows, int64_t cols, const Prune
 }
 
 void applyMask(float* w, const Bitmap& mask) {
-  for (int64_t i = 0; i < mask.size(); ++i)
-    if (!mask.get(i)) w[i] = 0.0f;
+  // A word at a time: all kept, nothing to do; otherwise 8 weights per byte of it
+  // (with AVX2: each weight ANDed with all-ones or zero, so a removed one is +0.0f).
+  const std::vector<uint64_t>& words = mask.words();
+  const int64_t n = mask.size();
+  for (size_t k = 0; k < words.size(); ++k) {
+    const uint64_t word = words[k];
+    const int64_t i0 = int64_t(k) * 64, len = std::min<int64_t>(64, n - i0);
+    if (word == ~uint64_t(0) && len == 64) continue;
+    float* x = w + i0;
+    int64_t j = 0;
+#if defined(__AVX2__)
+    const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    for (; j + 8 <= len; j += 8) {
+      const __m256i b = _mm256_set1_epi32(int((word >> j) & 0xFFu));
+      const __m256 keep = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(b, bit), bit));
+      _mm256_storeu_ps(x + j, _mm256_and_ps(_mm256_loadu_ps(x + j), keep));
+    }
+#endif
+    for (; j < len; ++j)
+      if (!((word >> j) & 1u)) x[j] = 0.0f;
+  }
 }
 
 Csr toCsr(const float* w, const Bitmap& mask) {

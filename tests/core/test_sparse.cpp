@@ -5,6 +5,8 @@
 #include <QTest>
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <random>
 
 #include "core/attention/compare.h"
@@ -238,6 +240,36 @@ class TestSparse : public QObject {
     QCOMPARE(b.dense, int64_t(4 * 240));
     QCOMPARE(b.csr, c.bytes());
     QCOMPARE(b.bitmap, int64_t(30 + 4 * mask.count()));
+  }
+
+  // applyMask works a 64-bit word at a time: every removed weight (also NaN, −0)
+  // becomes +0.0f, every kept one keeps its bits, in whole words, all-kept words
+  // and a last partial word alike.
+  void applyMaskZeroesExactlyTheRemoved() {
+    const int64_t rows = 7, cols = 37;  // 259 weights: 5 words, the last one partial
+    std::vector<float> w = randomWeights(rows * cols, 11);
+    w[3] = std::numeric_limits<float>::quiet_NaN();
+    w[5] = -0.0f;
+    w[200] = std::numeric_limits<float>::quiet_NaN();
+    std::vector<uint64_t> words(size_t((rows * cols + 63) / 64));
+    std::mt19937_64 rng(5);
+    for (auto& x : words) x = rng();
+    words[1] = ~uint64_t(0);  // all kept
+    words[2] = 0;             // all removed
+    words.back() &= (uint64_t(1) << (rows * cols % 64)) - 1;  // no bits past the end
+    words[3] &= ~(uint64_t(1) << 8);                         // the NaN at 200 removed
+    words[0] |= uint64_t(1) << 3;                            // the NaN at 3 kept
+    words[0] &= ~(uint64_t(1) << 5);                         // −0 at 5 removed
+    const Bitmap mask = Bitmap::fromWords(rows, cols, words);
+    std::vector<float> got = w;
+    applyMask(got.data(), mask);
+    for (int64_t i = 0; i < rows * cols; ++i) {
+      const bool kept = (words[size_t(i / 64)] >> (i % 64)) & 1u;
+      QCOMPARE(mask.get(i), kept);
+      const float want = kept ? w[size_t(i)] : 0.0f;
+      if (std::memcmp(&got[size_t(i)], &want, sizeof(float)) != 0)
+        QFAIL(qPrintable(QString("weight %1: %2 instead of %3").arg(i).arg(got[size_t(i)]).arg(want)));
+    }
   }
 
   void invalidParametersAreErrors() {
