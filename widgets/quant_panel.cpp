@@ -135,6 +135,7 @@ QuantPanel::QuantPanel(QWidget* parent) : QWidget(parent) {
   sensRow->addWidget(scan_);
   top->addLayout(sensRow);
   sensitivity_ = new BarChartView(this);
+  sensitivity_->setMessage(tr("sensitivity: press Sensitivity scan to rank them"));
   top->addWidget(sensitivity_);
 
   for (auto* c : {method_, granularity_, clip_, attnKind_})
@@ -315,7 +316,10 @@ void QuantPanel::setSensitivity(const std::vector<quant::Sensitivity>& entries) 
     labels << QString::fromStdString(e.label);
     values.push_back(e.attentionKl);
   }
-  sensitivity_->setBars(labels, values, tr("attention KL"));
+  if (entries.empty())
+    sensitivity_->setMessage(tr("sensitivity: nothing to rank"));
+  else
+    sensitivity_->setBars(labels, values, tr("attention KL"));
 }
 
 }  // namespace attn::widgets

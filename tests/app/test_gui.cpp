@@ -594,6 +594,8 @@ class TestGui : public QObject {
     p.attention = {quant::AttentionQuant::Kind::Log2, 3, 0.1f};
     panel.setPlan(p);
     QCOMPARE(changed.count(), 1);  // once, not once per control
+    panel.setSensitivity({});      // an empty scan says so: no empty frame
+    QCOMPARE(panel.sensitivityChart()->message(), QStringLiteral("sensitivity: nothing to rank"));
     const quant::ModelQuantPlan back = panel.plan();
     for (int t = 0; t < quant::kTargetCount; ++t) {
       QCOMPARE(back.targets[size_t(t)].has_value(), p.targets[size_t(t)].has_value());
@@ -711,11 +713,13 @@ class TestGui : public QObject {
     QCOMPARE(w.quantResult()->plan.targets[0]->bits, 5);
 
     // Sensitivity: one bar per layer, ranked.
+    QCOMPARE(panel->sensitivityChart()->message(), QStringLiteral("sensitivity: press Sensitivity scan to rank them"));
     QSignalSpy sens(&w.session(), &Session::sensitivityReady);
     emit panel->sensitivityRequested(0);
     QTRY_COMPARE_WITH_TIMEOUT(sens.count(), 1, kLoadTimeoutMs);
     QCOMPARE(panel->sensitivityChart()->count(), student->config.layers);
     QVERIFY(panel->sensitivityChart()->value(0) >= panel->sensitivityChart()->value(1));
+    QCOMPARE(panel->sensitivityChart()->message(), QString());
     w.redrawNow();
     QTest::qWait(100);
     QVERIFY(w.grab().save(QStringLiteral(QT_TESTCASE_BUILDDIR "/explorer-quant.png")));
