@@ -695,21 +695,25 @@ void Session::exportStudent(const compress::CompressionPlan& plan, const QString
         eo.dtype = dtype;
         eo.cancel = cancel.get();
         std::string json;
-        if (report || eo.format == compress::ExportFormat::Hdf5) {
+        std::shared_ptr<const compress::ReportFigures> figures;
+        if (report) {  // the JSON and the figures from one pair of forward passes
+          stage(1, tr("Measuring attention fidelity for the report…"));
+          auto r = compress::reportJsonAndFigures(*base, *applied, recorded, {}, compute.get());
+          if (!r) return r.error();
+          json = std::move(r->json);
+          figures = std::make_shared<const compress::ReportFigures>(std::move(r->figures));
+        } else if (eo.format == compress::ExportFormat::Hdf5) {  // the file keeps its report
           stage(1, tr("Measuring attention fidelity for the report…"));
           auto r = compress::reportJson(*base, *applied, recorded, {}, compute.get());
           if (!r) return r.error();
-          json = *r;
-          eo.reportJson = json;
+          json = std::move(*r);
         }
+        eo.reportJson = json;
         if (cancel->cancelled()) return makeError("cancelled");
         stage(2, tr("Writing %1…").arg(dir));
         if (Status st = compress::exportModel(out, *base, *applied, recorded, eo); !st) return st;
         if (report) {
-          auto figures = compress::reportFigures(*base, *applied, recorded, {}, compute.get());
-          if (!figures) return figures.error();
-          postTo(self, [dir, f = std::make_shared<const compress::ReportFigures>(std::move(*figures))](
-                           Session& s) { emit s.exportFigures(dir, f); });
+          postTo(self, [dir, figures](Session& s) { emit s.exportFigures(dir, figures); });
           return writeFileAtomically(out.string() + ".report.json", [&](std::FILE* f) -> Status {
             if (std::fwrite(json.data(), 1, json.size(), f) != json.size())
               return makeError("cannot write the report");

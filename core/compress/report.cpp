@@ -87,11 +87,8 @@ Result<ForwardResult> reportReference(const Model& base, const std::string& text
   return forward(base.config, base.weights, input(base, text).ids, {}, fo);
 }
 
-Result<ReportFigures> reportFigures(const Model& base, const AppliedPlan& applied,
-                                    const CompressionPlan& plan, const std::string& text,
-                                    ThreadPool* pool, const ForwardResult* reference) {
-  auto r = run(base, applied, plan, text, pool, reference);
-  if (!r) return r.error();
+namespace {
+ReportFigures figuresOf(const Runs* r, const AppliedPlan& applied, const CompressionPlan& plan) {
   ReportFigures f;
   f.planText = quant::planText(plan.quant);
   if (!plan.prune.heads.empty()) f.planText += "; " + std::to_string(plan.prune.heads.size()) + " heads removed";
@@ -154,11 +151,7 @@ Result<ReportFigures> reportFigures(const Model& base, const AppliedPlan& applie
   return f;
 }
 
-Result<std::string> reportJson(const Model& base, const AppliedPlan& applied,
-                               const CompressionPlan& plan, const std::string& textIn,
-                               ThreadPool* pool, const ForwardResult* reference) {
-  auto r = run(base, applied, plan, textIn, pool, reference);
-  if (!r) return r.error();
+std::string jsonOf(const Runs* r, const AppliedPlan& applied, const CompressionPlan& plan) {
   const std::string& text = r->text;
   const Fidelity& fid = r->fid;
 
@@ -194,6 +187,31 @@ Result<std::string> reportJson(const Model& base, const AppliedPlan& applied,
   report["hidden_cosine"] = fid.hiddenCosine;
   report["heads"] = heads;
   return report.dump(2) + "\n";
+}
+}  // namespace
+
+Result<ReportFigures> reportFigures(const Model& base, const AppliedPlan& applied,
+                                    const CompressionPlan& plan, const std::string& text,
+                                    ThreadPool* pool, const ForwardResult* reference) {
+  auto r = run(base, applied, plan, text, pool, reference);
+  if (!r) return r.error();
+  return figuresOf(&*r, applied, plan);
+}
+
+Result<std::string> reportJson(const Model& base, const AppliedPlan& applied,
+                               const CompressionPlan& plan, const std::string& text,
+                               ThreadPool* pool, const ForwardResult* reference) {
+  auto r = run(base, applied, plan, text, pool, reference);
+  if (!r) return r.error();
+  return jsonOf(&*r, applied, plan);
+}
+
+Result<ReportOutputs> reportJsonAndFigures(const Model& base, const AppliedPlan& applied,
+                                           const CompressionPlan& plan, const std::string& text,
+                                           ThreadPool* pool, const ForwardResult* reference) {
+  auto r = run(base, applied, plan, text, pool, reference);
+  if (!r) return r.error();
+  return ReportOutputs{jsonOf(&*r, applied, plan), figuresOf(&*r, applied, plan)};
 }
 
 std::string reportCsv(const std::string& jsonText) {

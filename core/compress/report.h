@@ -61,4 +61,15 @@ Result<ReportFigures> reportFigures(const Model& base, const AppliedPlan& applie
                                     ThreadPool* pool = nullptr,
                                     const ForwardResult* reference = nullptr);
 
+// Both from one pair of forward passes (the explorer's export with a report shows
+// the figures and writes the JSON): equal to reportJson and reportFigures.
+struct ReportOutputs {
+  std::string json;
+  ReportFigures figures;
+};
+Result<ReportOutputs> reportJsonAndFigures(const Model& base, const AppliedPlan& applied,
+                                           const CompressionPlan& plan, const std::string& text,
+                                           ThreadPool* pool = nullptr,
+                                           const ForwardResult* reference = nullptr);
+
 }  // namespace attn::compress

@@ -697,6 +697,22 @@ class TestCompress : public QObject {
     // The CSV carries the same rows.
     const std::string csv = reportCsv(*json);
     QCOMPARE(qsizetype(std::count(csv.begin(), csv.end(), '\n')), 1 + tensors.size() + heads.size());
+    // Both at once (one pair of forward passes) equal the two made separately.
+    auto both = reportJsonAndFigures(**m, *applied, p, text);
+    auto figures = reportFigures(**m, *applied, p, text);
+    QVERIFY(both.ok() && figures.ok());
+    QCOMPARE(both->json, *json);
+    QCOMPARE(both->figures.klMean, figures->klMean);
+    QCOMPARE(both->figures.klMean, fid.klMean);
+    QCOMPARE(both->figures.layerKl, figures->layerKl);
+    QCOMPARE(both->figures.tokens, figures->tokens);
+    QCOMPARE(both->figures.mostChanged.size(), figures->mostChanged.size());
+    for (size_t i = 0; i < figures->mostChanged.size(); ++i) {
+      QCOMPARE(both->figures.mostChanged[i].kl, figures->mostChanged[i].kl);
+      QVERIFY(both->figures.mostChanged[i].after == figures->mostChanged[i].after);
+    }
+    QCOMPARE(both->figures.errors.size(), figures->errors.size());
+    QCOMPARE(both->figures.patterns.size(), figures->patterns.size());
   }
 
   // Re-applying after a change of weight specs re-quantizes only what changed and
