@@ -18,6 +18,12 @@ namespace attn::app {
 
 namespace {
 constexpr int kPropagateDelayMs = 100;
+
+// The same model object (the same owner, even if it has since been freed), or both
+// none. Unlike comparing addresses, a model loaded where a freed one lived differs.
+bool sameModel(const std::weak_ptr<const Model>& remembered, const std::shared_ptr<const Model>& m) {
+  return !remembered.owner_before(m) && !m.owner_before(remembered);
+}
 // Runs `work` on `pool`, then `done(result)` on `receiver`'s thread.
 template <class Work, class Done>
 void runThen(QThreadPool& pool, QObject* receiver, Work work, Done done) {
@@ -255,11 +261,11 @@ void Session::startSparse() {
         fo.pool = compute.get();
         fo.cancel = cancel.get();
         SparseCache& cache = *cacheRef;
-        if (cache.model != base.get() || cache.text != text || !cache.dense) {
+        if (!sameModel(cache.model, base) || cache.text != text || !cache.dense) {
           auto ref = forward(base->config, base->weights, ids, {}, fo);
           if (!ref) return ref.error();
           cache = SparseCache{};
-          cache.model = base.get();
+          cache.model = base;
           cache.text = text;
           cache.dense = std::make_shared<const ForwardResult>(std::move(*ref));
         }
@@ -755,6 +761,7 @@ void Session::startWorkspace() {
   const QString text = text_;
   auto compute = compute_;
   auto cachePtr = workspaceCache_;
+  auto delay = referenceDelayMs_;
   jobStarted();
   runThen(
       worker_, this,
@@ -768,19 +775,24 @@ void Session::startWorkspace() {
         fo.pool = compute.get();
         fo.cancel = cancel.get();
         // Reference runs of (model, text, teacher): kept until one of them changes.
-        if (cache.model != base.get() || cache.text != text || cache.teacher != teacher.get()) {
-          // The compressed weights depend on the model only: a new text keeps them.
+        if (!sameModel(cache.model, base) || cache.text != text || !sameModel(cache.teacher, teacher) ||
+            !cache.reference) {
+          // The compressed weights depend on the model only: a new text keeps them —
+          // also when this job is cancelled during the runs below (the model is
+          // recorded at once; the text and runs only once they are complete).
           WorkspaceCache fresh;
-          if (cache.model == base.get()) {
+          if (sameModel(cache.model, base)) {
             fresh.applied = std::move(cache.applied);
             fresh.appliedPlan = std::move(cache.appliedPlan);
             fresh.weightsKey = std::move(cache.weightsKey);
           }
+          fresh.model = base;
           cache = std::move(fresh);
           auto ids = base->tokenizer->encode(text.toStdString()).ids;
           if (ids.size() > size_t(base->config.maxPositions))
             return makeError("the text has " + std::to_string(ids.size()) + " tokens; the model allows " +
                              std::to_string(base->config.maxPositions));
+          if (const int ms = delay->load(); ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
           auto ref = forward(base->config, base->weights, ids, {}, fo);
           if (!ref) return ref.error();
           std::shared_ptr<const ForwardResult> teacherRun;
@@ -790,8 +802,7 @@ void Session::startWorkspace() {
             if (!t) return t.error();
             teacherRun = std::make_shared<const ForwardResult>(std::move(*t));
           }
-          cache.model = base.get();
-          cache.teacher = teacher.get();
+          cache.teacher = teacher;
           cache.text = text;
           cache.ids = std::move(ids);
           cache.reference = std::make_shared<const ForwardResult>(std::move(*ref));

@@ -5,6 +5,8 @@
 // older one and stale results are dropped (rule 3).
 #pragma once
 
+#include <atomic>
+
 #include <QObject>
 #include <QString>
 #include <QStringList>
@@ -289,8 +291,10 @@ class Session : public QObject {
   std::shared_ptr<CancelToken> sparseCancel_;
   // Worker-side caches for the sparse jobs (only the worker thread touches them):
   // the dense forward of (model, text) and its τ sweep.
+  // Models are remembered by ownership (weak_ptr), not address: a model loaded
+  // where a freed one lived is another model.
   struct SparseCache {
-    const Model* model = nullptr;
+    std::weak_ptr<const Model> model;
     QString text;
     std::shared_ptr<const ForwardResult> dense;
     TauCurve sweep;
@@ -313,8 +317,7 @@ class Session : public QObject {
   // Worker-side cache of the workspace job: the reference runs of (model, text)
   // and the last compressed weights with the plan they came from.
   struct WorkspaceCache {
-    const Model* model = nullptr;
-    const Model* teacher = nullptr;
+    std::weak_ptr<const Model> model, teacher;
     QString text;
     std::vector<int32_t> ids;
     std::shared_ptr<const ForwardResult> reference, teacherRun;
@@ -331,12 +334,16 @@ class Session : public QObject {
     std::vector<double> importance;
   };
   std::shared_ptr<WorkspaceCache> workspaceCache_ = std::make_shared<WorkspaceCache>();
+  std::shared_ptr<std::atomic<int>> referenceDelayMs_ = std::make_shared<std::atomic<int>>(0);
   QThreadPool analysis_;  // sweeps and corpus measurements, one at a time
   std::shared_ptr<CancelToken> analysisCancel_;
   quint64 analysisGeneration_ = 0;
 
  public:
   bool training() const { return training_; }
+  // For tests: the workspace job waits this long before its reference runs of a new
+  // text, a window in which a newer request cancels it (0: no wait).
+  void setWorkspaceReferenceDelayForTesting(int ms) { referenceDelayMs_->store(ms); }
 
  private:
   QThreadPool worker_;  // one thread: jobs run in order, never two at once
