@@ -204,7 +204,12 @@ void WorkspaceView::setReadout(const Readout& r) {
                tr("of %1 (%2×)")
                    .arg(megabytes(r.bytesBefore))
                    .arg(r.bytesAfter > 0 ? double(r.bytesBefore) / double(r.bytesAfter) : 0.0, 0, 'f', 1));
-  html += cell(tr("bits / weight"), QString::number(r.bitsPerWeight, 'f', 2));
+  html += cell(tr("bits / weight"), QString::number(r.bitsPerWeight, 'f', 2),
+               r.quantizedMatrices == 0   ? tr("all weights, nothing quantized")
+               : r.quantizedMatrices == 1 ? tr("%1 in the one quantized matrix").arg(r.quantizedBitsPerWeight, 0, 'f', 2)
+                                          : tr("%1 in the %2 quantized matrices")
+                                                .arg(r.quantizedBitsPerWeight, 0, 'f', 2)
+                                                .arg(r.quantizedMatrices));
   html += cell(tr("sparsity"), QString("%1 %").arg(100.0 * r.weightSparsity, 0, 'f', 1),
                tr("weights · attention %1 %").arg(100.0 * r.attentionSparsity, 0, 'f', 1));
   html += "</tr></table>";

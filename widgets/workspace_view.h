@@ -63,6 +63,9 @@ class WorkspaceView : public QWidget {
     double headKlTeacher = 0.0, headKlStudent = 0.0;  // the selected head
     int64_t bytesBefore = 0, bytesAfter = 0;
     double bitsPerWeight = 32.0, weightSparsity = 0.0, attentionSparsity = 0.0;
+    // Over the quantized matrices only (their codes, scales, zero points, codebooks).
+    double quantizedBitsPerWeight = 32.0;
+    int quantizedMatrices = 0;
     double computeMs = 0.0;
   };
   void setReadout(const Readout& r);

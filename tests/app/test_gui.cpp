@@ -1417,6 +1417,10 @@ class TestGui : public QObject {
     const QString strip = ws->readoutText();
     QVERIFY2(strip.contains(QString::number(f.klMean, 'g', 3)), qPrintable(strip));
     QVERIFY2(strip.contains(QString::number(size.bitsPerWeight(), 'f', 2)), qPrintable(strip));
+    // Over the quantized matrices: 4-bit codes plus one float32 scale per group of 64.
+    QVERIFY2(strip.contains(QString("%1 in the %2 quantized matrices").arg(4.0 + 32.0 / 64, 0, 'f', 2)
+                                .arg(applied->quantized.size())),
+             qPrintable(strip));
     QVERIFY(std::isfinite(r->eval.teacherKl));  // the pair shares its vocabulary
     QCOMPARE(r->eval.teacherKl, compress::teacherKl(*tf, *comp, uniformLayerMap(student->config.layers,
                                                                               teacher->config.layers)));
