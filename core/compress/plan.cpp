@@ -368,9 +368,7 @@ Result<AppliedPlan> reapplyPlan(const Model& base, const AppliedPlan& previous,
           }
           src.values = wm.stored != nullptr ? std::vector<float>(wm.stored, wm.stored + wm.rows * wm.cols)
                                             : std::move(v);
-          if (mask != nullptr)
-            for (int64_t i = 0; i < mask->mask.size(); ++i)
-              if (!mask->mask.get(i)) src.values[size_t(i)] = 0.0f;
+          if (mask != nullptr) sparse::applyMask(src.values.data(), mask->mask);
           return Ok{};
         },
         /*store=*/false, /*values=*/true, /*borrow=*/true);

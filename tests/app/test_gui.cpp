@@ -1513,10 +1513,10 @@ class TestGui : public QObject {
     // A new text: the same compressed weights (not quantized again), measured on it —
     // also when the first job for the text is cancelled during its reference runs
     // (they are slowed down here so that the requests that follow the text change
-    // cancel it there; the cache used to forget the weights then: 2 runs in 22 failed).
+    // cancel it there; the cache used to forget the weights then: 2 runs in 22 failed, and
+    // with the delay this check fails every time without the fix).
     const QString text2 = "Birds sang in the trees while the dogs ran.";
     QSignalSpy failed(&w.session(), &Session::workspaceFailed);
-    const int resultsBefore = int(results.count());
     w.session().setWorkspaceReferenceDelayForTesting(150);
     w.session().setText(text2);
     QTRY_VERIFY_WITH_TIMEOUT(w.workspaceResult() && w.workspaceResult()->text == text2, kLoadTimeoutMs);
@@ -1524,7 +1524,6 @@ class TestGui : public QObject {
     QCOMPARE(failed.count(), 0);
     const auto moved = w.workspaceResult();
     QCOMPARE(moved->applied, again->applied);
-    QVERIFY(int(results.count()) > resultsBefore);
     const auto student = w.session().model(Student);
     const auto ids2 = student->tokenizer->encode(text2.toStdString()).ids;
     auto fresh = compress::applyPlan(*student, moved->plan);

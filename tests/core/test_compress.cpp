@@ -825,6 +825,48 @@ class TestCompress : public QObject {
              std::string());
   }
 
+  // Without histograms each matrix is dequantized straight into a new tensor (read
+  // where the base keeps it); with them through dequantize() + errorStats. The same
+  // weights and statistics either way, for BERT ([out, in], read in place) and GPT-2
+  // (Conv1D and fused c_attn thirds, copied), with and without pruning masks.
+  void applyWithoutHistogramsEqualsWithThem_data() {
+    QTest::addColumn<QString>("model");
+    QTest::addColumn<bool>("pruned");
+    QTest::newRow("bert") << "bert_tiny" << false;
+    QTest::newRow("bert, 2:4 on ffn_in") << "bert_tiny" << true;
+    QTest::newRow("gpt2") << "gpt2_tiny" << false;
+  }
+  void applyWithoutHistogramsEqualsWithThem() {
+    QFETCH(QString, model);
+    QFETCH(bool, pruned);
+    auto m = loadModel(test::dataDir() / "models" / model.toStdString());
+    QVERIFY(m.ok());
+    CompressionPlan plan;
+    QVERIFY(quant::applyPlanText("all=uniform:4:group:16; emb=none; o=kmeans:3", plan.quant).ok());
+    if (pruned) {
+      sparse::PruneSpec nm;
+      nm.method = sparse::PruneMethod::NM;
+      plan.prune.targets[int(Target::FfnIn)] = nm;
+    }
+    ThreadPool pool(2);
+    auto with = applyPlan(**m, plan, &pool, nullptr, false, /*histograms=*/true);
+    auto without = applyPlan(**m, plan, &pool, nullptr, false, /*histograms=*/false);
+    QVERIFY(with.ok() && without.ok());
+    QCOMPARE(test::firstDifferentWeight((*m)->config, without->model->weights, with->model->weights),
+             std::string());
+    QCOMPARE(without->quantized.size(), with->quantized.size());
+    for (size_t k = 0; k < with->quantized.size(); ++k) {
+      QCOMPARE(without->quantized[k].stats.mse, with->quantized[k].stats.mse);
+      QCOMPARE(without->quantized[k].stats.maxAbsError, with->quantized[k].stats.maxAbsError);
+      QVERIFY(without->quantized[k].stats.errors.counts.empty());
+      QVERIFY(!with->quantized[k].stats.errors.counts.empty());
+    }
+    // And the base is what it was (read in place, never written).
+    auto again = loadModel(test::dataDir() / "models" / model.toStdString());
+    QVERIFY(again.ok());
+    QCOMPARE(test::firstDifferentWeight((*m)->config, (*m)->weights, (*again)->weights), std::string());
+  }
+
   void applyEqualsPruneThenQuantize() {
     auto m = loadModel(test::dataDir() / "models" / "bert_tiny");
     QVERIFY(m.ok());

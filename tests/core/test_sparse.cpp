@@ -246,7 +246,7 @@ class TestSparse : public QObject {
   // becomes +0.0f, every kept one keeps its bits, in whole words, all-kept words
   // and a last partial word alike.
   void applyMaskZeroesExactlyTheRemoved() {
-    const int64_t rows = 7, cols = 37;  // 259 weights: 5 words, the last one partial
+    const int64_t rows = 8, cols = 37;  // 296 weights: 5 words, the last one 40 (5 bytes of 8)
     std::vector<float> w = randomWeights(rows * cols, 11);
     w[3] = std::numeric_limits<float>::quiet_NaN();
     w[5] = -0.0f;
@@ -262,7 +262,9 @@ class TestSparse : public QObject {
     words[0] &= ~(uint64_t(1) << 5);                         // −0 at 5 removed
     const Bitmap mask = Bitmap::fromWords(rows, cols, words);
     std::vector<float> got = w;
+    got.resize(w.size() + 16, 5.0f);  // guards: nothing is written past the last weight
     applyMask(got.data(), mask);
+    QVERIFY(std::all_of(got.begin() + ptrdiff_t(w.size()), got.end(), [](float x) { return x == 5.0f; }));
     for (int64_t i = 0; i < rows * cols; ++i) {
       const bool kept = (words[size_t(i / 64)] >> (i % 64)) & 1u;
       QCOMPARE(mask.get(i), kept);
