@@ -24,6 +24,7 @@ constexpr int kPropagateDelayMs = 100;
 bool sameModel(const std::weak_ptr<const Model>& remembered, const std::shared_ptr<const Model>& m) {
   return !remembered.owner_before(m) && !m.owner_before(remembered);
 }
+
 // Runs `work` on `pool`, then `done(result)` on `receiver`'s thread.
 template <class Work, class Done>
 void runThen(QThreadPool& pool, QObject* receiver, Work work, Done done) {

@@ -247,7 +247,6 @@ class Quantizer {
     return Ok{};
   }
 
-
   const QuantizeModelOptions& o_;
   QuantizedModel& out_;
 };
