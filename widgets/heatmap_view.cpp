@@ -3,6 +3,7 @@
 #include <qcustomplot.h>
 
 #include <QMenu>
+#include <QPixmap>
 #include <QToolTip>
 #include <algorithm>
 #include <cmath>
@@ -283,6 +284,16 @@ QString HeatmapView::tooltipFor(int row, int col) const {
   const QString q = row < rowLabels_.size() ? rowLabels_[row] : QString::number(row);
   const QString k = col < colLabels_.size() ? colLabels_[col] : QString::number(col);
   return QStringLiteral("%1 → %2: %3").arg(q, k, QString::number(value(row, col), 'g', 4));
+}
+
+void HeatmapView::labelTicksFor(const QSize& size) {
+  // toPainter lays the plot out for the size it draws at, and the axis rect keeps
+  // that layout afterwards: the labels are then thinned for its real length.
+  QPixmap scratch(size);
+  QCPPainter painter(&scratch);
+  plot_->toPainter(&painter, size.width(), size.height());
+  painter.end();
+  updateTicks();
 }
 
 void HeatmapView::updateTicks() {

@@ -69,6 +69,9 @@ class HeatmapView : public PlotView {
   QString title() const { return titleText_; }
   bool showsMessage() const { return hasMessage_; }
   void replotNow();  // draw pending changes immediately (screenshots)
+  // Lays the plot out at `size` and thins the axis labels for it: for a view that
+  // is drawn off screen (the PDF report) at a size it never had as a widget.
+  void labelTicksFor(const QSize& size);
   // Saves the plot as .png (2× resolution), .svg or .pdf, chosen by the suffix.
   bool saveImage(const QString& path, QString* error);
 

@@ -141,6 +141,7 @@ static void drawReport(QCPPainter& painter, const QSize& page, const compress::R
       HeatmapView view;
       view.setFixedRange(0.0, std::max(1e-6f, hi));
       view.setMatrix(k == 0 ? h.before : h.after, S, S, tokens, tokens);
+      view.labelTicksFor((k == 0 ? top : bottom).size());  // token labels for the cell's size
       view.setTitle(k == 0 ? QObject::tr("L%1 h%2 original").arg(h.layer).arg(h.head)
                            : h.removed ? QObject::tr("head removed, KL %1").arg(h.kl, 0, 'g', 3)
                                        : QObject::tr("compressed, KL %1").arg(h.kl, 0, 'g', 3));
@@ -192,6 +193,7 @@ static void drawReport(QCPPainter& painter, const QSize& page, const compress::R
     view.setAxisLabels(QObject::tr("input"), QObject::tr("output"));
     view.setMatrix(p.density.values, p.density.rows, p.density.cols, rl, cl);
     view.setTitle(QObject::tr("%1: %2 % zero").arg(shortName(p.tensor)).arg(100 * p.sparsity, 0, 'f', 1));
+    view.labelTicksFor(cell.size());  // row / column indices for the cell's size
     drawPlot(painter, view, cell);
   }
 }

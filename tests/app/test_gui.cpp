@@ -577,6 +577,24 @@ class TestGui : public QObject {
     QApplication::setPalette(before);
   }
 
+  // A heatmap drawn off screen (the PDF report) labels its tokens for the size it is
+  // drawn at: it used to thin them for a widget never laid out, leaving one label.
+  void offscreenHeatmapLabelsItsTokens() {
+    const int S = 12;
+    QStringList tokens;
+    for (int i = 0; i < S; ++i) tokens << QString("t%1").arg(i);
+    widgets::HeatmapView view;
+    view.setMatrix(std::vector<float>(size_t(S) * S, 0.1f), S, S, tokens, tokens);
+    view.labelTicksFor(QSize(290, 250));  // a report cell
+    auto ticks = [](QCPAxis* axis) {
+      return qSharedPointerCast<QCPAxisTickerText>(axis->ticker())->ticks().size();
+    };
+    const auto across = ticks(view.plot()->xAxis), down = ticks(view.plot()->yAxis);
+    QVERIFY2(across >= 4 && across <= S, qPrintable(QString::number(across)));
+    QVERIFY2(down >= 4 && down <= S, qPrintable(QString::number(down)));
+    QCOMPARE(qSharedPointerCast<QCPAxisTickerText>(view.plot()->yAxis->ticker())->ticks().first(), QString("t0"));
+  }
+
   void quantPanelEditsThePlan() {
     widgets::QuantPanel panel;
     QSignalSpy changed(&panel, &widgets::QuantPanel::planChanged);
