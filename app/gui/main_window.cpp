@@ -1654,14 +1654,8 @@ void MainWindow::drawWorkspace(const Comparison& c, int layer, int head, bool av
   ro.bytesBefore = e.size.before;
   ro.bytesAfter = e.size.after;
   ro.bitsPerWeight = e.size.bitsPerWeight();
-  double bits = 0.0, weights = 0.0;  // over the quantized matrices, each by its weight count
-  for (const auto& t : r->reports) {
-    const double n = double(t.stats.bytesBefore) / 4.0;
-    bits += t.stats.bitsPerWeight * n;
-    weights += n;
-  }
   ro.quantizedMatrices = int(r->reports.size());
-  if (weights > 0) ro.quantizedBitsPerWeight = bits / weights;
+  ro.quantizedBitsPerWeight = quant::bitsPerQuantizedWeight(r->reports);
   ro.weightSparsity = e.weightSparsity;
   ro.attentionSparsity = e.attention.sparsity();
   ro.computeMs = r->computeMs;

@@ -95,13 +95,7 @@ ReportFigures figuresOf(const Runs* r, const AppliedPlan& applied, const Compres
   if (plan.prune.attention.active()) f.planText += "; attention sparsity";
   f.bytesBefore = applied.bytesBefore;
   f.bytesAfter = applied.bytesAfter;
-  double bits = 0.0, weights = 0.0;
-  for (const auto& t : applied.quantized) {
-    const double n = double(t.stats.bytesBefore) / 4.0;
-    bits += t.stats.bitsPerWeight * n;
-    weights += n;
-  }
-  if (weights > 0) f.bitsPerWeight = bits / weights;
+  f.bitsPerWeight = quant::bitsPerQuantizedWeight(applied.quantized);
   f.klMean = r->fid.klMean;
   f.jsMean = r->fid.jsMean;
   f.hiddenCosine = r->fid.hiddenCosine;

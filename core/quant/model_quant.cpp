@@ -253,6 +253,16 @@ class Quantizer {
 
 }  // namespace
 
+double bitsPerQuantizedWeight(const std::vector<TensorReport>& reports) {
+  double bits = 0.0, weights = 0.0;
+  for (const auto& t : reports) {
+    const double n = double(t.stats.bytesBefore) / 4.0;  // float32 bytes → weights
+    bits += t.stats.bitsPerWeight * n;
+    weights += n;
+  }
+  return weights > 0 ? bits / weights : 32.0;
+}
+
 Result<QuantizedModel> quantizeModel(const Model& base, const ModelQuantPlan& plan,
                                      const QuantizeModelOptions& options) {
   if (Status st = validate(plan.attention); !st) return st.error();

@@ -78,6 +78,9 @@ struct TensorReport {
   Spec spec;
   ErrorStats stats;
 };
+// Bits per weight over the reported (quantized) matrices, each weighted by its
+// number of weights: codes, scales, zero points, codebooks. 32 when there are none.
+double bitsPerQuantizedWeight(const std::vector<TensorReport>& reports);
 
 struct QuantizedModel {
   std::shared_ptr<const Model> model;  // dequantized float32 weights, same config and tokenizer
