@@ -59,6 +59,33 @@ BENCHMARK(BM_LinearFast)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
+// As a forward pass meets them: every call a different W (40 matrices, 377 MB
+// at 768 × 3072, far more than the caches), so W streams from memory.
+// Args: M, N, K, threads.
+void BM_LinearColdWeights(benchmark::State& st) {
+  const int64_t m = st.range(0), n = st.range(1), k = st.range(2);
+  constexpr int kMatrices = 40;
+  const auto x = randomVector(m * k, 1), b = randomVector(n, 3);
+  std::vector<std::vector<float>> w;
+  for (int i = 0; i < kMatrices; ++i) w.push_back(randomVector(n * k, 4 + i));
+  std::vector<float> y(m * n);
+  ThreadPool pool(static_cast<int>(st.range(3)));
+  int i = 0;
+  for (auto _ : st) {
+    GemmArgs g{m, n, k, x.data(), w[size_t(i++ % kMatrices)].data(), false, b.data(), y.data()};
+    linearFast(g, &pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  st.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * m * n * k, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_LinearColdWeights)
+    ->Args({128, 3072, 768, 1})
+    ->Args({128, 768, 3072, 1})
+    ->Args({128, 3072, 768, 2})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
 void BM_LinearEigen(benchmark::State& st) {
   using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   const int64_t m = st.range(0), n = st.range(1), k = st.range(2);

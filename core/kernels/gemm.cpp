@@ -194,22 +194,25 @@ void packGroup(const GemmArgs& a, int64_t g0, int64_t g1, int64_t k0, int64_t kc
   }
 }
 
+// GCC's dead-code elimination dropped _mm_prefetch in the loop below (the compiled
+// kernel had no prefetch instruction at all); an asm statement stays. The address
+// goes in a register: no memory operand (a line past W's end is never touched).
+inline void prefetchLine(const float* p) { asm volatile("prefetcht0 (%0)" : : "r"(p)); }
+
 // Prefetches slice `part` of `parts` of the W bytes packGroup(g0, g1, k0, kc)
 // will read, so they stream in from DRAM while the current step computes.
 void prefetchGroup(const GemmArgs& a, int64_t g0, int64_t g1, int64_t k0, int64_t kc, int64_t part,
                    int64_t parts) {
-  if (a.inOut) {  // kc rows of W, (g1 - g0) floats each
-    const int64_t linesPerRow = (g1 - g0 + 15) / 16, lines = kc * linesPerRow;
-    for (int64_t l = lines * part / parts; l < lines * (part + 1) / parts; ++l)
-      _mm_prefetch(reinterpret_cast<const char*>(a.w + (k0 + l / linesPerRow) * a.n + g0 +
-                                                 (l % linesPerRow) * 16),
-                   _MM_HINT_T0);
-  } else {  // (g1 - g0) rows of W, kc floats each
-    const int64_t linesPerRow = (kc + 15) / 16, lines = (g1 - g0) * linesPerRow;
-    for (int64_t l = lines * part / parts; l < lines * (part + 1) / parts; ++l)
-      _mm_prefetch(reinterpret_cast<const char*>(a.w + (g0 + l / linesPerRow) * a.k + k0 +
-                                                 (l % linesPerRow) * 16),
-                   _MM_HINT_T0);
+  // Conv1D: kc rows of W, (g1 - g0) floats each; nn.Linear: (g1 - g0) rows, kc floats each.
+  const int64_t rows = a.inOut ? kc : g1 - g0, linesPerRow = ((a.inOut ? g1 - g0 : kc) + 15) / 16;
+  const int64_t stride = a.inOut ? a.n : a.k, lines = rows * linesPerRow;
+  const int64_t l0 = lines * part / parts, l1 = lines * (part + 1) / parts;
+  if (l0 >= l1) return;
+  const float* base = a.inOut ? a.w + k0 * a.n + g0 : a.w + g0 * a.k + k0;
+  int64_t row = l0 / linesPerRow, line = l0 % linesPerRow;  // one division per call, not per line
+  for (int64_t l = l0; l < l1; ++l) {
+    prefetchLine(base + row * stride + line * 16);
+    if (++line == linesPerRow) line = 0, ++row;
   }
 }
 
