@@ -3,6 +3,7 @@
 // every entry of the trait table, packing, k-means, binary and ternary rules,
 // error statistics and invalid specs.
 #include <QTest>
+#include <cfloat>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -410,6 +411,28 @@ class TestQuant : public QObject {
     auto q = quantize(w.data(), 1, 4, Spec{});
     QVERIFY(!q.ok());
     QVERIFY(QString::fromStdString(q.message()).contains("NaN/Inf"));
+    // NaN, +Inf and −Inf found wherever they are: inside a run of eight (the SIMD
+    // check) and in a row's last five (the scalar tail), per tensor and per
+    // channel, with and without a pool; FLT_MAX is finite and quantizes.
+    ThreadPool pool(2);
+    const float kNonFinite[] = {NAN, INFINITY, -INFINITY};
+    for (const bool perChannel : {false, true})
+      for (const int64_t at : {int64_t(0), int64_t(13), int64_t(35), int64_t(37 + 20), int64_t(3 * 37 - 1)})
+        for (const float bad : kNonFinite)
+          for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+            std::vector<float> v = randomWeights(3 * 37, 5);
+            v[size_t(at)] = bad;
+            Spec s;
+            if (perChannel) s.granularity = Granularity::Channel;
+            auto r = quantize(v.data(), 3, 37, s, p);
+            QVERIFY2(!r.ok(), qPrintable(QString("%1 at %2").arg(double(bad)).arg(at)));
+            QVERIFY2(QString::fromStdString(r.message()).contains("weight " + QString::number(at)),
+                     r.message().c_str());
+          }
+    std::vector<float> v = randomWeights(3 * 37, 5);
+    v[13] = FLT_MAX;
+    v[35] = -FLT_MAX;
+    QVERIFY(quantize(v.data(), 3, 37, Spec{}).ok());
   }
 
   void parallelEqualsSerial() {
