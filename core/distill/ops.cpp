@@ -2,6 +2,7 @@
 
 #include "core/kernels/gemm.h"
 #include "core/model/layer_norm.h"
+#include "core/model/softmax.h"
 
 #include <algorithm>
 #include <cmath>
@@ -158,8 +159,8 @@ void maskedSoftmaxRow(float* row, int seq, const int32_t* keyMask, int visible) 
     a.setConstant(1.0f / static_cast<float>(seq));
     return;
   }
-  a -= a.maxCoeff();  // hidden keys: −inf, whose exp must be exactly 0 (Eigen's
-  a = (a < -104.0f).select(0.0f, a.exp());  // vectorised exp clamps to ~1e-39)
+  a -= a.maxCoeff();
+  expShiftedRow(row, seq);  // hidden keys: −inf, whose exp is exactly 0
   a *= 1.0f / a.sum();
 }
 

@@ -12,6 +12,7 @@
 
 #include "core/kernels/gemm.h"
 #include "core/model/layer_norm.h"
+#include "core/model/softmax.h"
 
 namespace attn {
 
@@ -236,12 +237,8 @@ Result<ForwardResult> forward(const ModelConfig& c, const ModelWeights& w,
         }
         Eigen::Map<Eigen::ArrayXf> a(row, S);
         // Fully masked rows stay finite and come out uniform, as in transformers.
-        // Below −104 float exp is exactly 0 (masked keys: min − max); Eigen's
-        // vectorised exp clamps its input and would leave ~1e-39 there, so those
-        // entries are multiplied by 0 (a select() around the exp would make every
-        // exp a scalar libm call: ~3 % of a BERT-base forward pass).
         a -= a.maxCoeff();
-        a = a.exp() * (a >= -104.0f).cast<float>();
+        expShiftedRow(row, S);  // masked keys exactly 0
         a /= a.sum();
       }
       if (opt.attentionTransform) opt.attentionTransform(l, int(h), p.data(), S);

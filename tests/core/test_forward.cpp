@@ -4,9 +4,12 @@
 // (plain, padded), our attention probabilities, pre-softmax scores and hidden
 // states must match the float64 PyTorch reference within named tolerances.
 #include <QTest>
+#include <cmath>
+#include <limits>
 
 #include "core/io/npy.h"
 #include "core/model/model.h"
+#include "core/model/softmax.h"
 #include "core/model/targets.h"
 #include "core/sparse/attention_sparsity.h"
 #include "tests/core/test_helpers.h"
@@ -132,6 +135,45 @@ class TestForward : public QObject {
               QVERIFY2(r->attentionMap(l, h)[size_t(i) * S + j] == 0.0f,
                        qPrintable(QString("L%1 h%2 [%3, %4] = %5").arg(l).arg(h).arg(i).arg(j)
                                       .arg(double(r->attentionMap(l, h)[size_t(i) * S + j]))));
+  }
+
+  // The softmax's exponential step itself, on a row of 19 (two 8-float packets and
+  // a tail of 3): exp within float rounding of the libm value for x ≥ −104 —
+  // also where it is subnormal (−87 … −104, which Eigen's exp alone gets wrong:
+  // it clamps at −88.4) — exactly 0 below it (masked keys: finfo.min − max,
+  // −inf), NaN kept, in the packets and in the tail alike.
+  void expShiftedRowByHand() {
+    constexpr double kExpTol = 4e-7;       // relative; Eigen's float exp is within 2 ulp
+    constexpr double kSubnormal = 3e-45;   // absolute: two steps of float's subnormals
+    const float kLowest = std::numeric_limits<float>::lowest(), kInf = INFINITY;
+    for (const int at : {4, 17}) {  // special values inside a packet, then in the tail
+      std::vector<float> x(19);
+      for (int j = 0; j < 19; ++j) x[size_t(j)] = -0.37f * float(j);  // 0 … −6.66
+      x[size_t(at - 4)] = -88.9f;   // 2.6e-39: subnormal
+      x[size_t(at - 3)] = -100.0f;  // 3.7e-44
+      x[size_t(at - 2)] = -103.9f;  // 8e-46: 0 or the smallest subnormal
+      x[size_t(at - 1)] = -104.5f;
+      x[size_t(at)] = kLowest;
+      if (at + 1 < 19) x[size_t(at + 1)] = -kInf;
+      const std::vector<float> in = x;
+      std::vector<float> withNan = x;
+      withNan[0] = NAN;
+      expShiftedRow(x.data(), int64_t(x.size()));
+      expShiftedRow(withNan.data(), int64_t(withNan.size()));
+      for (int j = 0; j < 19; ++j) {
+        const float v = in[size_t(j)];
+        const double got = x[size_t(j)];
+        if (v < -104.0f) {
+          QVERIFY2(got == 0.0, qPrintable(QString("exp(%1) = %2").arg(double(v)).arg(got)));
+        } else {
+          const double want = std::exp(double(v));
+          QVERIFY2(std::abs(got - want) <= std::max(kExpTol * want, kSubnormal),
+                   qPrintable(QString("exp(%1) = %2, want %3").arg(double(v)).arg(got).arg(want)));
+          if (v > -100.5f) QVERIFY(got > 0.0);  // not flushed
+        }
+      }
+      QVERIFY(std::isnan(withNan[0]));
+    }
   }
 
   // Resuming at layer k from a run on the unchanged model, after a change to
