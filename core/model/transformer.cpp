@@ -177,6 +177,7 @@ Result<ForwardResult> forward(const ModelConfig& c, const ModelWeights& w,
   // Keys that may be attended: padding mask, then the causal mask per row.
   std::vector<uint8_t> keyOk(S, 1);
   for (int j = 0; j < S && !mask.empty(); ++j) keyOk[j] = mask[j] != 0;
+  const bool anyMasked = c.causal() || std::find(keyOk.begin(), keyOk.end(), 0) != keyOk.end();
   const float scale = 1.0f / std::sqrt(static_cast<float>(Dh));
   const float lowest = std::numeric_limits<float>::lowest();  // finfo(float32).min
 
@@ -228,7 +229,7 @@ Result<ForwardResult> forward(const ModelConfig& c, const ModelWeights& w,
         const int visible = c.causal() ? i + 1 : S;
         // As transformers adds its masks: a key that is padding or (causal) in the
         // future gets finfo.min; one that is both gets min + min = −inf.
-        for (int j = 0; j < S; ++j) {
+        for (int j = 0; j < S && anyMasked; ++j) {  // (a branch per key: skipped when none is)
           const bool future = j >= visible;
           if (future && !keyOk[j])
             row[j] = -std::numeric_limits<float>::infinity();
