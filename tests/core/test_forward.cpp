@@ -6,8 +6,10 @@
 #include <QTest>
 #include <cmath>
 #include <limits>
+#include <random>
 
 #include "core/io/npy.h"
+#include "core/model/layer_norm.h"
 #include "core/model/model.h"
 #include "core/model/softmax.h"
 #include "core/model/targets.h"
@@ -135,6 +137,29 @@ class TestForward : public QObject {
               QVERIFY2(r->attentionMap(l, h)[size_t(i) * S + j] == 0.0f,
                        qPrintable(QString("L%1 h%2 [%3, %4] = %5").arg(l).arg(h).arg(i).arg(j)
                                       .arg(double(r->attentionMap(l, h)[size_t(i) * S + j]))));
+  }
+
+  // LayerNorm's row statistics (eight double lanes) against a long-double loop, on
+  // rows whose length is and is not a multiple of eight, with a large offset (the
+  // variance is then a small difference: a float accumulation would lose it).
+  void layerNormStatsByHand() {
+    constexpr double kStatsTol = 1e-12;  // relative: double sums in another order
+    std::mt19937 rng(3);
+    std::normal_distribution<float> d(0.0f, 1.0f);
+    for (const int64_t n : {int64_t(768), int64_t(771), int64_t(5)}) {
+      std::vector<float> x(static_cast<size_t>(n));
+      for (auto& v : x) v = 1000.0f + d(rng);
+      long double mean = 0, var = 0;
+      for (float v : x) mean += v;
+      mean /= n;
+      for (float v : x) var += (v - mean) * (v - mean);
+      var /= n;
+      const long double inv = 1.0L / std::sqrt(var + 1e-12L);
+      const RowStats st = layerNormStats(x.data(), n, 1e-12f);
+      QVERIFY2(std::abs(st.mean - double(mean)) <= kStatsTol * double(mean), qPrintable(QString::number(n)));
+      QVERIFY2(std::abs(st.inv - double(inv)) <= kStatsTol * double(inv) * 1e3,  // var ~1 from values ~1000
+               qPrintable(QString("%1: %2 vs %3").arg(n).arg(st.inv).arg(double(inv))));
+    }
   }
 
   // The softmax's exponential step itself, on a row of 19 (two 8-float packets and
