@@ -33,6 +33,7 @@ std::vector<float> headAverage(const float* attention, int heads, int seq) {
 
 #include "core/attention/metrics.h"
 #include "core/model/transformer.h"
+#include "core/util/lane_sum.h"
 
 namespace attn {
 
@@ -107,8 +108,7 @@ const float* renormalisedRows(const float* p, int S, std::vector<float>& buf) {
   bool copied = false;
   for (int i = 0; i < S; ++i) {
     const float* row = p + size_t(i) * S;
-    double sum = 0.0;
-    for (int j = 0; j < S; ++j) sum += row[j];
+    const double sum = laneSum(S, [&](int64_t j) { return double(row[j]); });
     if (std::fabs(sum - 1.0) <= kRowSumSlack) {  // a softmax row already
       if (copied) std::copy(row, row + S, buf.begin() + ptrdiff_t(i) * S);
       continue;

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "core/util/lane_sum.h"
+
 namespace attn {
 
 namespace {
@@ -43,13 +45,13 @@ double meanAttentionDistance(const float* p, int seq, std::span<const uint8_t> r
 
 double attentionMse(const float* a, const float* b, int seq, std::span<const uint8_t> rows) {
   return meanOverRows(seq, rows, [&](int i) {
-    double s = 0.0;
-    for (int j = 0; j < seq; ++j) {
-      const double d = static_cast<double>(a[static_cast<size_t>(i) * seq + j]) -
-                       b[static_cast<size_t>(i) * seq + j];
-      s += d * d;
-    }
-    return s / seq;
+    const float* ar = a + static_cast<size_t>(i) * seq;
+    const float* br = b + static_cast<size_t>(i) * seq;
+    return laneSum(seq, [&](int64_t j) {
+             const double d = static_cast<double>(ar[j]) - br[j];
+             return d * d;
+           }) /
+           seq;
   });
 }
 

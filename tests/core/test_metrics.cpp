@@ -124,6 +124,18 @@ class TestMetrics : public QObject {
     QVERIFY2(std::abs(js - scalar(true)) <= kSumOrder * std::abs(scalar(true)),
              qPrintable(QString::number(js - scalar(true))));
     QVERIFY(kl > 1.0 && js > 0.01);  // the zeros in b cost ~ln(1/eps) each
+    long double mse = 0;  // and the MSE (eight double lanes) against a plain loop
+    for (int i = 0; i < s; ++i) {
+      long double row = 0;
+      for (int j = 0; j < s; ++j) {
+        const long double d = (long double)a[size_t(i) * s + j] - b[size_t(i) * s + j];
+        row += d * d;
+      }
+      mse += row / s;
+    }
+    mse /= s;
+    QVERIFY2(std::abs(attentionMse(a.data(), b.data(), s) - double(mse)) <= kSumOrder * double(mse),
+             qPrintable(QString::number(attentionMse(a.data(), b.data(), s) - double(mse))));
     const KlJs both = attentionKlJs(a.data(), b.data(), s);
     QCOMPARE(both.kl, kl);
     QCOMPARE(both.js, js);
