@@ -199,22 +199,30 @@ void packGroup(const GemmArgs& a, int64_t g0, int64_t g1, int64_t k0, int64_t kc
 // goes in a register: no memory operand (a line past W's end is never touched).
 inline void prefetchLine(const float* p) { asm volatile("prefetcht0 (%0)" : : "r"(p)); }
 
-// Prefetches slice `part` of `parts` of the W bytes packGroup(g0, g1, k0, kc)
-// will read, so they stream in from DRAM while the current step computes.
-void prefetchGroup(const GemmArgs& a, int64_t g0, int64_t g1, int64_t k0, int64_t kc, int64_t part,
-                   int64_t parts) {
-  // Conv1D: kc rows of W, (g1 - g0) floats each; nn.Linear: (g1 - g0) rows, kc floats each.
-  const int64_t rows = a.inOut ? kc : g1 - g0, linesPerRow = ((a.inOut ? g1 - g0 : kc) + 15) / 16;
-  const int64_t stride = a.inOut ? a.n : a.k, lines = rows * linesPerRow;
-  const int64_t l0 = lines * part / parts, l1 = lines * (part + 1) / parts;
-  if (l0 >= l1) return;
-  const float* base = a.inOut ? a.w + k0 * a.n + g0 : a.w + g0 * a.k + k0;
-  int64_t row = l0 / linesPerRow, line = l0 % linesPerRow;  // one division per call, not per line
-  for (int64_t l = l0; l < l1; ++l) {
-    prefetchLine(base + row * stride + line * 16);
-    if (++line == linesPerRow) line = 0, ++row;
+// Walks the W cache lines packGroup(g0, g1, k0, kc) will read, prefetching a few
+// per micro-kernel call so they stream in from DRAM while the current step
+// computes (a cursor: no division per call).
+struct PrefetchCursor {
+  const float* base = nullptr;
+  int64_t stride = 0, linesPerRow = 1, row = 0, line = 0, left = 0;
+  PrefetchCursor(const GemmArgs& a, int64_t g0, int64_t g1, int64_t k0, int64_t kc) {
+    if (g0 >= a.n) return;  // no next step
+    // Conv1D: kc rows of W, (g1 - g0) floats each; nn.Linear: (g1 - g0) rows, kc floats each.
+    const int64_t rows = a.inOut ? kc : g1 - g0;
+    linesPerRow = ((a.inOut ? g1 - g0 : kc) + 15) / 16;
+    stride = a.inOut ? a.n : a.k;
+    base = a.inOut ? a.w + k0 * a.n + g0 : a.w + g0 * a.k + k0;
+    left = rows * linesPerRow;
   }
-}
+  void step(int64_t n) {
+    n = std::min(n, left);
+    left -= n;
+    for (; n > 0; --n) {
+      prefetchLine(base + row * stride + line * 16);
+      if (++line == linesPerRow) line = 0, ++row;
+    }
+  }
+};
 
 // Packs X[:, k0:k0+kc] rows of m-panel mp as [kc][kMr] (rows past m are zero).
 void packA(const GemmArgs& a, int64_t mp, int64_t k0, int64_t kc, float* dst) {
@@ -252,12 +260,13 @@ void gemmColumns(const GemmArgs& a, const float* ap, int64_t n0, int64_t n1) {
       // spread over this step's micro-kernels.
       const int64_t pg0 = kb + 1 < kBlocks ? g0 : g1, pk0 = kb + 1 < kBlocks ? k0 + kKc : 0;
       const int64_t pg1 = std::min(pg0 + kNc, a.n), pkc = std::min(kKc, k - pk0);
-      const int64_t steps = panels * mPanels;
+      PrefetchCursor next(a, pg0, pg1, pk0, pkc);
+      const int64_t perCall = (next.left + panels * mPanels - 1) / (panels * mPanels);
       for (int64_t jp = 0; jp < panels; ++jp) {
         const int64_t j0 = g0 + jp * kNr, nr = std::min(kNr, g1 - j0);
         const float* bpanel = bp + jp * kKc * kNr;
         for (int64_t mp = 0; mp < mPanels; ++mp) {
-          if (pg0 < a.n) prefetchGroup(a, pg0, pg1, pk0, pkc, jp * mPanels + mp, steps);
+          next.step(perCall);
           const int64_t i0 = mp * kMr, mr = std::min(kMr, m - i0);
           const float* apanel = ap + (kb * mPanels + mp) * kKc * kMr;
           float* c = a.y + i0 * ldy + j0;
