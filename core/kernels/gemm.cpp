@@ -1,7 +1,7 @@
 // GEMM for Y = X · Wᵀ + b, BLIS-style: for each K block of kKc, pack X into
 // row panels of kMr and W into column panels of kNr (zero-padded), then a
-// kMr × kNr register-tiled micro-kernel accumulates into Y. Y starts as the
-// bias; each K block adds its partial product.
+// kMr × kNr register-tiled micro-kernel accumulates into Y. The first K block's
+// micro-kernels start from the bias (not from Y); each later one adds to Y.
 #include "core/kernels/gemm.h"
 
 #include <algorithm>
@@ -38,14 +38,23 @@ constexpr int64_t kKc = 256;  // K block: a packed W panel is 16 KiB, stays in L
 constexpr int64_t kNc = 64;   // columns per task: their strip of Y stays in cache
 
 // ap: [kc][kMr] packed rows of X; bp: [kc][kNr] packed columns of W.
-// c: kMr × kNr tile of Y (leading dimension ldc) += ap · bp.
-inline void microKernel(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc) {
-  __m256 c00 = _mm256_loadu_ps(c + 0 * ldc), c01 = _mm256_loadu_ps(c + 0 * ldc + 8);
-  __m256 c10 = _mm256_loadu_ps(c + 1 * ldc), c11 = _mm256_loadu_ps(c + 1 * ldc + 8);
-  __m256 c20 = _mm256_loadu_ps(c + 2 * ldc), c21 = _mm256_loadu_ps(c + 2 * ldc + 8);
-  __m256 c30 = _mm256_loadu_ps(c + 3 * ldc), c31 = _mm256_loadu_ps(c + 3 * ldc + 8);
-  __m256 c40 = _mm256_loadu_ps(c + 4 * ldc), c41 = _mm256_loadu_ps(c + 4 * ldc + 8);
-  __m256 c50 = _mm256_loadu_ps(c + 5 * ldc), c51 = _mm256_loadu_ps(c + 5 * ldc + 8);
+// c: kMr × kNr tile of Y (leading dimension ldc) += ap · bp; or, with `init`
+// (the first K block), = init (kNr values: the bias, or zeros, in every row) + ap · bp —
+// the same sums in the same order as writing init into Y first, without that pass.
+inline void microKernel(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc,
+                        const float* init = nullptr) {
+  __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+  if (init != nullptr) {
+    c00 = c10 = c20 = c30 = c40 = c50 = _mm256_loadu_ps(init);
+    c01 = c11 = c21 = c31 = c41 = c51 = _mm256_loadu_ps(init + 8);
+  } else {
+    c00 = _mm256_loadu_ps(c + 0 * ldc), c01 = _mm256_loadu_ps(c + 0 * ldc + 8);
+    c10 = _mm256_loadu_ps(c + 1 * ldc), c11 = _mm256_loadu_ps(c + 1 * ldc + 8);
+    c20 = _mm256_loadu_ps(c + 2 * ldc), c21 = _mm256_loadu_ps(c + 2 * ldc + 8);
+    c30 = _mm256_loadu_ps(c + 3 * ldc), c31 = _mm256_loadu_ps(c + 3 * ldc + 8);
+    c40 = _mm256_loadu_ps(c + 4 * ldc), c41 = _mm256_loadu_ps(c + 4 * ldc + 8);
+    c50 = _mm256_loadu_ps(c + 5 * ldc), c51 = _mm256_loadu_ps(c + 5 * ldc + 8);
+  }
   // Unrolled: loop overhead otherwise costs ~10% of the FMA throughput.
 #pragma GCC unroll 4
   for (int64_t p = 0; p < kc; ++p) {
@@ -89,11 +98,12 @@ inline void microKernel(int64_t kc, const float* ap, const float* bp, float* c, 
 // The same for the last, partial row panel: R < kMr rows, so the tokens past a
 // multiple of kMr cost only their own FMAs.
 template <int R>
-inline void microKernelRows(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc) {
+inline void microKernelRows(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc,
+                            const float* init) {
   __m256 acc[R][2];
   for (int r = 0; r < R; ++r) {
-    acc[r][0] = _mm256_loadu_ps(c + r * ldc);
-    acc[r][1] = _mm256_loadu_ps(c + r * ldc + 8);
+    acc[r][0] = _mm256_loadu_ps(init != nullptr ? init : c + r * ldc);
+    acc[r][1] = _mm256_loadu_ps(init != nullptr ? init + 8 : c + r * ldc + 8);
   }
   for (int64_t p = 0; p < kc; ++p) {
     const __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
@@ -245,10 +255,17 @@ void gemmColumns(const GemmArgs& a, const float* ap, int64_t n0, int64_t n1) {
   const int64_t mPanels = (m + kMr - 1) / kMr;
   const int64_t kBlocks = (k + kKc - 1) / kKc;
   constexpr int64_t kPanelsPerGroup = kNc / kNr;
-  thread_local Scratch bs, ts;
+  thread_local Scratch bs, ts, is;
   float* tile = ts.get(kMr * kNr);
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t j = n0; j < n1; ++j) a.y[i * ldy + j] = a.bias != nullptr ? a.bias[j] : 0.0f;
+  // Y's starting values for columns n0…n1 (bias or zeros, padded to whole panels):
+  // the first K block's micro-kernels start from them instead of from Y.
+  float* init = is.get(static_cast<size_t>(n1 - n0 + kNr));
+  for (int64_t j = n0; j < n1 + kNr; ++j)
+    init[j - n0] = j < n1 && a.bias != nullptr ? a.bias[j] : 0.0f;
+  if (kBlocks == 0) {  // no inputs: Y is the bias
+    for (int64_t i = 0; i < m; ++i) std::copy(init, init + (n1 - n0), a.y + i * ldy + n0);
+    return;
+  }
   // The whole group's panels for one K block: [panel][kc][kNr].
   float* bp = bs.get(static_cast<size_t>(kPanelsPerGroup * kKc * kNr));
   for (int64_t g0 = n0; g0 < n1; g0 += kNc) {
@@ -270,30 +287,31 @@ void gemmColumns(const GemmArgs& a, const float* ap, int64_t n0, int64_t n1) {
           const int64_t i0 = mp * kMr, mr = std::min(kMr, m - i0);
           const float* apanel = ap + (kb * mPanels + mp) * kKc * kMr;
           float* c = a.y + i0 * ldy + j0;
+          const float* start = kb == 0 ? init + (j0 - n0) : nullptr;
           if (mr == kMr && nr == kNr) {
-            microKernel(kc, apanel, bpanel, c, ldy);
+            microKernel(kc, apanel, bpanel, c, ldy, start);
           } else if (nr == kNr) {
             switch (mr) {
               case 1:
-                microKernelRows<1>(kc, apanel, bpanel, c, ldy);
+                microKernelRows<1>(kc, apanel, bpanel, c, ldy, start);
                 break;
               case 2:
-                microKernelRows<2>(kc, apanel, bpanel, c, ldy);
+                microKernelRows<2>(kc, apanel, bpanel, c, ldy, start);
                 break;
               case 3:
-                microKernelRows<3>(kc, apanel, bpanel, c, ldy);
+                microKernelRows<3>(kc, apanel, bpanel, c, ldy, start);
                 break;
               case 4:
-                microKernelRows<4>(kc, apanel, bpanel, c, ldy);
+                microKernelRows<4>(kc, apanel, bpanel, c, ldy, start);
                 break;
               default:
-                microKernelRows<5>(kc, apanel, bpanel, c, ldy);
+                microKernelRows<5>(kc, apanel, bpanel, c, ldy, start);
                 break;
             }
           } else {  // edge tile: go through a full-size scratch tile
             for (int64_t r = 0; r < kMr; ++r)
               for (int64_t j = 0; j < kNr; ++j)
-                tile[r * kNr + j] = r < mr && j < nr ? c[r * ldy + j] : 0.0f;
+                tile[r * kNr + j] = r < mr && j < nr ? (start != nullptr ? start[j] : c[r * ldy + j]) : 0.0f;
             microKernel(kc, apanel, bpanel, tile, kNr);
             for (int64_t r = 0; r < mr; ++r)
               std::memcpy(c + r * ldy, tile + r * kNr, static_cast<size_t>(nr) * sizeof(float));

@@ -62,7 +62,8 @@ class TestKernels : public QObject {
     QTest::addColumn<int>("threads");
     const int shapes[][3] = {{1, 1, 1},      {5, 7, 3},     {6, 16, 8},
                              {7, 17, 9},     {13, 50, 300}, {12, 32, 256},
-                             {37, 100, 513}, {128, 96, 32}, {3, 768, 20}};
+                             {37, 100, 513}, {128, 96, 32}, {3, 768, 20},
+                             {5, 9, 0},      {4, 9, 0}};  // no inputs: Y = bias, or zeros
     for (const auto& s : shapes)
       for (bool io : {false, true})
         for (int t : {1, 2})
