@@ -11,7 +11,7 @@ namespace attn {
 // x ← exp(x) for a row already shifted by its maximum, as float32 exp gives it:
 // subnormal from −87.3 down, exactly 0 below −104 (masked keys: finfo.min − max,
 // or −inf). A SIMD packet at a time with Eigen's exp, which clamps its input at
-// −88.4 (exp(−100) would come out 4e-39, not 4e-44; masked keys ~1e-39, not 0):
+// −88.72 (exp(−100) would come out 2.9e-39, not 3.7e-44; masked keys 2.9e-39, not 0):
 // in a packet with a value below −87 those lanes take exp(x + 87) · exp(−87),
 // one rounding into the subnormal range. Not written as an Array expression:
 // Eigen 3.4 evaluates select(), or any mix with a bool array, one scalar at a

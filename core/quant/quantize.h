@@ -56,7 +56,8 @@ ErrorStats errorStats(const float* w, const QuantizedTensor& q, const std::vecto
 // a second buffer (no histograms: they need both arrays).
 ErrorStats dequantizeInPlace(float* w, const QuantizedTensor& q, ThreadPool* pool = nullptr);
 // The same into another buffer: out[0..numel) = q.dequantize()'s values, w left
-// as it is (out may be w). Every element of out is written.
+// as it is. out is w itself or does not overlap it (a partial overlap would
+// overwrite weights before the statistics read them). Every element of out is written.
 ErrorStats dequantizeInto(const float* w, const QuantizedTensor& q, float* out,
                           ThreadPool* pool = nullptr);
 

@@ -6,7 +6,8 @@
 namespace attn {
 
 // Σ term(i) for i in [0, n), in eight independent double lanes added up in a
-// fixed order at the end (the same result on every machine). One running sum is
+// fixed order at the end (the same result whatever the pool or the chunking, for
+// a given build: the compiler may fuse a term's multiply-add where the CPU has FMA). One running sum is
 // a serial chain of additions, which the compiler may not reorder into SIMD
 // lanes (nor does Eigen 3.4 vectorise a reduction over a float → double cast):
 // ~4 cycles per term instead of a fraction of one.

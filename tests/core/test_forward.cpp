@@ -164,9 +164,9 @@ class TestForward : public QObject {
 
   // The softmax's exponential step itself, on a row of 19 (two 8-float packets and
   // a tail of 3): exp within float rounding of the libm value for x ≥ −104 —
-  // also where it is subnormal (−87 … −104, which Eigen's exp alone gets wrong:
-  // it clamps at −88.4) — exactly 0 below it (masked keys: finfo.min − max,
-  // −inf), NaN kept, in the packets and in the tail alike.
+  // also where it is subnormal (below −88.72 Eigen's exp alone gets it wrong: it
+  // clamps its input there) — exactly 0 below it (masked keys: finfo.min − max,
+  // −inf), NaN kept, in a packet and in the tail.
   void expShiftedRowByHand() {
     constexpr double kExpTol = 4e-7;       // relative; Eigen's float exp is within 2 ulp
     constexpr double kSubnormal = 3e-45;   // absolute: two steps of float's subnormals
@@ -182,7 +182,8 @@ class TestForward : public QObject {
       if (at + 1 < 19) x[size_t(at + 1)] = -kInf;
       const std::vector<float> in = x;
       std::vector<float> withNan = x;
-      withNan[0] = NAN;
+      withNan[0] = NAN;   // in the first packet
+      withNan[18] = NAN;  // in the tail (19 = 2 × 8 + 3)
       expShiftedRow(x.data(), int64_t(x.size()));
       expShiftedRow(withNan.data(), int64_t(withNan.size()));
       for (int j = 0; j < 19; ++j) {
@@ -197,7 +198,7 @@ class TestForward : public QObject {
           if (v > -100.5f) QVERIFY(got > 0.0);  // not flushed
         }
       }
-      QVERIFY(std::isnan(withNan[0]));
+      QVERIFY(std::isnan(withNan[0]) && std::isnan(withNan[18]));
     }
   }
 
