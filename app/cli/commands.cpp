@@ -347,7 +347,7 @@ int runQuantize(const QuantizeArgs& a) {
     compress::AppliedPlan applied;
     applied.model = q->model;
     applied.quantized = q->tensors;
-    applied.codes = std::move(q->codes);
+    applied.codes = compress::sharedCodes(std::move(q->codes));
     applied.bytesBefore = q->bytesBefore;
     applied.bytesAfter = q->bytesAfter;
     compress::CompressionPlan recorded;

@@ -48,7 +48,7 @@ Result<CompressedTensors> compressedTensors(const Model& source, const AppliedPl
   // Which matrices are stored compressed, and the values of every matrix.
   std::map<std::string, const quant::QuantizedTensor*> codes;
   for (size_t i = 0; i < applied.quantized.size() && i < applied.codes.size(); ++i)
-    codes[applied.quantized[i].name] = &applied.codes[i];
+    codes[applied.quantized[i].name] = applied.codes[i].get();
   std::map<std::string, const sparse::Bitmap*> masks;
   for (const auto& t : applied.pruned)
     if (!codes.count(t.name)) masks[t.name] = &t.mask;

@@ -46,7 +46,7 @@ Result<quant::TensorReport> tensorStats(const Model& base, const AppliedPlan& ap
     if (p.name == name && p.mask.size() == int64_t(source.size()))
       for (int64_t i = 0; i < p.mask.size(); ++i)
         if (!p.mask.get(i)) source[size_t(i)] = 0.0f;
-  const quant::QuantizedTensor& q = applied.codes[k];
+  const quant::QuantizedTensor& q = *applied.codes[k];
   if (q.numel() != int64_t(source.size())) return makeError(applied.quantized[k].name + ": codes and weights differ in size");
   quant::TensorReport r = applied.quantized[k];
   r.stats = quant::errorStats(source.data(), q, bins, pool);

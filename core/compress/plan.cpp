@@ -76,6 +76,14 @@ Result<sparse::AttentionRule> parseRule(const Json& j, const std::string& key, c
 
 }  // namespace
 
+std::vector<std::shared_ptr<const quant::QuantizedTensor>> sharedCodes(
+    std::vector<quant::QuantizedTensor>&& codes) {
+  std::vector<std::shared_ptr<const quant::QuantizedTensor>> out;
+  out.reserve(codes.size());
+  for (auto& q : codes) out.push_back(std::make_shared<const quant::QuantizedTensor>(std::move(q)));
+  return out;
+}
+
 bool CompressionPlan::empty() const {
   return !quant.quantizesWeights() && quant.attention.kind == quant::AttentionQuant::Kind::None &&
          !prune.prunesWeights() && prune.heads.empty() && !prune.attention.active();
@@ -267,7 +275,7 @@ Result<AppliedPlan> applyPlan(const Model& base, const CompressionPlan& plan, Th
       current = std::move(m);
     }
     out.quantized = std::move(q->tensors);
-    out.codes = std::move(q->codes);
+    out.codes = sharedCodes(std::move(q->codes));
     out.bytesBefore = q->bytesBefore;
     out.bytesAfter = q->bytesAfter;
   }
@@ -408,7 +416,7 @@ Result<AppliedPlan> reapplyPlan(const Model& base, const AppliedPlan& previous,
   }
   struct Entry {
     quant::TensorReport report;
-    quant::QuantizedTensor codes;
+    std::shared_ptr<const quant::QuantizedTensor> codes;
   };
   std::vector<Entry> entries;
   for (size_t k = 0; k < previous.quantized.size(); ++k)
@@ -425,25 +433,30 @@ Result<AppliedPlan> reapplyPlan(const Model& base, const AppliedPlan& previous,
           v = src.lent != nullptr ? std::vector<float>(src.lent, src.lent + n) : std::move(src.values);
           return Ok{};
         }
-        auto q = quant::quantize(src.data(), wm.rows, wm.cols, *spec, pool);
-        if (!q) return makeError(wm.name + ": " + q.message());
         quant::TensorReport rep{wm.name, wm.target, wm.layer, *spec, {}};
+        Result<quant::QuantizedTensor> q = makeError("");
         if (histograms) {
-          std::vector<float> deq = q->dequantize();
-          rep.stats = quant::errorStats(src.data(), *q, deq, 64, pool);
-          v = std::move(deq);
+          q = quant::quantize(src.data(), wm.rows, wm.cols, *spec, pool);
+          if (q) {
+            std::vector<float> deq = q->dequantize();
+            rep.stats = quant::errorStats(src.data(), *q, deq, 64, pool);
+            v = std::move(deq);
+          }
         } else if (src.lent == nullptr) {  // one pass, the copy overwritten in place
-          rep.stats = quant::dequantizeInPlace(src.values.data(), *q, pool);
-          v = std::move(src.values);
+          q = quant::quantizeInto(src.values.data(), wm.rows, wm.cols, *spec,
+                                  src.values.data(), rep.stats, pool);
+          if (q) v = std::move(src.values);
         } else if (wm.replacement != nullptr) {  // one pass into a new tensor, no copy
           Tensor out = Tensor::uninitializedF32({wm.rows, wm.cols});
-          rep.stats = quant::dequantizeInto(src.lent, *q, out.mutableF32(), pool);
-          *wm.replacement = std::move(out);
+          q = quant::quantizeInto(src.lent, wm.rows, wm.cols, *spec, out.mutableF32(), rep.stats,
+                                  pool);
+          if (q) *wm.replacement = std::move(out);
         } else {
           v.resize(size_t(n));
-          rep.stats = quant::dequantizeInto(src.lent, *q, v.data(), pool);
+          q = quant::quantizeInto(src.lent, wm.rows, wm.cols, *spec, v.data(), rep.stats, pool);
         }
-        entries.push_back({std::move(rep), std::move(*q)});
+        if (!q) return makeError(wm.name + ": " + q.message());
+        entries.push_back({std::move(rep), std::make_shared<const quant::QuantizedTensor>(std::move(*q))});
         return Ok{};
       },
       /*store=*/true, /*values=*/false, /*borrow=*/true);  // the values come from `sources`

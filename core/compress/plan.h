@@ -51,9 +51,14 @@ struct AppliedPlan {
   std::shared_ptr<const Model> model;  // the compressed model (float32 weights)
   std::vector<sparse::PrunedTensor> pruned;
   std::vector<quant::TensorReport> quantized;
-  std::vector<quant::QuantizedTensor> codes;  // parallel to `quantized`
+  // Parallel to `quantized`; shared with the results derived from this one (a
+  // re-applied plan keeps the codes of the matrices it did not quantize again).
+  std::vector<std::shared_ptr<const quant::QuantizedTensor>> codes;
   int64_t bytesBefore = 0, bytesAfter = 0;
 };
+// The quantizer's codes as AppliedPlan keeps them.
+std::vector<std::shared_ptr<const quant::QuantizedTensor>> sharedCodes(
+    std::vector<quant::QuantizedTensor>&& codes);
 // releaseSource: drop the resident pages of each source matrix once it is
 // quantized (a command-line export that will not read them again soon).
 // histograms: the quantizer's error histograms (for plots); the numbers are always there.

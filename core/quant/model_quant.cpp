@@ -204,19 +204,20 @@ class Quantizer {
              std::string name, Target target, int layer) {
     if (isCancelled(o_.cancel)) return makeError("cancelled");
     float* rows = m.data() + r0 * cols;
+    TensorReport rep{name, target, layer, spec, {}};
+    if (o_.histogramBins == 0) {  // one pass, rows overwritten in place
+      auto q = quantizeInto(rows, r1 - r0, cols, spec, rows, rep.stats, o_.pool);
+      if (!q) return makeError(name + ": " + q.message());
+      return keep(std::move(rep), std::move(*q));
+    }
     auto q = quantize(rows, r1 - r0, cols, spec, o_.pool);
     if (!q) return makeError(name + ": " + q.message());
-    TensorReport rep{std::move(name), target, layer, spec, {}};
-    if (o_.histogramBins == 0) {  // one pass, rows overwritten in place
-      rep.stats = dequantizeInPlace(rows, *q, o_.pool);
-    } else {
-      std::vector<float> deq = q->dequantize();
-      rep.stats = errorStats(rows, *q, deq, o_.histogramBins, o_.pool);
-      if (r0 == 0 && int64_t(m.size()) == r1 * cols)
-        m = std::move(deq);  // the whole matrix: no copy
-      else
-        std::copy(deq.begin(), deq.end(), rows);
-    }
+    std::vector<float> deq = q->dequantize();
+    rep.stats = errorStats(rows, *q, deq, o_.histogramBins, o_.pool);
+    if (r0 == 0 && int64_t(m.size()) == r1 * cols)
+      m = std::move(deq);  // the whole matrix: no copy
+    else
+      std::copy(deq.begin(), deq.end(), rows);
     return keep(std::move(rep), std::move(*q));
   }
 
@@ -225,17 +226,18 @@ class Quantizer {
   // histograms; the source is not copied.
   Status runBorrowed(const WeightMatrix& wm, std::vector<float>& m, const Spec& spec) {
     if (isCancelled(o_.cancel)) return makeError("cancelled");
-    auto q = quantize(wm.stored, wm.rows, wm.cols, spec, o_.pool);
-    if (!q) return makeError(wm.name + ": " + q.message());
     TensorReport rep{wm.name, wm.target, wm.layer, spec, {}};
     if (o_.histogramBins == 0) {
       Tensor out = Tensor::uninitializedF32({wm.rows, wm.cols});
-      rep.stats = dequantizeInto(wm.stored, *q, out.mutableF32(), o_.pool);
+      auto q = quantizeInto(wm.stored, wm.rows, wm.cols, spec, out.mutableF32(), rep.stats, o_.pool);
+      if (!q) return makeError(wm.name + ": " + q.message());
       *wm.replacement = std::move(out);
-    } else {
-      m = q->dequantize();
-      rep.stats = errorStats(wm.stored, *q, m, o_.histogramBins, o_.pool);
+      return keep(std::move(rep), std::move(*q));
     }
+    auto q = quantize(wm.stored, wm.rows, wm.cols, spec, o_.pool);
+    if (!q) return makeError(wm.name + ": " + q.message());
+    m = q->dequantize();
+    rep.stats = errorStats(wm.stored, *q, m, o_.histogramBins, o_.pool);
     return keep(std::move(rep), std::move(*q));
   }
 

@@ -199,6 +199,32 @@ std::vector<uint8_t> packBytes(std::vector<uint8_t> codes, int bits, ThreadPool*
   return out;
 }
 
+// Codes [i0, i0 + len) (i0 a multiple of 8) into their bytes of the stream out:
+// the bytes packBytes writes for them; a len that is no multiple of 8 ends the
+// stream. bits = 8: the codes are the bytes.
+void packPiece(const uint8_t* codes, int64_t len, int bits, uint8_t* out, int64_t i0) {
+  if (bits == 8) {
+    if (codes != out + i0) std::memcpy(out + i0, codes, size_t(len));
+    return;
+  }
+  const int64_t eights = len / 8;
+  uint8_t* o = out + i0 / 8 * bits;
+  withWidth(bits, [&](auto b) { packEights<decltype(b)::value>(codes, size_t(eights), o); });
+  o += eights * bits;
+  uint64_t acc = 0;
+  int have = 0;
+  for (int64_t i = eights * 8; i < len; ++i) {
+    acc |= uint64_t(codes[i]) << have;
+    have += bits;
+    while (have >= 8) {
+      *o++ = uint8_t(acc);
+      acc >>= 8;
+      have -= 8;
+    }
+  }
+  if (have > 0) *o = uint8_t(acc);
+}
+
 // Calls fn(i, code) for the first n codes of a stream.
 template <class Fn>
 void forEachCode(const std::vector<uint8_t>& packed, int bits, int64_t n, Fn fn) {
@@ -392,6 +418,34 @@ void quantizeCodesAvx2(const float* w, int64_t n, const UniformGrid& g, uint8_t*
 #endif
 
 inline float dequantizeOne(int q, const UniformGrid& g) { return g.scale * float(q - g.zero); }
+
+// Stored codes (quantizeOne + offset) and the dequantized values (dequantizeOne)
+// of w[0, n) on grid g, 8 at a time with AVX2. The value is scale · r, r the
+// clamped rounded w / scale: the same float as scale · float(q − zero), since
+// r + 0 is that integer exactly (+0 turns a rounded −0 into the +0 it would be).
+void codesAndValues(const float* w, int64_t n, const UniformGrid& g, uint8_t* codes, float* y) {
+  int64_t i = 0;
+#if defined(__AVX2__)
+  const __m256 inv = _mm256_set1_ps(g.inv), scale = _mm256_set1_ps(g.scale);
+  const __m256 lo = _mm256_set1_ps(float(g.qmin - g.zero)),
+               hi = _mm256_set1_ps(float(g.qmax - g.zero));
+  const __m256i add = _mm256_set1_epi32(g.zero + g.offset);
+  for (; i + 8 <= n; i += 8) {
+    __m256 r = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(w + i), inv),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    r = _mm256_add_ps(_mm256_min_ps(_mm256_max_ps(r, lo), hi), _mm256_setzero_ps());
+    _mm256_storeu_ps(y + i, _mm256_mul_ps(r, scale));
+    const __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(r), add);
+    const __m128i p16 = _mm_packus_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(codes + i), _mm_packus_epi16(p16, p16));
+  }
+#endif
+  for (; i < n; ++i) {
+    const int q = quantizeOne(w[i], g);
+    codes[i] = uint8_t(q + g.offset);
+    y[i] = dequantizeOne(q, g);
+  }
+}
 
 double gridError(const float* w, int64_t len, const UniformGrid& g) {
   double e = 0.0;
@@ -614,6 +668,14 @@ void quantizeTernary(const float* w, int64_t len, uint8_t* codes, BlockOut& out)
 }  // namespace
 
 namespace {
+// The error for weights of which one (at least) is NaN or ±Inf: the first one.
+Error nonFiniteError(const float* w, int64_t n) {
+  int64_t i = 0;
+  while (i < n && std::isfinite(w[i])) ++i;
+  return makeError("weight " + std::to_string(i) + " is " + std::to_string(i < n ? w[i] : 0.0f) +
+                   "; NaN/Inf weights cannot be quantized");
+}
+
 Result<QuantizedTensor> quantizeImpl(const float* w, int64_t rows, int64_t cols, const Spec& spec,
                                      ThreadPool* pool, std::vector<double>* mseHistory, bool fast) {
   if (Status st = validate(spec, rows, cols); !st) return st.error();
@@ -653,11 +715,7 @@ Result<QuantizedTensor> quantizeImpl(const float* w, int64_t rows, int64_t cols,
     pool->run(blocks, one);
   else
     for (int64_t b = 0; b < blocks; ++b) one(b);
-  if (nonFinite)
-    for (int64_t i = 0; i < n; ++i)
-      if (!std::isfinite(w[i]))
-        return makeError("weight " + std::to_string(i) + " is " + std::to_string(w[i]) +
-                         "; NaN/Inf weights cannot be quantized");
+  if (nonFinite) return nonFiniteError(w, n);
 
   q.packed = packBytes(std::move(codes), spec.bits, pool);
   for (const BlockOut& o : outs) {
@@ -798,21 +856,46 @@ void overChunks(int64_t n, ThreadPool* pool, const std::function<void(int64_t, i
     fn(0, n);
 }
 
-// Merges the chunks' parts (the order does not matter: sums of two parts in
-// either order are equal, and ties of |w| go to the lower index).
-struct Merged {
-  std::mutex mu;
-  Part all;
-  void add(const Part& p) {
-    std::lock_guard<std::mutex> lock(mu);
-    all.sig += p.sig;
-    all.noise += p.noise;
-    all.maxErr = std::max(all.maxErr, p.maxErr);
-    all.maxErrF = std::max(all.maxErrF, p.maxErrF);
-    all.mn = std::min(all.mn, p.mn);
-    all.mx = std::max(all.mx, p.mx);
-    if (p.amax > all.amax || (p.amax == all.amax && p.argmax < all.argmax))
-      all.amax = p.amax, all.argmax = p.argmax;
+// Adds a chunk's part to the parts before it (callers merge in chunk order: with
+// more than two parts the double sums depend on the order).
+void mergePart(Part& all, const Part& p) {
+  all.sig += p.sig;
+  all.noise += p.noise;
+  all.maxErr = std::max(all.maxErr, p.maxErr);
+  all.maxErrF = std::max(all.maxErrF, p.maxErrF);
+  all.mn = std::min(all.mn, p.mn);
+  all.mx = std::max(all.mx, p.mx);
+  if (p.amax > all.amax || (p.amax == all.amax && p.argmax < all.argmax))
+    all.amax = p.amax, all.argmax = p.argmax;
+}
+
+// The chunks the error statistics are summed over. They depend on the tensor's
+// shape and spec only, not on the pool, and their parts are merged in chunk
+// order, so the numbers are the same on any number of threads: about kChunk
+// values each, whole blocks when a block is a multiple of 8 values (then each
+// chunk's codes fill whole bytes, and quantizeInto packs them on its own), else
+// runs of a multiple of 8 values (the last one excepted).
+struct StatChunks {
+  static constexpr int64_t kChunk = 65536;
+  int64_t n = 0, size = 1, count = 0;  // chunk c: [c·size, min(n, (c + 1)·size))
+  StatChunks(const Spec& s, int64_t rows, int64_t cols) : n(rows * cols) {
+    const int64_t blocks = blockCount(s, rows, cols), per = blocks > 0 ? n / blocks : n;
+    size = blocks > 1 && per % 8 == 0 ? std::max<int64_t>(1, kChunk / per) * per : kChunk;
+    count = n > 0 ? (n + size - 1) / size : 0;
+  }
+  // fn(begin, end) for every chunk (in parallel on pool), merged in order; first =
+  // the first value (the start of the ranges).
+  Part run(ThreadPool* pool, float first, const std::function<Part(int64_t, int64_t)>& fn) const {
+    std::vector<Part> parts(static_cast<size_t>(count));
+    auto one = [&](int64_t c) { parts[size_t(c)] = fn(c * size, std::min(n, (c + 1) * size)); };
+    if (pool != nullptr && count > 1)
+      pool->run(count, one);
+    else
+      for (int64_t c = 0; c < count; ++c) one(c);
+    Part all;
+    all.mn = all.mx = first;
+    for (const Part& p : parts) mergePart(all, p);
+    return all;
   }
 };
 
@@ -903,10 +986,8 @@ ErrorStats dequantizeInPlace(float* w, const QuantizedTensor& q, ThreadPool* poo
 }
 
 ErrorStats dequantizeInto(const float* w, const QuantizedTensor& q, float* out, ThreadPool* pool) {
-  const int64_t n = q.numel();
-  Merged merged;
-  merged.all.mn = merged.all.mx = n > 0 ? w[0] : 0.0f;
-  overChunks(n, pool, [&](int64_t b, int64_t e) {
+  const StatChunks chunks(q.spec, q.rows, q.cols);
+  const Part all = chunks.run(pool, q.numel() > 0 ? w[0] : 0.0f, [&](int64_t b, int64_t e) {
     constexpr int64_t kPiece = 4096;  // a multiple of Lanes::kLanes, in L1
     float y[kPiece];
     std::vector<float> table;
@@ -923,22 +1004,107 @@ ErrorStats dequantizeInto(const float* w, const QuantizedTensor& q, float* out, 
       lanes.add(w + i, piece, i, len);
       if (inPlace) std::copy(y, y + len, out + i);
     }
-    merged.add(lanes.finish());
+    return lanes.finish();
   });
-  return finishStats(q, merged.all);
+  return finishStats(q, all);
+}
+
+Result<QuantizedTensor> quantizeInto(const float* w, int64_t rows, int64_t cols, const Spec& spec,
+                                     float* out, ErrorStats& stats, ThreadPool* pool) {
+  if (Status st = validate(spec, rows, cols); !st) return st.error();
+  const int64_t n = rows * cols, blocks = blockCount(spec, rows, cols), per = n / blocks;
+  if (spec.method != Method::Uniform || spec.clip != Clip::None || n == 0 ||
+      (blocks > 1 && per % 8 != 0)) {  // the two passes
+    auto q = quantize(w, rows, cols, spec, pool);
+    if (q) stats = dequantizeInto(w, *q, out, pool);
+    return q;
+  }
+  const StatChunks chunks(spec, rows, cols);
+  QuantizedTensor q;
+  q.spec = spec;
+  q.rows = rows;
+  q.cols = cols;
+  q.scales.assign(size_t(blocks), 0.0f);
+  if (!spec.symmetric) q.zeros.assign(size_t(blocks), 0);
+  q.packed.assign(size_t((n * spec.bits + 7) / 8), 0);
+  UniformGrid tensorGrid{};
+  if (blocks == 1) {  // the whole tensor's range first, a pass in chunks; then its grid
+    std::vector<float> mn(size_t(chunks.count)), mx(size_t(chunks.count));
+    std::vector<char> finite(size_t(chunks.count));
+    auto range = [&](int64_t c) {
+      const int64_t b = c * chunks.size, len = std::min(n, b + chunks.size) - b;
+      finite[size_t(c)] = allFinite(w + b, len);
+      if (!finite[size_t(c)]) return;
+#if defined(__AVX2__)
+      minMaxAvx2(w + b, len, &mn[size_t(c)], &mx[size_t(c)]);
+#else
+      const auto [lo, hi] = std::minmax_element(w + b, w + b + len);
+      mn[size_t(c)] = *lo, mx[size_t(c)] = *hi;
+#endif
+    };
+    if (pool != nullptr && chunks.count > 1)
+      pool->run(chunks.count, range);
+    else
+      for (int64_t c = 0; c < chunks.count; ++c) range(c);
+    if (std::find(finite.begin(), finite.end(), 0) != finite.end()) return nonFiniteError(w, n);
+    const float lo = *std::min_element(mn.begin(), mn.end()),
+                hi = *std::max_element(mx.begin(), mx.end());
+    // uniformGridFor's grid(1.0) for this range
+    tensorGrid = spec.symmetric ? symmetricGrid(std::max(-lo, hi), spec.bits)
+                                : affineGrid(lo, hi, spec.bits);
+    q.scales[0] = tensorGrid.scale;
+    if (!spec.symmetric) q.zeros[0] = uint8_t(tensorGrid.zero);
+  }
+  std::atomic<bool> nonFinite{false};
+  const bool inPlace = out == w;
+  // A chunk in pieces in L1: a block's grid when the block starts (chunks hold
+  // whole blocks), its codes and values, the codes packed, the statistics.
+  const Part all = chunks.run(pool, w[0], [&](int64_t c0, int64_t c1) {
+    constexpr int64_t kPiece = 4096;  // a multiple of Lanes::kLanes and of 8 codes
+    alignas(32) uint8_t codeBuf[kPiece];
+    alignas(32) float y[kPiece];
+    Lanes lanes(w[c0]);
+    UniformGrid g = tensorGrid;
+    int64_t gridBlock = blocks == 1 ? 0 : -1;
+    for (int64_t i = c0; i < c1; i += kPiece) {
+      const int64_t len = std::min(kPiece, c1 - i);
+      float* values = inPlace ? y : out + i;
+      uint8_t* codes = spec.bits == 8 ? q.packed.data() + i : codeBuf;
+      for (int64_t k = 0; k < len;) {
+        const int64_t b = (i + k) / per, end = std::min(len, (b + 1) * per - i);
+        if (b != gridBlock) {  // read before any of the block is written (in place)
+          const float* x = w + b * per;
+          if (!allFinite(x, per)) {
+            nonFinite = true;
+            return lanes.finish();
+          }
+          g = uniformGridFor(x, per, spec, true);
+          q.scales[size_t(b)] = g.scale;
+          if (!spec.symmetric) q.zeros[size_t(b)] = uint8_t(g.zero);
+          gridBlock = b;
+        }
+        codesAndValues(w + i + k, end - k, g, codes + k, values + k);
+        k = end;
+      }
+      packPiece(codes, len, spec.bits, q.packed.data(), i);
+      lanes.add(w + i, values, i, len);
+      if (inPlace) std::copy(y, y + len, out + i);
+    }
+    return lanes.finish();
+  });
+  if (nonFinite) return nonFiniteError(w, n);
+  stats = finishStats(q, all);
+  return q;
 }
 
 ErrorStats errorStats(const float* w, const QuantizedTensor& q, const std::vector<float>& r,
                       int bins, ThreadPool* pool) {
   const int64_t n = q.numel();
-  Merged merged;
-  merged.all.mn = merged.all.mx = n > 0 ? w[0] : 0.0f;
-  overChunks(n, pool, [&](int64_t b, int64_t e) {
+  const Part all = StatChunks(q.spec, q.rows, q.cols).run(pool, n > 0 ? w[0] : 0.0f, [&](int64_t b, int64_t e) {
     Lanes lanes(w[b]);
     lanes.add(w + b, r.data() + b, b, e - b);
-    merged.add(lanes.finish());
+    return lanes.finish();
   });
-  const Part& all = merged.all;
   ErrorStats st = finishStats(q, all);
   std::mutex mu;
   auto over = [&](const std::function<void(int64_t, int64_t)>& fn) { overChunks(n, pool, fn); };

@@ -61,4 +61,13 @@ ErrorStats dequantizeInPlace(float* w, const QuantizedTensor& q, ThreadPool* poo
 ErrorStats dequantizeInto(const float* w, const QuantizedTensor& q, float* out,
                           ThreadPool* pool = nullptr);
 
+// quantize() and dequantizeInto(w, q, out, pool) in one pass over w: the same
+// tensor, the same values in out and the same statistics, bit for bit. Uniform
+// formats without clipping, per tensor or in blocks of a multiple of 8 values,
+// take the one pass (the grid of a block, its codes, values and statistics while
+// it is in L1); the others the two calls. On an error (an invalid spec, NaN/Inf
+// weights) out may be partly written — with out == w, w too.
+Result<QuantizedTensor> quantizeInto(const float* w, int64_t rows, int64_t cols, const Spec& spec,
+                                     float* out, ErrorStats& stats, ThreadPool* pool = nullptr);
+
 }  // namespace attn::quant

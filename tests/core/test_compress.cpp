@@ -185,7 +185,7 @@ class TestCompress : public QObject {
     // Size: the file is the codes and parameters, the unchanged tensors and the header.
     if (!prune) {
       int64_t codes = 0;
-      for (const auto& q : applied->codes) codes += q.storageBytes();
+      for (const auto& q : applied->codes) codes += q->storageBytes();
       const std::string bytes = test::readBytes(tmp / "c" / "model.safetensors");
       uint64_t header = 0;
       std::memcpy(&header, bytes.data(), 8);
@@ -785,7 +785,7 @@ class TestCompress : public QObject {
           QCOMPARE(got->quantized[k].name, want->quantized[k].name);
           QCOMPARE(got->quantized[k].stats.mse, want->quantized[k].stats.mse);
           QCOMPARE(got->quantized[k].stats.errors.counts, want->quantized[k].stats.errors.counts);
-          QCOMPARE(got->codes[k].storageBytes(), want->codes[k].storageBytes());
+          QCOMPARE(got->codes[k]->storageBytes(), want->codes[k]->storageBytes());
         }
         QCOMPARE(got->bytesAfter, want->bytesAfter);
         QCOMPARE(got->bytesBefore, want->bytesBefore);

@@ -5,6 +5,7 @@
 #include <QTest>
 #include <cfloat>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 
@@ -447,13 +448,30 @@ class TestQuant : public QObject {
       QCOMPARE(a->packed, b->packed);
       QCOMPARE(a->scales, b->scales);
       QCOMPARE(a->codebook, b->codebook);
-      // Error statistics in chunks: the same counts; sums within rounding.
+      // Error statistics in chunks: the same numbers (the chunks do not depend on
+      // the pool and are merged in order).
       const ErrorStats x = errorStats(w.data(), *a, 32), y = errorStats(w.data(), *a, 32, &pool);
       QCOMPARE(x.weights.counts, y.weights.counts);
       QCOMPARE(x.errors.counts, y.errors.counts);
       QCOMPARE(x.maxAbsError, y.maxAbsError);
       QCOMPARE(x.levels, y.levels);
-      QVERIFY(std::fabs(x.mse - y.mse) <= 1e-12 * x.mse);
+      QCOMPARE(x.mse, y.mse);
+    }
+    // Many chunks (per tensor: 65536 values each; per channel: whole rows), on one,
+    // two and five threads: bit for bit the same sums.
+    const auto many = randomWeights(301 * 1000, 3);
+    for (Granularity g : {Granularity::Tensor, Granularity::Channel}) {
+      Spec s;
+      s.bits = 4;
+      s.granularity = g;
+      auto q = quantize(many.data(), 301, 1000, s, &pool);
+      QVERIFY(q.ok());
+      ThreadPool five(5);
+      const ErrorStats one = errorStats(many.data(), *q, 0), two = errorStats(many.data(), *q, 0, &pool),
+                       fiveStats = errorStats(many.data(), *q, 0, &five);
+      QCOMPARE(one.mse, two.mse);
+      QCOMPARE(one.mse, fiveStats.mse);
+      QCOMPARE(one.sqnrDb, fiveStats.sqnrDb);
     }
     // Streams long enough to be packed in parallel chunks: the same bytes, for code
     // widths that fill bytes and that do not (301 · 384 codes: no multiple of the chunks).
@@ -468,22 +486,102 @@ class TestQuant : public QObject {
     }
   }
 
+  // quantizeInto (the workspace's re-quantizing) against quantize() then
+  // dequantizeInto: the same tensor, values bit for bit (memcmp: a −0 for a +0 would
+  // fail) and the same statistics — every method (the non-uniform ones and MSE
+  // clipping take the two passes), every width, per tensor in one and in several
+  // chunks (an odd count: a last chunk that ends inside a byte), per channel with rows
+  // of a multiple of 8 (one pass) and not (two passes), groups; into another buffer
+  // and in place; on one thread, two and five.
+  void quantizeIntoEqualsQuantizeThenDequantize() {
+    ThreadPool pool(2), five(5);
+    struct Shape {
+      int64_t rows, cols;
+    };
+    const Shape shapes[] = {{257, 259}, {96, 256}, {301, 384}, {7, 40}, {37, 41}};
+    for (const Shape& sh : shapes) {
+      const int64_t n = sh.rows * sh.cols;
+      const auto w = randomWeights(n, uint32_t(n));
+      for (const MethodTraits& t : kMethods)
+        for (int bits : {1, 2, 3, 4, 5, 8})
+          for (Granularity g : granularities(t))
+            for (bool symmetric : {true, false}) {
+              if ((!symmetric && t.method != Method::Uniform) || bits < t.minBits || bits > t.maxBits)
+                continue;
+              if (t.method == Method::KMeans && (bits > 3 || n > 40000)) continue;  // slow, nothing new
+              Spec s;
+              s.method = t.method;
+              s.bits = bits;
+              s.granularity = g;
+              s.symmetric = symmetric;
+              s.groupSize = 8;
+              if (g == Granularity::Group && sh.cols % 8 != 0) continue;
+              auto want = quantize(w.data(), sh.rows, sh.cols, s, &pool);
+              QVERIFY2(want.ok(), want.ok() ? "" : want.message().c_str());
+              std::vector<float> deq(static_cast<size_t>(n));
+              const ErrorStats wantStats = dequantizeInto(w.data(), *want, deq.data(), &pool);
+              for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool, &five})
+                for (bool inPlace : {false, true}) {
+                  std::vector<float> src = w, into(size_t(n), std::numeric_limits<float>::quiet_NaN());
+                  float* out = inPlace ? src.data() : into.data();
+                  ErrorStats st;
+                  auto got = quantizeInto(src.data(), sh.rows, sh.cols, s, out, st, p);
+                  const QString what = QString("%1x%2 %3 %4-bit g%5 sym %6 in place %7")
+                                           .arg(sh.rows).arg(sh.cols).arg(t.name).arg(bits)
+                                           .arg(int(g)).arg(symmetric).arg(inPlace);
+                  QVERIFY2(got.ok(), qPrintable(what));
+                  QVERIFY2(got->packed == want->packed, qPrintable(what));
+                  QVERIFY2(got->scales == want->scales, qPrintable(what));
+                  QVERIFY2(got->zeros == want->zeros, qPrintable(what));
+                  QVERIFY2(got->codebook == want->codebook, qPrintable(what));
+                  QVERIFY2(got->exponents == want->exponents, qPrintable(what));
+                  QVERIFY2(std::memcmp(out, deq.data(), size_t(n) * sizeof(float)) == 0, qPrintable(what));
+                  if (!inPlace) QVERIFY(src == w);
+                  QVERIFY2(st.mse == wantStats.mse, qPrintable(what));
+                  QVERIFY2(st.sqnrDb == wantStats.sqnrDb, qPrintable(what));
+                  QVERIFY2(st.maxAbsError == wantStats.maxAbsError, qPrintable(what));
+                  QVERIFY2(st.levels == wantStats.levels, qPrintable(what));
+                  QCOMPARE(st.bytesAfter, wantStats.bytesAfter);
+                }
+            }
+    }
+    // NaN / ±Inf: the error quantize() gives (the first bad weight), per tensor in
+    // the second chunk and per channel in a later row, in place and not.
+    for (const Shape& sh : {Shape{257, 259}, Shape{96, 256}})
+      for (Granularity g : {Granularity::Tensor, Granularity::Channel})
+        for (bool inPlace : {false, true}) {
+          std::vector<float> v = randomWeights(sh.rows * sh.cols, 2);
+          v[size_t(sh.rows * sh.cols - 300)] = -INFINITY;
+          v[size_t(sh.rows * sh.cols - 301)] = NAN;
+          Spec s;
+          s.granularity = g;
+          std::vector<float> into(v.size());
+          ErrorStats st;
+          auto r = quantizeInto(v.data(), sh.rows, sh.cols, s, inPlace ? v.data() : into.data(), st,
+                                &pool);
+          QVERIFY(!r.ok());
+          const QString want = "weight " + QString::number(sh.rows * sh.cols - 301) + " is nan";
+          QVERIFY2(QString::fromStdString(r.message()).contains(want), r.message().c_str());
+        }
+  }
+
   // The one-pass path the compression workspace uses: the same values as
   // dequantize() and the same numbers as errorStats, bit for bit — for every
   // method (uniform symmetric and affine), bit widths that do and do not fill bytes, on one thread and on the pool
   // (chunks of a size that is no multiple of the 4096-value pieces or the 8 lanes;
-  // five threads: chunks that start inside a byte of 2- and 4-bit codes).
+  // rows of 37 per channel: chunks of whole rows, 1771 · 37 values, so the second
+  // starts at an odd code, inside a byte of 2- and 4-bit codes).
   void dequantizeInPlaceEqualsDequantizeAndStats() {
     ThreadPool pool(2), five(5);
-    const int64_t rows = 301, cols = 384;  // 115584 values: over the pool's 65536
-    QVERIFY(rows * cols * 2 / 5 % 2 == 1);  // the second chunk starts at an odd code
-    const auto w = randomWeights(rows * cols, 9);
+    for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{301, 384}, {1801, 37}}) {
+    const auto w = randomWeights(rows * cols, 9);  // both over one chunk's 65536 values
     for (const MethodTraits& t : kMethods)
       for (int bits : {1, 2, 3, 4, 5, 6, 7, 8})
         for (Granularity g : granularities(t))
         for (bool symmetric : {true, false}) {
           if ((!symmetric && t.method != Method::Uniform) || bits < t.minBits || bits > t.maxBits)
             continue;
+          if (g == Granularity::Group && cols % 128 != 0) continue;
           Spec s;
           s.method = t.method;
           s.bits = bits;
@@ -519,6 +617,7 @@ class TestQuant : public QObject {
           }
           QVERIFY(want.mse > 0.0);
         }
+    }
   }
 };
 
