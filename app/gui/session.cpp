@@ -893,9 +893,10 @@ void Session::startWorkspace() {
         ForwardOptions o = quant::withAttentionQuant(fo, r->plan.quant.attention);
         if (r->plan.prune.attention.active())
           o = sparse::withAttentionSparsity(std::move(o), r->plan.prune.attention, &r->counts, H);
-        o.captureHidden = true;  // what the next change resumes from
+        o.captureHidden = o.captureFfnInputs = true;  // what the next change resumes from
         // With the same attention settings, the layers before the first one whose
-        // weights changed are the previous run's: resume there.
+        // weights changed are the previous run's: resume there — at its feed-forward
+        // block when its attention weights are the previous run's too.
         std::string attentionKey;
         {
           compress::CompressionPlan a;
@@ -909,14 +910,19 @@ void Session::startWorkspace() {
                                previous->counts.size() == r->counts.size();
         const int from =
             resumable ? firstChangedLayer(previous->applied->model->weights, m.weights) : 0;
+        const bool atFfn = resumable && !previous->forward.ffnInputs.empty() &&
+                           sameAttentionBlock(previous->applied->model->weights, m.weights, from);
         if (from >= m.config.layers) {  // no weight changed: the previous run as it is
           r->forward = previous->forward;
           r->counts = previous->counts;
         } else {
-          if (from > 0) {
+          if (from > 0 || atFfn) {
             o.resume = &previous->forward;
             o.resumeLayer = from;
-            std::copy(previous->counts.begin(), previous->counts.begin() + ptrdiff_t(from) * H,
+            o.resumeAtFfn = atFfn;
+            // The attention counts of the layers taken over (with their attention).
+            std::copy(previous->counts.begin(),
+                      previous->counts.begin() + ptrdiff_t(from + (atFfn ? 1 : 0)) * H,
                       r->counts.begin());
           }
           auto got = forward(m.config, m.weights, cache.ids, {}, o);
@@ -924,6 +930,7 @@ void Session::startWorkspace() {
           r->forward = std::move(*got);
         }
         r->resumedAt = from;
+        r->resumedAtFfn = atFfn && from < m.config.layers;
         cache.lastAttentionKey = attentionKey;
         // The one-sentence evaluation, from the runs above (no second forward pass).
         compress::Evaluation& e = r->eval;

@@ -137,8 +137,10 @@ struct WorkspaceResult {
   double computeMs = 0.0;                          // worker time for this result
   // The first layer the forward pass computed: 0 = all of them; k > 0 = layers
   // before k were taken over from the previous result (their weights and the
-  // attention settings unchanged; bit-identical to a full pass).
+  // attention settings unchanged; bit-identical to a full pass); with
+  // resumedAtFfn, layer k's attention block too (only its feed-forward changed).
   int resumedAt = 0;
+  bool resumedAtFfn = false;  // layer resumedAt's attention block was taken over too
   // For the Sparsity panel: its τ curve on the uncompressed run (the same object
   // until the text changes) and head importance when ranked.
   std::shared_ptr<const TauCurve> tauCurve;

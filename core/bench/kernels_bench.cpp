@@ -149,6 +149,29 @@ BENCHMARK(BM_ForwardBertBase)
     ->UseRealTime()
     ->MinTime(2.0);
 
+// The workspace's pass after a change to feed-forward matrices of every layer, at
+// seq 128 on 2 threads: the whole pass with what a resume needs captured (Arg 0)
+// against the pass resumed at layer 0's feed-forward block (1).
+void BM_ForwardBertBaseResumeAtFfn(benchmark::State& st) {
+  const Model& m = bertBase();
+  const std::vector<int32_t> ids = benchIds(128);
+  ThreadPool pool(2);
+  ForwardOptions opt;
+  opt.pool = &pool;
+  opt.captureHidden = opt.captureFfnInputs = true;
+  const ForwardResult before = forward(m.config, m.weights, ids, {}, opt).value();
+  if (st.range(0) == 1) {
+    opt.resume = &before;
+    opt.resumeLayer = 0;
+    opt.resumeAtFfn = true;
+  }
+  for (auto _ : st) {
+    auto r = forward(m.config, m.weights, ids, {}, opt);
+    benchmark::DoNotOptimize(r.ok());
+  }
+}
+BENCHMARK(BM_ForwardBertBaseResumeAtFfn)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+
 // The compression workspace's steps on BERT-base at seq 128, 2 threads (Arg):
 // 0 = apply int8 per-channel weights to every Linear (with error statistics and
 // histograms, as the explorer shows them), 1 = the same plus the forward pass and

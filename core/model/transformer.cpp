@@ -128,6 +128,7 @@ Result<ForwardResult> forward(const ModelConfig& c, const ModelWeights& w,
   if (opt.captureScores) r.scores.resize(r.attention.size());
   if (opt.captureContext) r.context.resize(static_cast<size_t>(L) * H * S * Dh);
   if (opt.captureHidden) r.hiddenStates.resize(static_cast<size_t>(L + 1) * S * D);
+  if (opt.captureFfnInputs) r.ffnInputs.resize(static_cast<size_t>(L) * S * D);
   auto saveHidden = [&](int index, const Mat& x) {
     if (opt.captureHidden)
       std::copy(x.data(), x.data() + x.size(),
@@ -136,31 +137,36 @@ Result<ForwardResult> forward(const ModelConfig& c, const ModelWeights& w,
 
   Mat x(S, D), tmp, q, k, v, qkv, ctx(S, D), attnOut, ffn;
   int first = 0;  // the first layer this pass computes
+  const bool atFfn = opt.resume != nullptr && opt.resumeAtFfn;  // layer `first` from its FFN
   if (opt.resume != nullptr) {
     const ForwardResult& from = *opt.resume;
     const int at = opt.resumeLayer;
-    if (at < 1 || at >= L)
-      return makeError("resume layer " + std::to_string(at) + " is outside 1.." +
-                       std::to_string(L - 1));
+    if (at < (atFfn ? 0 : 1) || at >= L)
+      return makeError("resume layer " + std::to_string(at) + " is outside " +
+                       (atFfn ? "0.." : "1..") + std::to_string(L - 1));
+    const size_t state = size_t(S) * D;
     if (from.layers != L || from.heads != H || from.seq != S || from.hidden != D ||
-        from.hiddenStates.size() != size_t(L + 1) * S * D ||
+        ((!atFfn || opt.captureHidden) && from.hiddenStates.size() != size_t(L + 1) * state) ||
+        ((atFfn || opt.captureFfnInputs) && from.ffnInputs.size() != size_t(L) * state) ||
         (opt.captureScores && from.scores.size() != r.scores.size()) ||
         (opt.captureContext && from.context.size() != r.context.size()))
       return makeError(
           "the result to resume from does not match this input or lacks what is asked for");
-    const size_t maps = size_t(at) * H;
+    const size_t maps = size_t(at + (atFfn ? 1 : 0)) * H;  // the layers taken over, as maps
     std::copy(from.attention.begin(), from.attention.begin() + maps * mapSize, r.attention.begin());
     if (opt.captureScores)
       std::copy(from.scores.begin(), from.scores.begin() + maps * mapSize, r.scores.begin());
     if (opt.captureContext)
       std::copy(from.context.begin(), from.context.begin() + maps * S * Dh, r.context.begin());
-    const size_t state = size_t(S) * D;
     if (opt.captureHidden)
       std::copy(from.hiddenStates.begin(), from.hiddenStates.begin() + (at + 1) * state,
                 r.hiddenStates.begin());
-    x = Eigen::Map<const Mat>(from.hiddenStates.data() + at * state, S, D);
+    if (opt.captureFfnInputs)
+      std::copy(from.ffnInputs.begin(), from.ffnInputs.begin() + (at + (atFfn ? 1 : 0)) * state,
+                r.ffnInputs.begin());
+    x = Eigen::Map<const Mat>((atFfn ? from.ffnInputs : from.hiddenStates).data() + at * state, S, D);
     first = at;
-    if (opt.progress) opt.progress(at, L);
+    if (opt.progress && at > 0) opt.progress(at, L);
   } else {  // Embeddings. x: [S, D]
     const ConstRowMap word = w.wordEmb.matrix(), position = w.posEmb.matrix();
     for (int i = 0; i < S; ++i) {
@@ -184,89 +190,97 @@ Result<ForwardResult> forward(const ModelConfig& c, const ModelWeights& w,
   for (int l = first; l < L; ++l) {
     if (isCancelled(opt.cancel)) return makeError("cancelled");
     const LayerWeights& lw = w.layers[l];
-    const Mat* attnIn = &x;
     Mat normed;
-    if (c.preLayerNorm()) {
-      layerNorm(lw.attnNorm, x, normed, c.layerNormEps, pool);
-      attnIn = &normed;
-    }
-    // q, k, v: [S, D] (views into qkv: [S, 3D] for GPT-2)
-    const float *qp, *kp, *vp;
-    Eigen::Index ld;
-    if (lw.fusedQkv()) {
-      linear(lw.qkv, *attnIn, qkv, pool);
-      qp = qkv.data();
-      kp = qkv.data() + D;
-      vp = qkv.data() + 2 * D;
-      ld = 3 * D;
-    } else {
-      linear(lw.q, *attnIn, q, pool);
-      linear(lw.k, *attnIn, k, pool);
-      linear(lw.v, *attnIn, v, pool);
-      qp = q.data();
-      kp = k.data();
-      vp = v.data();
-      ld = D;
-    }
-    using Strided = Eigen::Map<const Mat, 0, Eigen::OuterStride<>>;
-    const bool scaleQueries = c.arch == Architecture::DistilBert;
-    auto headTask = [&](int64_t h) {
-      if (isCancelled(opt.cancel)) return;
-      const Strided qh(qp + h * Dh, S, Dh, Eigen::OuterStride<>(ld));  // [S, Dh]
-      const Strided kh(kp + h * Dh, S, Dh, Eigen::OuterStride<>(ld));  // [S, Dh]
-      const Strided vh(vp + h * Dh, S, Dh, Eigen::OuterStride<>(ld));  // [S, Dh]
-      const size_t at = (static_cast<size_t>(l) * H + h) * mapSize;
-      MatMap p(r.attention.data() + at, S, S);  // [S, S]
-      if (scaleQueries)                         // DistilBERT scales q before q·kᵀ
-        p.noalias() = (qh * scale) * kh.transpose();
-      else {
-        p.noalias() = qh * kh.transpose();
-        p *= scale;
+    if (!(atFfn && l == first)) {  // the attention block (taken over when resuming at the FFN)
+      const Mat* attnIn = &x;
+      if (c.preLayerNorm()) {
+        layerNorm(lw.attnNorm, x, normed, c.layerNormEps, pool);
+        attnIn = &normed;
       }
-      if (opt.captureScores) std::copy(p.data(), p.data() + mapSize, r.scores.data() + at);
-      for (int i = 0; i < S; ++i) {
-        float* row = p.data() + static_cast<size_t>(i) * S;
-        const int visible = c.causal() ? i + 1 : S;
-        // As transformers adds its masks: a key that is padding or (causal) in the
-        // future gets finfo.min; one that is both gets min + min = −inf.
-        for (int j = 0; j < S && anyMasked; ++j) {  // (a branch per key: skipped when none is)
-          const bool future = j >= visible;
-          if (future && !keyOk[j])
-            row[j] = -std::numeric_limits<float>::infinity();
-          else if (future || !keyOk[j])
-            row[j] = lowest;
+      // q, k, v: [S, D] (views into qkv: [S, 3D] for GPT-2)
+      const float *qp, *kp, *vp;
+      Eigen::Index ld;
+      if (lw.fusedQkv()) {
+        linear(lw.qkv, *attnIn, qkv, pool);
+        qp = qkv.data();
+        kp = qkv.data() + D;
+        vp = qkv.data() + 2 * D;
+        ld = 3 * D;
+      } else {
+        linear(lw.q, *attnIn, q, pool);
+        linear(lw.k, *attnIn, k, pool);
+        linear(lw.v, *attnIn, v, pool);
+        qp = q.data();
+        kp = k.data();
+        vp = v.data();
+        ld = D;
+      }
+      using Strided = Eigen::Map<const Mat, 0, Eigen::OuterStride<>>;
+      const bool scaleQueries = c.arch == Architecture::DistilBert;
+      auto headTask = [&](int64_t h) {
+        if (isCancelled(opt.cancel)) return;
+        const Strided qh(qp + h * Dh, S, Dh, Eigen::OuterStride<>(ld));  // [S, Dh]
+        const Strided kh(kp + h * Dh, S, Dh, Eigen::OuterStride<>(ld));  // [S, Dh]
+        const Strided vh(vp + h * Dh, S, Dh, Eigen::OuterStride<>(ld));  // [S, Dh]
+        const size_t at = (static_cast<size_t>(l) * H + h) * mapSize;
+        MatMap p(r.attention.data() + at, S, S);  // [S, S]
+        if (scaleQueries)                         // DistilBERT scales q before q·kᵀ
+          p.noalias() = (qh * scale) * kh.transpose();
+        else {
+          p.noalias() = qh * kh.transpose();
+          p *= scale;
         }
-        Eigen::Map<Eigen::ArrayXf> a(row, S);
-        // Fully masked rows stay finite and come out uniform, as in transformers.
-        a -= a.maxCoeff();
-        expShiftedRow(row, S);  // masked keys exactly 0
-        a /= a.sum();
-      }
-      if (opt.attentionTransform) opt.attentionTransform(l, int(h), p.data(), S);
-      // ctx[:, h] = P · V_h  [S, Dh]
-      ctx.middleCols(h * Dh, Dh).noalias() = p * vh;
-      if (opt.captureContext) {
-        float* dst = r.context.data() + (static_cast<size_t>(l) * H + h) * S * Dh;
-        Eigen::Map<Mat>(dst, S, Dh) = ctx.middleCols(h * Dh, Dh);
-      }
-    };
-    if (pool != nullptr)
-      pool->run(H, headTask);
-    else
-      for (int h = 0; h < H; ++h) headTask(h);
-    if (isCancelled(opt.cancel)) return makeError("cancelled");
+        if (opt.captureScores) std::copy(p.data(), p.data() + mapSize, r.scores.data() + at);
+        for (int i = 0; i < S; ++i) {
+          float* row = p.data() + static_cast<size_t>(i) * S;
+          const int visible = c.causal() ? i + 1 : S;
+          // As transformers adds its masks: a key that is padding or (causal) in the
+          // future gets finfo.min; one that is both gets min + min = −inf.
+          for (int j = 0; j < S && anyMasked; ++j) {  // (a branch per key: skipped when none is)
+            const bool future = j >= visible;
+            if (future && !keyOk[j])
+              row[j] = -std::numeric_limits<float>::infinity();
+            else if (future || !keyOk[j])
+              row[j] = lowest;
+          }
+          Eigen::Map<Eigen::ArrayXf> a(row, S);
+          // Fully masked rows stay finite and come out uniform, as in transformers.
+          a -= a.maxCoeff();
+          expShiftedRow(row, S);  // masked keys exactly 0
+          a /= a.sum();
+        }
+        if (opt.attentionTransform) opt.attentionTransform(l, int(h), p.data(), S);
+        // ctx[:, h] = P · V_h  [S, Dh]
+        ctx.middleCols(h * Dh, Dh).noalias() = p * vh;
+        if (opt.captureContext) {
+          float* dst = r.context.data() + (static_cast<size_t>(l) * H + h) * S * Dh;
+          Eigen::Map<Mat>(dst, S, Dh) = ctx.middleCols(h * Dh, Dh);
+        }
+      };
+      if (pool != nullptr)
+        pool->run(H, headTask);
+      else
+        for (int h = 0; h < H; ++h) headTask(h);
+      if (isCancelled(opt.cancel)) return makeError("cancelled");
 
-    linear(lw.o, ctx, attnOut, pool);  // [S, D]
+      linear(lw.o, ctx, attnOut, pool);  // [S, D]
+      if (c.preLayerNorm()) {
+        x += attnOut;
+      } else {
+        attnOut += x;
+        layerNorm(lw.attnNorm, attnOut, x, c.layerNormEps, pool);
+      }
+      if (opt.captureFfnInputs)
+        std::copy(x.data(), x.data() + x.size(), r.ffnInputs.data() + size_t(l) * S * D);
+    }
+    // The feed-forward block, from x.
     if (c.preLayerNorm()) {
-      x += attnOut;
       layerNorm(lw.ffnNorm, x, normed, c.layerNormEps, pool);
       linear(lw.ffnIn, normed, ffn, pool);  // [S, F]
       activate(ffn, c.activation, pool);
       linear(lw.ffnOut, ffn, tmp, pool);  // [S, D]
       x += tmp;
     } else {
-      attnOut += x;
-      layerNorm(lw.attnNorm, attnOut, x, c.layerNormEps, pool);
       linear(lw.ffnIn, x, ffn, pool);
       activate(ffn, c.activation, pool);
       linear(lw.ffnOut, ffn, tmp, pool);

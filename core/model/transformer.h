@@ -21,6 +21,7 @@ struct ForwardOptions {
   bool captureScores = false;   // scaled pre-softmax scores, before masking
   bool captureContext = false;  // per-head context vectors P·V
   bool captureHidden = false;   // hidden states as Hugging Face returns them
+  bool captureFfnInputs = false;  // the state entering each layer's feed-forward block
   ThreadPool* pool = nullptr;   // nullptr: run on the calling thread only
   const CancelToken* cancel = nullptr;
   std::function<void(int layersDone, int layers)> progress;
@@ -38,6 +39,13 @@ struct ForwardOptions {
   // run used; what changed (a weight of layer resumeLayer or later) is recomputed.
   const ForwardResult* resume = nullptr;
   int resumeLayer = 0;
+  // With resume: layer resumeLayer's attention block is taken over too (its maps,
+  // and scores / context when asked for), and the pass starts at that layer's
+  // feed-forward block (resumeLayer 0 … L−1) from the state `resume` captured
+  // there (captureFfnInputs). The same result as the full pass when, in addition,
+  // that layer's attention weights (q, k, v, o and the norm of its block) and its
+  // attention transform are the ones that run used.
+  bool resumeAtFfn = false;
 };
 
 // Float buffers of a forward result, aligned as Eigen aligns its own: Eigen's vectorised
@@ -53,6 +61,9 @@ struct ForwardResult {
   // [L+1, S, D] when captured. BERT-likes: [LN(embeddings), layer 1 … L];
   // GPT-2: [embeddings, block 1 … L−1, ln_f(block L)].
   FloatBuffer hiddenStates;
+  // [L, S, D] when captured: what enters each layer's feed-forward block (the
+  // residual stream after the attention block; post-LN: after its LayerNorm).
+  FloatBuffer ffnInputs;
   FloatBuffer lastHidden;  // [S, D] final output, always kept
 
   const float* attentionMap(int layer, int head) const {  // [S, S]

@@ -304,22 +304,29 @@ int64_t countParameters(const Checkpoint& ck) {
   return n;
 }
 
+namespace {
+bool same(const Tensor& a, const Tensor& b) { return a.raw() == b.raw() && a.shape() == b.shape(); }
+bool sameNorm(const Norm& a, const Norm& b) { return same(a.gamma, b.gamma) && same(a.beta, b.beta); }
+bool sameLinear(const Linear& a, const Linear& b) { return same(a.w, b.w) && same(a.b, b.b); }
+}  // namespace
+
+bool sameAttentionBlock(const ModelWeights& before, const ModelWeights& after, int layer) {
+  if (layer < 0 || size_t(layer) >= before.layers.size() || size_t(layer) >= after.layers.size())
+    return false;
+  const LayerWeights &a = before.layers[size_t(layer)], &b = after.layers[size_t(layer)];
+  return sameLinear(a.q, b.q) && sameLinear(a.k, b.k) && sameLinear(a.v, b.v) &&
+         sameLinear(a.qkv, b.qkv) && sameLinear(a.o, b.o) && sameNorm(a.attnNorm, b.attnNorm);
+}
+
 int firstChangedLayer(const ModelWeights& before, const ModelWeights& after) {
-  auto same = [](const Tensor& a, const Tensor& b) { return a.raw() == b.raw() && a.shape() == b.shape(); };
-  auto sameNorm = [&](const Norm& a, const Norm& b) {
-    return same(a.gamma, b.gamma) && same(a.beta, b.beta);
-  };
-  auto sameLinear = [&](const Linear& a, const Linear& b) { return same(a.w, b.w) && same(a.b, b.b); };
   if (before.layers.size() != after.layers.size() || !same(before.wordEmb, after.wordEmb) ||
       !same(before.posEmb, after.posEmb) || !same(before.typeEmb, after.typeEmb) ||
       !sameNorm(before.embNorm, after.embNorm) || !sameNorm(before.finalNorm, after.finalNorm))
     return 0;
   for (size_t l = 0; l < after.layers.size(); ++l) {
     const LayerWeights &a = before.layers[l], &b = after.layers[l];
-    if (!sameLinear(a.q, b.q) || !sameLinear(a.k, b.k) || !sameLinear(a.v, b.v) ||
-        !sameLinear(a.qkv, b.qkv) || !sameLinear(a.o, b.o) || !sameLinear(a.ffnIn, b.ffnIn) ||
-        !sameLinear(a.ffnOut, b.ffnOut) || !sameNorm(a.attnNorm, b.attnNorm) ||
-        !sameNorm(a.ffnNorm, b.ffnNorm))
+    if (!sameAttentionBlock(before, after, int(l)) || !sameLinear(a.ffnIn, b.ffnIn) ||
+        !sameLinear(a.ffnOut, b.ffnOut) || !sameNorm(a.ffnNorm, b.ffnNorm))
       return int(l);
   }
   return int(after.layers.size());

@@ -80,6 +80,12 @@ int weightLayer(const ModelWeights& weights, const Tensor* tensor);
 // resuming a forward pass (ForwardOptions::resume): 0 when an embedding or the
 // final norm differs, layers when nothing does. Weights of different shapes: 0.
 int firstChangedLayer(const ModelWeights& before, const ModelWeights& after);
+// Whether layer `layer`'s attention block — q, k, v (GPT-2's c_attn), o and the
+// LayerNorm of that block (BERT-likes: after it; GPT-2: ln_1 before it) — has the
+// very tensors of `before` (by address, as above): when its first changed layer
+// differs only in the feed-forward block, a forward pass can resume at that block
+// (ForwardOptions::resumeAtFfn). False for a layer either side lacks.
+bool sameAttentionBlock(const ModelWeights& before, const ModelWeights& after, int layer);
 
 // Parameter count of a checkpoint: every tensor but non-parameter buffers
 // (GPT-2 attn.bias / masked_bias, position_ids), tied copies counted once.

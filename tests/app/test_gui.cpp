@@ -1569,6 +1569,29 @@ class TestGui : public QObject {
     QVERIFY(resumed->forward.lastHidden == wholeRun->lastHidden);
     QCOMPARE(resumed->eval.klMean, fidelity(*ref2, *wholeRun).klMean);
     QVERIFY(resumed->eval.klMean != moved->eval.klMean);
+    QVERIFY(!resumed->resumedAtFfn);
+    // Feed-forward matrices only — of one layer, then of every layer: the pass
+    // resumes at that layer's (layer 0's) feed-forward block, and equals a full pass.
+    compress::CompressionPlan ffnOne = one;
+    QVERIFY(quant::applyPlanText("layer " + std::to_string(L - 1) + " ffn_in=uniform:3:channel", ffnOne.quant).ok());
+    compress::CompressionPlan ffnAll = ffnOne;
+    QVERIFY(quant::applyPlanText("ffn_out=uniform:5:channel", ffnAll.quant).ok());  // was 4-bit
+    for (const auto& [step, expectLayer] : {std::pair{ffnOne, L - 1}, std::pair{ffnAll, 0}}) {
+      w.applyPlanAsStep(step, "ffn");
+      QTRY_VERIFY_WITH_TIMEOUT(w.workspaceResult() &&
+                                   compress::planJson(w.workspaceResult()->plan) == compress::planJson(step),
+                               kLoadTimeoutMs);
+      const auto got = w.workspaceResult();
+      QCOMPARE(got->resumedAt, expectLayer);
+      QVERIFY(got->resumedAtFfn);
+      auto plain = compress::applyPlan(*student, step);
+      QVERIFY(plain.ok());
+      auto plainRun = forward(plain->model->config, plain->model->weights, ids2, {}, compress::forwardOptions(step));
+      QVERIFY(plainRun.ok());
+      QVERIFY(got->forward.attention == plainRun->attention);
+      QVERIFY(got->forward.lastHidden == plainRun->lastHidden);
+      QCOMPARE(got->eval.klMean, fidelity(*ref2, *plainRun).klMean);
+    }
   }
 
   // A 2-parameter sweep in the background: its points equal single runs of the

@@ -206,21 +206,30 @@ class TestForward : public QObject {
   // layer k's weights, equals the full pass on the changed model bit for bit:
   // post-LN BERT, DistilBERT and pre-LN GPT-2 (where the last block adds ln_f),
   // with scores, context and hidden states captured, attention sparsity on
-  // (a transform that changes later layers' inputs) and on two threads.
+  // (a transform that changes later layers' inputs) and on two threads. After a
+  // change to a feed-forward matrix only, also resuming at that layer's
+  // feed-forward block (resumeAtFfn; layer 0 included).
   void resumeEqualsTheFullPass_data() {
     QTest::addColumn<QString>("model");
     QTest::addColumn<int>("layer");
     QTest::addColumn<int>("target");
-    QTest::newRow("bert layer 1 ffn_in") << "bert_mlm_f16" << 1 << int(Target::FfnIn);
-    QTest::newRow("bert layer 2 q") << "bert_mlm_f16" << 2 << int(Target::Q);
-    QTest::newRow("distilbert layer 1 o") << "distilbert_tiny" << 1 << int(Target::O);
-    QTest::newRow("gpt2 layer 1 k (fused c_attn)") << "gpt2_bf16" << 1 << int(Target::K);
-    QTest::newRow("gpt2 last layer ffn_out") << "gpt2_bf16" << 2 << int(Target::FfnOut);
+    QTest::addColumn<bool>("atFfn");
+    QTest::newRow("bert layer 1 ffn_in") << "bert_mlm_f16" << 1 << int(Target::FfnIn) << false;
+    QTest::newRow("bert layer 2 q") << "bert_mlm_f16" << 2 << int(Target::Q) << false;
+    QTest::newRow("distilbert layer 1 o") << "distilbert_tiny" << 1 << int(Target::O) << false;
+    QTest::newRow("gpt2 layer 1 k (fused c_attn)") << "gpt2_bf16" << 1 << int(Target::K) << false;
+    QTest::newRow("gpt2 last layer ffn_out") << "gpt2_bf16" << 2 << int(Target::FfnOut) << false;
+    QTest::newRow("bert layer 0 ffn_in, at the FFN") << "bert_mlm_f16" << 0 << int(Target::FfnIn) << true;
+    QTest::newRow("bert layer 1 ffn_out, at the FFN") << "bert_mlm_f16" << 1 << int(Target::FfnOut) << true;
+    QTest::newRow("distilbert layer 0 ffn_out, at the FFN") << "distilbert_tiny" << 0 << int(Target::FfnOut) << true;
+    QTest::newRow("gpt2 layer 0 ffn_in, at the FFN") << "gpt2_bf16" << 0 << int(Target::FfnIn) << true;
+    QTest::newRow("gpt2 last layer ffn_out, at the FFN") << "gpt2_bf16" << 2 << int(Target::FfnOut) << true;
   }
   void resumeEqualsTheFullPass() {
     QFETCH(QString, model);
     QFETCH(int, layer);
     QFETCH(int, target);
+    QFETCH(bool, atFfn);
     auto m = loadModel(modelPath(model));
     QVERIFY2(m.ok(), m.ok() ? "" : m.message().c_str());
     std::vector<int32_t> ids(12);
@@ -228,7 +237,7 @@ class TestForward : public QObject {
     ThreadPool pool(2);
     ForwardOptions o;
     o.pool = &pool;
-    o.captureScores = o.captureContext = o.captureHidden = true;
+    o.captureScores = o.captureContext = o.captureHidden = o.captureFfnInputs = true;
     sparse::AttentionPlan plan;
     plan.all.kind = sparse::AttentionRule::Kind::Threshold;
     plan.all.tau = 0.05;
@@ -247,22 +256,46 @@ class TestForward : public QObject {
         }).ok());
     QCOMPARE(firstChangedLayer((*m)->weights, changed->weights), layer);
     QCOMPARE(firstChangedLayer((*m)->weights, (*m)->weights), (*m)->config.layers);
+    const bool ffnTarget = target == int(Target::FfnIn) || target == int(Target::FfnOut);
+    QCOMPARE(sameAttentionBlock((*m)->weights, changed->weights, layer), ffnTarget);
+    if (layer + 1 < (*m)->config.layers) QVERIFY(sameAttentionBlock((*m)->weights, changed->weights, layer + 1));
+    QVERIFY(!sameAttentionBlock((*m)->weights, changed->weights, (*m)->config.layers));
     auto full = forward(changed->config, changed->weights, ids, {}, o);
     ForwardOptions r = o;
     r.resume = &*before;
     r.resumeLayer = layer;
+    r.resumeAtFfn = atFfn;
     auto resumed = forward(changed->config, changed->weights, ids, {}, r);
-    QVERIFY(full.ok() && resumed.ok());
+    QVERIFY(full.ok());
+    QVERIFY2(resumed.ok(), resumed.ok() ? "" : resumed.message().c_str());
     QVERIFY(full->attention == resumed->attention);
     QVERIFY(full->scores == resumed->scores);
     QVERIFY(full->context == resumed->context);
     QVERIFY(full->hiddenStates == resumed->hiddenStates);
+    QVERIFY(full->ffnInputs == resumed->ffnInputs);
     QVERIFY(full->lastHidden == resumed->lastHidden);
     QVERIFY(full->lastHidden != before->lastHidden);  // the change reached the output
     // What cannot be resumed is an error, not a wrong result.
     ForwardOptions bad = r;
     bad.resumeLayer = (*m)->config.layers;
     QVERIFY(!forward(changed->config, changed->weights, ids, {}, bad).ok());
+    bad.resumeLayer = -1;
+    QVERIFY(!forward(changed->config, changed->weights, ids, {}, bad).ok());
+    if (atFfn) {  // from a run that did not keep the feed-forward inputs
+      ForwardOptions hiddenOnly = o;
+      hiddenOnly.captureFfnInputs = false;
+      auto noFfn = forward((*m)->config, (*m)->weights, ids, {}, hiddenOnly);
+      QVERIFY(noFfn.ok());
+      bad = r;
+      bad.resume = &*noFfn;
+      auto e = forward(changed->config, changed->weights, ids, {}, bad);
+      QVERIFY(!e.ok());
+      QVERIFY(e.message().find("resume") != std::string::npos);
+    } else {  // layer 0 resumes only at its feed-forward block
+      bad = r;
+      bad.resumeLayer = 0;
+      QVERIFY(!forward(changed->config, changed->weights, ids, {}, bad).ok());
+    }
     ForwardOptions plain;
     auto noHidden = forward((*m)->config, (*m)->weights, ids, {}, plain);
     QVERIFY(noHidden.ok());
