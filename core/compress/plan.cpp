@@ -376,7 +376,7 @@ Result<AppliedPlan> reapplyPlan(const Model& base, const AppliedPlan& previous,
           }
           src.values = wm.stored != nullptr ? std::vector<float>(wm.stored, wm.stored + wm.rows * wm.cols)
                                             : std::move(v);
-          if (mask != nullptr) sparse::applyMask(src.values.data(), mask->mask);
+          if (mask != nullptr) sparse::applyMask(src.values.data(), mask->mask, pool);
           return Ok{};
         },
         /*store=*/false, /*values=*/true, /*borrow=*/true);

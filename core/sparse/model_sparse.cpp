@@ -135,7 +135,8 @@ Result<SparseModel> pruneModel(const Model& base, const ModelPrunePlan& plan,
         if (spec && spec->method == PruneMethod::Global) {
           mask = std::move(globalMasks[wm.name]);
         } else if (spec) {
-          auto r = pruneMask(v.data(), wm.rows, wm.cols, *spec, options.pool);
+          auto r = pruneMask(wm.stored != nullptr ? wm.stored : v.data(), wm.rows, wm.cols, *spec,
+                             options.pool);
           if (!r) return makeError(wm.name + ": " + r.message());
           mask = std::move(*r);
         } else {
@@ -152,7 +153,13 @@ Result<SparseModel> pruneModel(const Model& base, const ModelPrunePlan& plan,
                 for (int64_t j = 0; j < wm.cols; ++j) mask.set(r * wm.cols + j, false);
             }
           }
-        applyMask(v.data(), mask);
+        if (wm.stored != nullptr) {  // read where the model keeps it, masked into a new tensor
+          Tensor pruned = Tensor::uninitializedF32({wm.rows, wm.cols});
+          maskedCopy(wm.stored, mask, pruned.mutableF32(), options.pool);
+          *wm.replacement = std::move(pruned);
+        } else {
+          applyMask(v.data(), mask, options.pool);
+        }
         const int64_t zeros = mask.size() - mask.count();
         out.weights += mask.size();
         out.zeros += zeros;
@@ -163,7 +170,8 @@ Result<SparseModel> pruneModel(const Model& base, const ModelPrunePlan& plan,
         out.tensors.push_back({wm.name, wm.target, wm.layer, std::move(mask), {}});
         out.tensors.back().bytes = sparseBytes(out.tensors.back().mask);
         return Ok{};
-      });
+      },
+      /*store=*/true, /*values=*/true, /*borrow=*/true);
   if (!st) return st.error();
   for (int l = 0; l < c.layers; ++l)
     out.layerSparsity[size_t(l)] =

@@ -4,6 +4,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <numeric>
 
 #if defined(__AVX2__)
@@ -237,12 +238,21 @@ Bitmap nmMask(const float* w, int64_t rows, int64_t cols, int n, int m, ThreadPo
     rowsTask(0, rows);
   const int64_t total = rows * cols;
   std::vector<uint64_t> words(size_t((total + 63) / 64), 0);
-  for (int64_t g = 0; g < int64_t(keepBits.size()); ++g) {
-    const int64_t bit = g * m;
-    words[size_t(bit >> 6)] |= keepBits[size_t(g)] << (bit & 63);
-    if ((bit & 63) + m > 64)  // a group straddling two words
-      words[size_t((bit >> 6) + 1)] |= keepBits[size_t(g)] >> (64 - (bit & 63));
-  }
+  // The groups of words [k0, k1) into them: when m divides 64 no group straddles
+  // two words, so word ranges are independent (in parallel); otherwise in order.
+  auto wordsTask = [&](int64_t k0, int64_t k1) {
+    const int64_t g0 = k0 * 64 / m, g1 = std::min<int64_t>(int64_t(keepBits.size()), k1 * 64 / m);
+    for (int64_t g = g0; g < g1; ++g) {
+      const int64_t bit = g * m;
+      words[size_t(bit >> 6)] |= keepBits[size_t(g)] << (bit & 63);
+      if ((bit & 63) + m > 64)  // a group straddling two words
+        words[size_t((bit >> 6) + 1)] |= keepBits[size_t(g)] >> (64 - (bit & 63));
+    }
+  };
+  if (pool != nullptr && 64 % m == 0)
+    pool->chunks(int64_t(words.size()), wordsTask);
+  else
+    wordsTask(0, (int64_t(keepBits.size()) * m + 63) / 64 + 1);
   return Bitmap::fromWords(rows, cols, std::move(words));
 }
 
@@ -310,28 +320,50 @@ Result<Bitmap> pruneMask(const float* w, int64_t rows, int64_t cols, const Prune
   return makeError("unknown pruning method");
 }
 
-void applyMask(float* w, const Bitmap& mask) {
-  // A word at a time: all kept, nothing to do; otherwise 8 weights per byte of it
-  // (with AVX2: each weight ANDed with all-ones or zero, so a removed one is +0.0f).
+namespace {
+// out[i] = mask kept i ? w[i] : +0 for the mask's words [k0, k1): a word at a
+// time (all kept: copied, or nothing to do in place), otherwise 8 weights per
+// byte of it (with AVX2: each weight ANDed with all-ones or zero).
+void maskWords(const float* w, const Bitmap& mask, float* out, int64_t k0, int64_t k1) {
   const std::vector<uint64_t>& words = mask.words();
   const int64_t n = mask.size();
-  for (size_t k = 0; k < words.size(); ++k) {
-    const uint64_t word = words[k];
-    const int64_t i0 = int64_t(k) * 64, len = std::min<int64_t>(64, n - i0);
-    if (word == ~uint64_t(0) && len == 64) continue;
-    float* x = w + i0;
+  for (int64_t k = k0; k < k1; ++k) {
+    const uint64_t word = words[size_t(k)];
+    const int64_t i0 = k * 64, len = std::min<int64_t>(64, n - i0);
+    const float* x = w + i0;
+    float* y = out + i0;
+    if (word == ~uint64_t(0) && len == 64) {
+      if (y != x) std::copy(x, x + 64, y);
+      continue;
+    }
     int64_t j = 0;
 #if defined(__AVX2__)
     const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
     for (; j + 8 <= len; j += 8) {
       const __m256i b = _mm256_set1_epi32(int((word >> j) & 0xFFu));
       const __m256 keep = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(b, bit), bit));
-      _mm256_storeu_ps(x + j, _mm256_and_ps(_mm256_loadu_ps(x + j), keep));
+      _mm256_storeu_ps(y + j, _mm256_and_ps(_mm256_loadu_ps(x + j), keep));
     }
 #endif
-    for (; j < len; ++j)
-      if (!((word >> j) & 1u)) x[j] = 0.0f;
+    for (; j < len; ++j) y[j] = ((word >> j) & 1u) ? x[j] : 0.0f;
   }
+}
+
+void overWords(const Bitmap& mask, ThreadPool* pool, const std::function<void(int64_t, int64_t)>& fn) {
+  const int64_t words = int64_t(mask.words().size());
+  if (pool != nullptr && words > 1024)
+    pool->chunks(words, fn);
+  else
+    fn(0, words);
+}
+}  // namespace
+
+void applyMask(float* w, const Bitmap& mask, ThreadPool* pool) {
+  overWords(mask, pool, [&](int64_t k0, int64_t k1) { maskWords(w, mask, w, k0, k1); });
+}
+
+void maskedCopy(const float* w, const Bitmap& mask, float* out, ThreadPool* pool) {
+  overWords(mask, pool, [&](int64_t k0, int64_t k1) { maskWords(w, mask, out, k0, k1); });
 }
 
 Csr toCsr(const float* w, const Bitmap& mask) {

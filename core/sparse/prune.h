@@ -91,7 +91,10 @@ struct MatrixView {
 Result<std::vector<Bitmap>> globalMagnitudeMasks(const std::vector<MatrixView>& matrices,
                                                  double sparsity);
 
-void applyMask(float* w, const Bitmap& mask);  // zeroes what the mask removes
+// Zeroes (+0) what the mask removes, in chunks on `pool` when given.
+void applyMask(float* w, const Bitmap& mask, ThreadPool* pool = nullptr);
+// The same into another buffer (not overlapping w): out = w with the removed weights +0.
+void maskedCopy(const float* w, const Bitmap& mask, float* out, ThreadPool* pool = nullptr);
 
 // Compressed sparse rows of the kept weights.
 struct Csr {

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <tuple>
 
 #include "core/attention/compare.h"
 #include "core/attention/metrics.h"
@@ -167,17 +168,22 @@ class TestSparse : public QObject {
     }
   }
 
+  // On a pool too (the groups' bits gathered into words in parallel when m divides
+  // 64, in order when it does not: m = 6, groups straddling words): the same mask.
   void nmHasExactlyNPerGroup() {
     const auto w = randomWeights(16 * 64, 5);
     ThreadPool pool(2);
-    for (auto [n, m] : {std::pair{2, 4}, {1, 4}, {4, 8}}) {
+    for (auto [n, m, cols] : {std::tuple{2, 4, 64}, {1, 4, 64}, {4, 8, 64}, {3, 6, 60}}) {
       PruneSpec s;
       s.method = PruneMethod::NM;
       s.n = n;
       s.m = m;
-      auto mask = pruneMask(w.data(), 16, 64, s, &pool);
-      QVERIFY(mask.ok());
-      for (int64_t g = 0; g < 16 * 64 / m; ++g) {
+      auto mask = pruneMask(w.data(), 16, cols, s, &pool);
+      QVERIFY2(mask.ok(), mask.ok() ? "" : mask.message().c_str());
+      auto serial = pruneMask(w.data(), 16, cols, s);
+      QVERIFY(serial.ok());
+      QVERIFY(mask->words() == serial->words());
+      for (int64_t g = 0; g < 16 * cols / m; ++g) {
         int kept = 0;
         float minKept = INFINITY, maxDropped = 0;
         for (int j = 0; j < m; ++j) {
@@ -271,6 +277,33 @@ class TestSparse : public QObject {
       const float want = kept ? w[size_t(i)] : 0.0f;
       if (std::memcmp(&got[size_t(i)], &want, sizeof(float)) != 0)
         QFAIL(qPrintable(QString("weight %1: %2 instead of %3").arg(i).arg(got[size_t(i)]).arg(want)));
+    }
+    // Into another buffer (every weight written, the source untouched): the same bits.
+    std::vector<float> into(w.size() + 16, std::numeric_limits<float>::quiet_NaN());
+    const std::vector<float> source = w;
+    maskedCopy(source.data(), mask, into.data());
+    QVERIFY(source == w || std::isnan(w[3]));  // (NaN != NaN: compared bitwise below)
+    QCOMPARE(std::memcmp(source.data(), w.data(), w.size() * sizeof(float)), 0);
+    QCOMPARE(std::memcmp(into.data(), got.data(), w.size() * sizeof(float)), 0);
+    QVERIFY(std::all_of(into.begin() + ptrdiff_t(w.size()), into.end(), [](float x) { return std::isnan(x); }));
+    // In chunks of words on a pool (a mask of 4708 words; chunks of any size, the
+    // last word partial): the same bits as on one thread, in place and into a copy.
+    ThreadPool pool(2), three(3);
+    const int64_t bigRows = 301, bigCols = 1001;
+    const std::vector<float> big = randomWeights(bigRows * bigCols, 12);
+    std::vector<uint64_t> bigWords(size_t((bigRows * bigCols + 63) / 64));
+    for (auto& x : bigWords) x = rng() & rng();  // some words all removed, some partly
+    for (size_t k = 0; k < bigWords.size(); k += 7) bigWords[k] = ~uint64_t(0);
+    bigWords.back() &= (uint64_t(1) << (bigRows * bigCols % 64)) - 1;
+    const Bitmap bigMask = Bitmap::fromWords(bigRows, bigCols, bigWords);
+    std::vector<float> serial = big;
+    applyMask(serial.data(), bigMask);
+    for (ThreadPool* p : {&pool, &three}) {
+      std::vector<float> inPlace = big, copy(big.size(), std::numeric_limits<float>::quiet_NaN());
+      applyMask(inPlace.data(), bigMask, p);
+      maskedCopy(big.data(), bigMask, copy.data(), p);
+      QCOMPARE(std::memcmp(inPlace.data(), serial.data(), big.size() * sizeof(float)), 0);
+      QCOMPARE(std::memcmp(copy.data(), serial.data(), big.size() * sizeof(float)), 0);
     }
   }
 
