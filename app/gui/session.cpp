@@ -908,10 +908,12 @@ void Session::startWorkspace() {
         const bool resumable = previous && previous->applied && previous->applied->model &&
                                cache.lastAttentionKey == attentionKey &&
                                previous->counts.size() == r->counts.size();
-        const int from =
-            resumable ? firstChangedLayer(previous->applied->model->weights, m.weights) : 0;
+        const ModelWeights& before = resumable ? previous->applied->model->weights : m.weights;
+        const int from = resumable ? firstChangedLayer(before, m.weights) : 0;
+        // (At layer 0 also the embeddings: firstChangedLayer gives 0 for them too.)
         const bool atFfn = resumable && !previous->forward.ffnInputs.empty() &&
-                           sameAttentionBlock(previous->applied->model->weights, m.weights, from);
+                           sameAttentionBlock(before, m.weights, from) &&
+                           (from > 0 || sameEmbeddings(before, m.weights));
         if (from >= m.config.layers) {  // no weight changed: the previous run as it is
           r->forward = previous->forward;
           r->counts = previous->counts;

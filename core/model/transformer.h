@@ -44,7 +44,7 @@ struct ForwardOptions {
   // feed-forward block (resumeLayer 0 … L−1) from the state `resume` captured
   // there (captureFfnInputs). The same result as the full pass when, in addition,
   // that layer's attention weights (q, k, v, o and the norm of its block) and its
-  // attention transform are the ones that run used.
+  // attention transform are the ones that run used (at layer 0: the embeddings too).
   bool resumeAtFfn = false;
 };
 

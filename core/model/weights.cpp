@@ -318,11 +318,14 @@ bool sameAttentionBlock(const ModelWeights& before, const ModelWeights& after, i
          sameLinear(a.qkv, b.qkv) && sameLinear(a.o, b.o) && sameNorm(a.attnNorm, b.attnNorm);
 }
 
+bool sameEmbeddings(const ModelWeights& before, const ModelWeights& after) {
+  return same(before.wordEmb, after.wordEmb) && same(before.posEmb, after.posEmb) &&
+         same(before.typeEmb, after.typeEmb) && sameNorm(before.embNorm, after.embNorm) &&
+         sameNorm(before.finalNorm, after.finalNorm);
+}
+
 int firstChangedLayer(const ModelWeights& before, const ModelWeights& after) {
-  if (before.layers.size() != after.layers.size() || !same(before.wordEmb, after.wordEmb) ||
-      !same(before.posEmb, after.posEmb) || !same(before.typeEmb, after.typeEmb) ||
-      !sameNorm(before.embNorm, after.embNorm) || !sameNorm(before.finalNorm, after.finalNorm))
-    return 0;
+  if (before.layers.size() != after.layers.size() || !sameEmbeddings(before, after)) return 0;
   for (size_t l = 0; l < after.layers.size(); ++l) {
     const LayerWeights &a = before.layers[l], &b = after.layers[l];
     if (!sameAttentionBlock(before, after, int(l)) || !sameLinear(a.ffnIn, b.ffnIn) ||

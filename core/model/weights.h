@@ -86,6 +86,10 @@ int firstChangedLayer(const ModelWeights& before, const ModelWeights& after);
 // differs only in the feed-forward block, a forward pass can resume at that block
 // (ForwardOptions::resumeAtFfn). False for a layer either side lacks.
 bool sameAttentionBlock(const ModelWeights& before, const ModelWeights& after, int layer);
+// Whether the embeddings, their LayerNorm and the final norm are the very tensors
+// of `before`: what resuming at layer 0's feed-forward block needs besides its
+// attention block (firstChangedLayer gives 0 for a change there too).
+bool sameEmbeddings(const ModelWeights& before, const ModelWeights& after);
 
 // Parameter count of a checkpoint: every tensor but non-parameter buffers
 // (GPT-2 attn.bias / masked_bias, position_ids), tied copies counted once.

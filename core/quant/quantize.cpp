@@ -466,10 +466,11 @@ float percentileOf(std::vector<float>& v, double p) {
 
 UniformGrid uniformGridFor(const float* w, int64_t len, const Spec& s, bool fast) {
   float mn = w[0], mx = w[0];
+  bool scanned = false;
 #if defined(__AVX2__)
-  if (fast) minMaxAvx2(w, len, &mn, &mx);
+  if (fast) minMaxAvx2(w, len, &mn, &mx), scanned = true;
 #endif
-  if (!fast)
+  if (!scanned)  // the reference, or a build without AVX2
     for (int64_t i = 0; i < len; ++i) {
       mn = std::min(mn, w[i]);
       mx = std::max(mx, w[i]);
@@ -669,11 +670,19 @@ void quantizeTernary(const float* w, int64_t len, uint8_t* codes, BlockOut& out)
 
 namespace {
 // The error for weights of which one (at least) is NaN or ±Inf: the first one.
-Error nonFiniteError(const float* w, int64_t n) {
+Error nonFiniteError(int64_t i, float value) {
+  return makeError("weight " + std::to_string(i) + " is " + std::to_string(value) +
+                   "; NaN/Inf weights cannot be quantized");
+}
+// The index of the first NaN / ±Inf of w[0, n) (n when none).
+int64_t firstNonFinite(const float* w, int64_t n) {
   int64_t i = 0;
   while (i < n && std::isfinite(w[i])) ++i;
-  return makeError("weight " + std::to_string(i) + " is " + std::to_string(i < n ? w[i] : 0.0f) +
-                   "; NaN/Inf weights cannot be quantized");
+  return i;
+}
+Error nonFiniteError(const float* w, int64_t n) {
+  const int64_t i = firstNonFinite(w, n);
+  return nonFiniteError(i, i < n ? w[i] : 0.0f);
 }
 
 Result<QuantizedTensor> quantizeImpl(const float* w, int64_t rows, int64_t cols, const Spec& spec,
@@ -1055,7 +1064,9 @@ Result<QuantizedTensor> quantizeInto(const float* w, int64_t rows, int64_t cols,
     q.scales[0] = tensorGrid.scale;
     if (!spec.symmetric) q.zeros[0] = uint8_t(tensorGrid.zero);
   }
-  std::atomic<bool> nonFinite{false};
+  // The first non-finite weight found, by index (its block is never written, so
+  // its value is still there in place; other blocks may have been overwritten).
+  std::atomic<int64_t> firstBad{n};
   const bool inPlace = out == w;
   // A chunk in pieces in L1: a block's grid when the block starts (chunks hold
   // whole blocks), its codes and values, the codes packed, the statistics.
@@ -1075,7 +1086,10 @@ Result<QuantizedTensor> quantizeInto(const float* w, int64_t rows, int64_t cols,
         if (b != gridBlock) {  // read before any of the block is written (in place)
           const float* x = w + b * per;
           if (!allFinite(x, per)) {
-            nonFinite = true;
+            const int64_t bad = b * per + firstNonFinite(x, per);
+            int64_t seen = firstBad.load();
+            while (bad < seen && !firstBad.compare_exchange_weak(seen, bad)) {
+            }
             return lanes.finish();
           }
           g = uniformGridFor(x, per, spec, true);
@@ -1092,7 +1106,7 @@ Result<QuantizedTensor> quantizeInto(const float* w, int64_t rows, int64_t cols,
     }
     return lanes.finish();
   });
-  if (nonFinite) return nonFiniteError(w, n);
+  if (const int64_t bad = firstBad.load(); bad < n) return nonFiniteError(bad, w[bad]);
   stats = finishStats(q, all);
   return q;
 }

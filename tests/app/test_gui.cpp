@@ -1572,18 +1572,27 @@ class TestGui : public QObject {
     QVERIFY(!resumed->resumedAtFfn);
     // Feed-forward matrices only — of one layer, then of every layer: the pass
     // resumes at that layer's (layer 0's) feed-forward block, and equals a full pass.
+    // Then the embeddings only (layer 0's weights unchanged): the whole pass again.
     compress::CompressionPlan ffnOne = one;
     QVERIFY(quant::applyPlanText("layer " + std::to_string(L - 1) + " ffn_in=uniform:3:channel", ffnOne.quant).ok());
     compress::CompressionPlan ffnAll = ffnOne;
     QVERIFY(quant::applyPlanText("ffn_out=uniform:5:channel", ffnAll.quant).ok());  // was 4-bit
-    for (const auto& [step, expectLayer] : {std::pair{ffnOne, L - 1}, std::pair{ffnAll, 0}}) {
+    compress::CompressionPlan embOnly = ffnAll;
+    QVERIFY(quant::applyPlanText("emb=uniform:3:channel", embOnly.quant).ok());
+    struct Step {
+      compress::CompressionPlan plan;
+      int layer;
+      bool atFfn;
+    };
+    for (const Step& item : {Step{ffnOne, L - 1, true}, Step{ffnAll, 0, true}, Step{embOnly, 0, false}}) {
+      const compress::CompressionPlan& step = item.plan;
       w.applyPlanAsStep(step, "ffn");
       QTRY_VERIFY_WITH_TIMEOUT(w.workspaceResult() &&
                                    compress::planJson(w.workspaceResult()->plan) == compress::planJson(step),
                                kLoadTimeoutMs);
       const auto got = w.workspaceResult();
-      QCOMPARE(got->resumedAt, expectLayer);
-      QVERIFY(got->resumedAtFfn);
+      QCOMPARE(got->resumedAt, item.layer);
+      QCOMPARE(got->resumedAtFfn, item.atFfn);
       auto plain = compress::applyPlan(*student, step);
       QVERIFY(plain.ok());
       auto plainRun = forward(plain->model->config, plain->model->weights, ids2, {}, compress::forwardOptions(step));

@@ -260,6 +260,19 @@ class TestForward : public QObject {
     QCOMPARE(sameAttentionBlock((*m)->weights, changed->weights, layer), ffnTarget);
     if (layer + 1 < (*m)->config.layers) QVERIFY(sameAttentionBlock((*m)->weights, changed->weights, layer + 1));
     QVERIFY(!sameAttentionBlock((*m)->weights, changed->weights, (*m)->config.layers));
+    QVERIFY(sameEmbeddings((*m)->weights, changed->weights));
+    {  // the embeddings changed: layer 0 is the first changed, though its weights are not
+      auto embChanged = derivedModel(**m);
+      QVERIFY(editWeightMatrices(
+          embChanged->config, embChanged->weights, [](int l, Target t) { return l < 0 && t == Target::Emb; },
+          [](const WeightMatrix&, std::vector<float>& v) -> Status {
+            for (float& x : v) x *= 0.8f;
+            return Ok{};
+          }).ok());
+      QCOMPARE(firstChangedLayer((*m)->weights, embChanged->weights), 0);
+      QVERIFY(sameAttentionBlock((*m)->weights, embChanged->weights, 0));
+      QVERIFY(!sameEmbeddings((*m)->weights, embChanged->weights));
+    }
     auto full = forward(changed->config, changed->weights, ids, {}, o);
     ForwardOptions r = o;
     r.resume = &*before;

@@ -563,6 +563,25 @@ class TestQuant : public QObject {
           const QString want = "weight " + QString::number(sh.rows * sh.cols - 301) + " is nan";
           QVERIFY2(QString::fromStdString(r.message()).contains(want), r.message().c_str());
         }
+    // In place, a row whose finite range overflows (±3e38: an infinite affine scale)
+    // dequantizes to non-finite values; the error still names the weight that was
+    // NaN (and quantize()'s message), not one of those.
+    {
+      std::vector<float> v = randomWeights(96 * 256, 4);
+      v[0] = 3e38f;
+      v[1] = -3e38f;
+      v[size_t(90 * 256 + 7)] = NAN;
+      Spec s;
+      s.symmetric = false;
+      auto want = quantize(v.data(), 96, 256, s);
+      QVERIFY(!want.ok());
+      ErrorStats st;
+      auto got = quantizeInto(v.data(), 96, 256, s, v.data(), st, &pool);
+      QVERIFY(!got.ok());
+      QCOMPARE(got.message(), want.message());
+      QVERIFY2(QString::fromStdString(got.message()).contains("weight " + QString::number(90 * 256 + 7)),
+               got.message().c_str());
+    }
   }
 
   // The one-pass path the compression workspace uses: the same values as
