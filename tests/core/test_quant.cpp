@@ -28,6 +28,17 @@ std::vector<float> randomWeights(int64_t n, uint32_t seed, float sigma = 0.05f) 
   return w;
 }
 
+// A spec of the sweeps below (their other fields as Spec{} has them).
+Spec specOf(Method method, int bits, Granularity g, bool symmetric, int groupSize) {
+  Spec s;
+  s.method = method;
+  s.bits = bits;
+  s.granularity = g;
+  s.symmetric = symmetric;
+  s.groupSize = groupSize;
+  return s;
+}
+
 std::vector<Granularity> granularities(const MethodTraits& t) {
   std::vector<Granularity> g = {Granularity::Tensor, Granularity::Channel};
   if (t.group) g.push_back(Granularity::Group);
@@ -98,12 +109,7 @@ class TestQuant : public QObject {
         for (int bits = t.minBits; bits <= t.maxBits; ++bits)
           for (bool sym : {true, false}) {
             if (t.method != Method::Uniform && !sym) continue;
-            Spec s;
-            s.method = t.method;
-            s.bits = bits;
-            s.granularity = g;
-            s.groupSize = 32;
-            s.symmetric = sym;
+            const Spec s = specOf(t.method, bits, g, sym, 32);
             const QString what = QString::fromStdString(describe(s));
             auto q = quantize(w.data(), rows, cols, s);
             QVERIFY2(q.ok(), qPrintable(what));
@@ -163,12 +169,7 @@ class TestQuant : public QObject {
       for (Granularity g : granularities(t))
         for (int bits = t.minBits; bits <= t.maxBits; ++bits)
           for (int variant = 0; variant < (t.method == Method::Uniform ? 4 : 1); ++variant) {
-            Spec s;
-            s.method = t.method;
-            s.bits = bits;
-            s.granularity = g;
-            s.groupSize = 20;
-            s.symmetric = variant % 2 == 0;
+            Spec s = specOf(t.method, bits, g, variant % 2 == 0, 20);
             s.clip = variant >= 2 ? Clip::Percentile : Clip::None;
             s.percentile = 90;
             auto a = quantize(w.data(), rows, cols, s), b = quantizeRef(w.data(), rows, cols, s);
@@ -509,12 +510,7 @@ class TestQuant : public QObject {
               if ((!symmetric && t.method != Method::Uniform) || bits < t.minBits || bits > t.maxBits)
                 continue;
               if (t.method == Method::KMeans && (bits > 3 || n > 40000)) continue;  // slow, nothing new
-              Spec s;
-              s.method = t.method;
-              s.bits = bits;
-              s.granularity = g;
-              s.symmetric = symmetric;
-              s.groupSize = 8;
+              const Spec s = specOf(t.method, bits, g, symmetric, 8);
               if (g == Granularity::Group && sh.cols % 8 != 0) continue;
               auto want = quantize(w.data(), sh.rows, sh.cols, s, &pool);
               QVERIFY2(want.ok(), want.ok() ? "" : want.message().c_str());
@@ -601,12 +597,7 @@ class TestQuant : public QObject {
           if ((!symmetric && t.method != Method::Uniform) || bits < t.minBits || bits > t.maxBits)
             continue;
           if (g == Granularity::Group && cols % 128 != 0) continue;
-          Spec s;
-          s.method = t.method;
-          s.bits = bits;
-          s.granularity = g;
-          s.symmetric = symmetric;
-          s.groupSize = 128;
+          const Spec s = specOf(t.method, bits, g, symmetric, 128);
           if (s.method == Method::KMeans && s.bits > 4) continue;  // slow, nothing new
           auto q = quantize(w.data(), rows, cols, s, &pool);
           QVERIFY2(q.ok(), q.ok() ? "" : q.message().c_str());
