@@ -22,11 +22,12 @@ struct GemmArgs {
 // tested against (DESIGN rule 8).
 void linearRef(const GemmArgs& a);
 
-// Blocked, packed, register-tiled (6 × 16 AVX2/FMA micro-kernel where the CPU
-// has it, Eigen otherwise); columns of Y are split over the pool's threads.
+// Blocked, packed, register-tiled (an 8 × 32 AVX-512 micro-kernel where the build
+// targets AVX-512, else 6 × 16 AVX2/FMA where it targets AVX2, else Eigen);
+// columns of Y are split over the pool's threads.
 void linearFast(const GemmArgs& a, ThreadPool* pool);
 
-// Which kernel linearFast uses on this build: "avx2-fma-6x16" or "eigen".
+// Which kernel linearFast uses on this build: "avx512-8x32", "avx2-fma-6x16" or "eigen".
 const char* linearKernelName();
 
 }  // namespace attn

@@ -60,10 +60,12 @@ class TestKernels : public QObject {
     QTest::addColumn<bool>("inOut");
     QTest::addColumn<bool>("bias");
     QTest::addColumn<int>("threads");
-    const int shapes[][3] = {{1, 1, 1},      {5, 7, 3},     {6, 16, 8},
-                             {7, 17, 9},     {13, 50, 300}, {12, 32, 256},
-                             {37, 100, 513}, {128, 96, 32}, {3, 768, 20},
-                             {5, 9, 0},      {4, 9, 0}};  // no inputs: Y = bias, or zeros
+    // Around both kernels' tiles (6 × 16 AVX2, 8 × 32 AVX-512) and K blocks (256).
+    const int shapes[][3] = {{1, 1, 1},      {5, 7, 3},     {6, 16, 8},    {7, 17, 9},
+                             {13, 50, 300},  {12, 32, 256}, {8, 32, 8},    {9, 33, 257},
+                             {15, 31, 7},    {16, 64, 512}, {23, 95, 40},  {37, 100, 513},
+                             {128, 96, 32},  {3, 768, 20},  {5, 9, 0},     {4, 9, 0}};
+    // (the last two: no inputs, Y = bias, or zeros)
     for (const auto& s : shapes)
       for (bool io : {false, true})
         for (int t : {1, 2})
