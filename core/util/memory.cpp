@@ -12,6 +12,12 @@ void keepFreedMemoryForReuse() {
 #if defined(__GLIBC__)
   mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest threshold (64-bit): 32 MiB
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  // Larger buffers (the attention maps of a long input: 151 MB for BERT-base at
+  // 512 tokens) from the heap too, not a mapping of their own that free() unmaps;
+  // and one heap for every thread: a worker thread's own arena is made of 64 MiB
+  // heaps, so it would still map anything larger afresh.
+  mallopt(M_MMAP_MAX, 0);
+  mallopt(M_ARENA_MAX, 1);
 #endif
 }
 

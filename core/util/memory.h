@@ -9,9 +9,11 @@ namespace attn {
 // buffer above its mmap threshold), so each new buffer pays a page fault and a
 // zeroed page per 4 KiB: measured here, more than half of re-quantizing all of
 // BERT-base's Linear weights (540 ms → 250 ms without it, BM_WorkspaceStepBertBase/2).
-// This keeps up to 1 GiB of freed memory in the heap for reuse and serves
-// buffers up to 32 MiB from it. Call once, first thing in main(); the cost is a
-// resident size that stays at its peak (up to that 1 GiB more) after a large step.
+// This keeps up to 1 GiB of freed memory in the heap for reuse and serves every
+// buffer from it, whatever its size and whichever thread allocates it (one heap:
+// glibc's per-thread arenas would map buffers over 64 MiB afresh). Call once,
+// first thing in main(), before any thread starts; the cost is a resident size
+// that stays at its peak (up to that 1 GiB more) after a large step.
 void keepFreedMemoryForReuse();
 
 }  // namespace attn

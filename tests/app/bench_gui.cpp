@@ -19,6 +19,7 @@
 //   replotted.
 #include <qcustomplot.h>
 
+#include <QApplication>
 #include <QElapsedTimer>
 #include <QEventLoop>
 #include <QSignalSpy>
@@ -59,7 +60,6 @@ class BenchGui : public QObject {
  private slots:
   void initTestCase() {
     QStandardPaths::setTestModeEnabled(true);
-    attn::keepFreedMemoryForReuse();  // as the app's main() does
   }
 
   void dragTau() {
@@ -290,5 +290,13 @@ class BenchGui : public QObject {
   }
 };
 
-QTEST_MAIN(BenchGui)
+// keepFreedMemoryForReuse first, before any thread, as the app's main() does.
+int main(int argc, char** argv) {
+  attn::keepFreedMemoryForReuse();
+  QApplication app(argc, argv);
+  app.setAttribute(Qt::AA_Use96Dpi, true);  // as QTEST_MAIN
+  BenchGui tc;
+  QTEST_SET_MAIN_SOURCE_PATH
+  return QTest::qExec(&tc, argc, argv);
+}
 #include "bench_gui.moc"
