@@ -13,6 +13,7 @@
 #include "core/io/atomic_file.h"
 #include "core/model/hf_writer.h"
 #include "core/text/corpus.h"
+#include "core/util/memory.h"
 
 namespace attn::app {
 
@@ -202,6 +203,17 @@ void Session::loadModel(int side, const QString& path) {
         }
         models_[side] = *r;
         paths_[side] = path;
+        // The compressed copies of this model (two at a time: the shown result and
+        // the next) come from pages the process touches now, in the background,
+        // not during the first control changes (see prefaultHeap).
+        const int64_t bytes = std::min<int64_t>(2 * floatBytes((*r)->weights), int64_t(768) << 20);
+        if (bytes > prefaulted_) {
+          prefaulted_ = bytes;
+          QThreadPool::globalInstance()->start([bytes] {
+            lowerThreadPriority();
+            prefaultHeap(size_t(bytes));
+          });
+        }
         emit modelLoaded(side, path);
         requestComparison();
         if (quantPlan_) setQuantPlan(*quantPlan_);  // a new model to quantize

@@ -271,6 +271,7 @@ class Session : public QObject {
 
   std::shared_ptr<const Model> models_[2];
   QString paths_[2];
+  int64_t prefaulted_ = 0;  // bytes of heap touched ahead (prefaultHeap), the most asked for
   QString text_;
   quint64 generation_ = 0;
   std::shared_ptr<CancelToken> cancel_;

@@ -21,4 +21,11 @@ void keepFreedMemoryForReuse() {
 #endif
 }
 
+void prefaultHeap(size_t bytes) {
+  auto* p = static_cast<volatile char*>(std::malloc(bytes));
+  if (p == nullptr) return;
+  for (size_t i = 0; i < bytes; i += 4096) p[i] = 0;
+  std::free(const_cast<char*>(p));
+}
+
 }  // namespace attn

@@ -1,6 +1,8 @@
 // Process-wide allocator settings for programs that re-quantize whole models.
 #pragma once
 
+#include <cstddef>
+
 namespace attn {
 
 // Every compression step allocates new weight buffers (hundreds of MB for a
@@ -15,5 +17,13 @@ namespace attn {
 // first thing in main(), before any thread starts; the cost is a resident size
 // that stays at its peak (up to that 1 GiB more) after a large step.
 void keepFreedMemoryForReuse();
+
+// With keepFreedMemoryForReuse: touches `bytes` of new heap memory once and frees
+// it, so the buffers of the next steps come from pages the process already has.
+// On this project's VM a first touch costs ~10 µs per 4 KiB page (the host maps
+// it), ~1 s for the ~400 MB a BERT-base-sized step allocates: the explorer calls
+// this on a background thread after loading a model, instead of the first two
+// control changes paying it. Keep `bytes` well below the 1 GiB the heap keeps.
+void prefaultHeap(size_t bytes);
 
 }  // namespace attn
