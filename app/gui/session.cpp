@@ -203,10 +203,11 @@ void Session::loadModel(int side, const QString& path) {
         }
         models_[side] = *r;
         paths_[side] = path;
-        // The compressed copies of this model (two at a time: the shown result and
-        // the next) come from pages the process touches now, in the background,
-        // not during the first control changes (see prefaultHeap).
-        const int64_t bytes = std::min<int64_t>(2 * floatBytes((*r)->weights), int64_t(768) << 20);
+        // The compressed copies of this model (two at a time, the shown result and
+        // the next, each with its codes: ~2.5 × its float bytes) come from pages the
+        // process touches now, in the background, not during the first control
+        // changes (see prefaultHeap).
+        const int64_t bytes = std::min<int64_t>(floatBytes((*r)->weights) * 5 / 2, int64_t(1536) << 20);
         if (bytes > prefaulted_) {
           prefaulted_ = bytes;
           QThreadPool::globalInstance()->start([bytes] {

@@ -11,11 +11,11 @@ namespace attn {
 // buffer above its mmap threshold), so each new buffer pays a page fault and a
 // zeroed page per 4 KiB: measured here, more than half of re-quantizing all of
 // BERT-base's Linear weights (540 ms → 250 ms without it, BM_WorkspaceStepBertBase/2).
-// This keeps up to 1 GiB of freed memory in the heap for reuse and serves every
+// This keeps up to 2 GiB of freed memory in the heap for reuse and serves every
 // buffer from it, whatever its size and whichever thread allocates it (one heap:
 // glibc's per-thread arenas would map buffers over 64 MiB afresh). Call once,
 // first thing in main(), before any thread starts; the cost is a resident size
-// that stays at its peak (up to that 1 GiB more) after a large step.
+// that stays at its peak (up to those 2 GiB more) after a large step.
 void keepFreedMemoryForReuse();
 
 // With keepFreedMemoryForReuse: touches `bytes` of new heap memory once and frees
@@ -23,7 +23,7 @@ void keepFreedMemoryForReuse();
 // On this project's VM a first touch costs ~10 µs per 4 KiB page (the host maps
 // it), ~1 s for the ~400 MB a BERT-base-sized step allocates: the explorer calls
 // this on a background thread after loading a model, instead of the first two
-// control changes paying it. Keep `bytes` well below the 1 GiB the heap keeps.
+// control changes paying it. Keep `bytes` well below the 2 GiB the heap keeps.
 void prefaultHeap(size_t bytes);
 
 }  // namespace attn
