@@ -71,7 +71,7 @@ class TimedApplication : public QApplication {
       return r;
     }
     const int type = int(event->type());
-    const char* cls = receiver->metaObject()->className();
+    const char* cls = receiver != nullptr ? receiver->metaObject()->className() : "nothing";
     ++depth_;
     QElapsedTimer t;
     t.start();
